@@ -1,0 +1,33 @@
+"""The base of every domain error; `config.exceptions` turns them into the
+contract's error body."""
+
+
+class ApplicationError(Exception):
+    """Base class: a refusal the client can understand and act on."""
+
+    status_code = 400
+    code = "application_error"
+    message = "The request was refused."
+
+    def __init__(self, message: str | None = None, *, details: dict | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details
+
+
+class ServiceUnavailable(ApplicationError):
+    """Raised when the database cannot be reached or a lock wait timed out;
+    nothing was written and the client may retry."""
+
+    status_code = 503
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable; nothing was written. Retry shortly."
+
+
+class InvalidInput(ApplicationError):
+    """Raised by a service for input only the database could judge, such as
+    a username taken by a concurrent request."""
+
+    status_code = 400
+    code = "validation_error"
+    message = "The request is invalid; see details."

@@ -1,0 +1,69 @@
+"""One exception handler: every error leaves as the contract's body,
+`{"error": {"code", "message", "details"?}}`."""
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from config.errors import ApplicationError, ServiceUnavailable
+
+RETRY_AFTER_SECONDS = "1"
+
+_DRF_CODES = [
+    (exceptions.ValidationError, "validation_error"),
+    (exceptions.ParseError, "validation_error"),
+    (exceptions.NotAuthenticated, "not_authenticated"),
+    (exceptions.AuthenticationFailed, "not_authenticated"),
+    (exceptions.PermissionDenied, "permission_denied"),
+    (exceptions.NotFound, "not_found"),
+    (exceptions.MethodNotAllowed, "method_not_allowed"),
+    (exceptions.NotAcceptable, "not_acceptable"),
+    (exceptions.UnsupportedMediaType, "unsupported_media_type"),
+    (exceptions.Throttled, "throttled"),
+]
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    error = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # Connection lost, statement or lock timeout: the transaction was rolled back.
+        exc = ServiceUnavailable()
+    elif isinstance(exc, (Http404, ObjectDoesNotExist)):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+
+    if isinstance(exc, ApplicationError):
+        response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        if exc.status_code == 503:
+            response["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a bug: Django's 500 handler answers
+
+    code = next((code for kind, code in _DRF_CODES if isinstance(exc, kind)), "error")
+    response = Response(_drf_body(exc, code), status=exc.status_code)
+    if getattr(exc, "auth_header", None):
+        response["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None) is not None:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    return response
+
+
+def _drf_body(exc, code: str) -> dict:
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return error_body(code, "The request is invalid; see details.", details)
+    return error_body(code, str(exc.detail))

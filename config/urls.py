@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.views import HealthView
+from credits import api as credits
+from ledger import api as ledger
+from recharges import api as recharges
+from sellers import api as sellers
+
+api = [
+    path("me/", sellers.MeView.as_view()),
+    path("sellers/", sellers.SellerListCreateView.as_view()),
+    path("sellers/<int:seller_id>/", sellers.SellerDetailView.as_view()),
+    path("sellers/<int:seller_id>/adjustments/", ledger.AdjustmentCreateView.as_view()),
+    path("credit-requests/", credits.CreditRequestListCreateView.as_view()),
+    path("credit-requests/<int:credit_request_id>/", credits.CreditRequestDetailView.as_view()),
+    path("credit-requests/<int:credit_request_id>/approve/", credits.CreditRequestApproveView.as_view()),
+    path("credit-requests/<int:credit_request_id>/reject/", credits.CreditRequestRejectView.as_view()),
+    path("recharges/", recharges.RechargeListCreateView.as_view()),
+    path("recharges/<int:recharge_id>/", recharges.RechargeDetailView.as_view()),
+    path("recharge-batches/", recharges.BatchCreateView.as_view()),
+    path("recharge-batches/<int:batch_id>/", recharges.BatchDetailView.as_view()),
+    path("transactions/", ledger.TransactionListView.as_view()),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", HealthView.as_view()),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include(api)),
+]
+
+handler400 = "config.views.bad_request"
+handler403 = "config.views.permission_denied"
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"

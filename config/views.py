@@ -1,0 +1,50 @@
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.exceptions import error_body
+
+
+class HealthView(APIView):
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): inline_serializer(
+                "Health", {"status": serializers.CharField(), "database": serializers.CharField()}
+            ),
+            (503, "application/json"): inline_serializer(
+                "HealthDown", {"status": serializers.CharField(), "database": serializers.CharField()}
+            ),
+        },
+        auth=[],
+    )
+    def get(self, request):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            response = Response({"status": "error", "database": "unreachable"}, status=503)
+            response["Retry-After"] = "1"
+            return response
+        return Response({"status": "ok", "database": "ok"})
+
+
+def not_found(request, exception=None):
+    return JsonResponse(error_body("not_found", "There is nothing at this address."), status=404)
+
+
+def bad_request(request, exception=None):
+    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+
+
+def permission_denied(request, exception=None):
+    return JsonResponse(error_body("permission_denied", "You may not do this."), status=403)
+
+
+def server_error(request):
+    return JsonResponse(error_body("internal_error", "An unexpected error occurred; it has been logged."), status=500)

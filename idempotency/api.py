@@ -1,0 +1,32 @@
+import re
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import ValidationError
+
+_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "1 to 255 visible ASCII characters. A repeat of the same request with the same key "
+        "returns the first response with `Idempotent-Replayed: true` and moves no money; "
+        "a repeat that arrives while the first is still running waits for it and replays it."
+    ),
+)
+
+
+def idempotency_key(request) -> str | None:
+    """The request's Idempotency-Key header, or None; 400 if malformed."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _VALID_KEY.fullmatch(key):
+        raise ValidationError({"Idempotency-Key": ["Use 1 to 255 visible ASCII characters."]})
+    return key
+
+
+def replay_headers(replayed: bool) -> dict:
+    return {"Idempotent-Replayed": "true"} if replayed else {}

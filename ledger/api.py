@@ -1,0 +1,103 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import (
+    MAX_AMOUNT,
+    ErrorSerializer,
+    IsSeller,
+    IsStaff,
+    LedgerPagination,
+    StrictIntegerField,
+    validated,
+)
+from config.openapi import errors
+from ledger import selectors, services
+from ledger.models import LedgerEntry
+from sellers.selectors import get_seller
+
+_REFERENCES = [
+    ("credit_request_id", "credit_request"),
+    ("recharge_id", "recharge"),
+    ("adjustment_id", "adjustment"),
+]
+
+
+class ReferenceSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[kind for _, kind in _REFERENCES])
+    id = serializers.IntegerField()
+
+
+class TransactionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=LedgerEntry.Kind.choices)
+    amount = serializers.IntegerField(help_text="Signed: credits positive, debits negative.")
+    balance_after = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    reference = serializers.SerializerMethodField()
+
+    @staticmethod
+    def get_reference(entry) -> ReferenceSerializer:
+        return next({"type": kind, "id": getattr(entry, field)} for field, kind in _REFERENCES if getattr(entry, field))
+
+
+class TransactionListView(generics.ListAPIView):
+    permission_classes = [IsSeller]
+    serializer_class = TransactionOutputSerializer
+    pagination_class = LedgerPagination
+
+    class FilterSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=LedgerEntry.Kind.choices, required=False)
+        created_after = serializers.DateTimeField(required=False)
+        created_before = serializers.DateTimeField(required=False)
+
+    def get_queryset(self):
+        filters = validated(self.FilterSerializer, self.request.query_params)
+        return selectors.ledger_entries(seller_id=self.request.user.seller.pk, **filters)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=LedgerEntry.Kind.values),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Inclusive, ISO 8601."),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive, ISO 8601."),
+        ],
+        responses={200: TransactionOutputSerializer(many=True), **errors(400, 401, 403)},
+        description="The caller's ledger, newest entry first.",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class AdjustmentCreateView(APIView):
+    permission_classes = [IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        amount = StrictIntegerField(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT)
+        reason = serializers.CharField(max_length=255)
+
+        def validate_amount(self, value):
+            if value == 0:
+                raise serializers.ValidationError("An adjustment may not be 0.")
+            return value
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(source="adjustment_id")
+        amount = serializers.IntegerField()
+        reason = serializers.CharField(source="adjustment.reason")
+        balance_after = serializers.IntegerField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
+            **errors(400, 401, 403, 404, 415),
+        },
+    )
+    def post(self, request, seller_id):
+        data = validated(self.InputSerializer, request.data)
+        seller = get_seller(seller_id=seller_id)
+        entry = services.adjust_balance(seller_id=seller.pk, created_by=request.user, **data)
+        return Response(self.OutputSerializer(entry).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,19 @@
+from config.errors import ApplicationError
+
+
+class InsufficientBalance(ApplicationError):
+    """Raised when a debit (recharge or negative adjustment) would make the
+    balance negative; nothing was written."""
+
+    status_code = 402
+    code = "insufficient_balance"
+    message = "The balance does not cover this debit; nothing was charged."
+
+
+class AlreadyPosted(ApplicationError):
+    """Raised when a source (credit request, recharge, adjustment) already has
+    its ledger entry: the database refused to post it a second time."""
+
+    status_code = 409
+    code = "already_decided"
+    message = "This request has already moved money; it cannot do so again."

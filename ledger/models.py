@@ -1,0 +1,83 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+MAX_AMOUNT = 10**15
+
+
+class BalanceAdjustment(models.Model):
+    """A signed correction of a seller's balance made by staff, with a reason."""
+
+    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="adjustments")
+    amount = models.BigIntegerField()
+    reason = models.CharField(max_length=255)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(amount=0) & Q(amount__gte=-MAX_AMOUNT, amount__lte=MAX_AMOUNT),
+                name="adjustment_amount_non_zero_in_range",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="adjustment_reason_not_empty"),
+        ]
+
+
+class LedgerEntry(models.Model):
+    """One movement of a seller's money; the ledger is append-only.
+
+    `sequence` numbers a seller's entries 1, 2, 3, ... (assigned under the
+    seller row lock); `balance_after` chains them. Each entry points to exactly
+    one source, and each source can post at most once.
+    """
+
+    class Kind(models.TextChoices):
+        CREDIT = "credit"
+        RECHARGE = "recharge"
+        ADJUSTMENT = "adjustment"
+
+    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="ledger_entries")
+    sequence = models.BigIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    credit_request = models.ForeignKey(
+        "credits.CreditRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    recharge = models.ForeignKey(
+        "recharges.Recharge", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    adjustment = models.ForeignKey(
+        BalanceAdjustment, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "sequence"], name="ledger_entry_sequence_unique_per_seller"),
+            models.UniqueConstraint(fields=["credit_request"], name="ledger_entry_one_per_credit_request"),
+            models.UniqueConstraint(fields=["recharge"], name="ledger_entry_one_per_recharge"),
+            models.UniqueConstraint(fields=["adjustment"], name="ledger_entry_one_per_adjustment"),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="ledger_entry_sequence_positive"),
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_amount_non_zero"),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_entry_balance_after_non_negative"),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="credit", amount__gt=0, credit_request__isnull=False, recharge__isnull=True, adjustment__isnull=True)
+                    | Q(kind="recharge", amount__lt=0, credit_request__isnull=True, recharge__isnull=False, adjustment__isnull=True)
+                    | Q(kind="adjustment", credit_request__isnull=True, recharge__isnull=True, adjustment__isnull=False)
+                ),
+                name="ledger_entry_exactly_one_source",
+            ),
+        ]
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Ledger entries are append-only; an existing entry cannot be saved.")
+        super().save(*args, **kwargs)
+
+    def __str__(self):
+        return f"{self.seller_id}#{self.sequence} {self.kind} {self.amount:+}"

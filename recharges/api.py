@@ -1,0 +1,149 @@
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ErrorSerializer, IsSeller, NewestFirstPagination, amount_field, validated
+from config.openapi import errors
+from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
+from idempotency.services import request_hash
+from recharges import selectors, services
+from recharges.models import MAX_BATCH_ITEMS
+from recharges.phone_numbers import InvalidPhoneNumber, to_e164
+
+INSUFFICIENT = {402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written")}
+
+
+def _sale_response(result) -> HttpResponse:
+    # The database already rendered the body (and stored it for replays).
+    return HttpResponse(
+        result.body, status=result.status_code, content_type="application/json", headers=replay_headers(result.replayed)
+    )
+
+
+class PhoneNumberField(serializers.CharField):
+    """An Iranian mobile number in any common form, given back in E.164."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=32, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            return to_e164(super().to_internal_value(data))
+        except InvalidPhoneNumber as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
+class RechargeInputSerializer(serializers.Serializer):
+    phone_number = PhoneNumberField()
+    amount = amount_field()
+
+
+class RechargeOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    phone_number = serializers.CharField(source="phone_number.e164")
+    amount = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    count = serializers.IntegerField()
+    total_amount = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+    recharges = RechargeOutputSerializer(many=True)
+
+
+class RechargeListCreateView(generics.ListAPIView):
+    permission_classes = [IsSeller]
+    serializer_class = RechargeOutputSerializer
+    pagination_class = NewestFirstPagination
+
+    def get_queryset(self):
+        key = self.request.query_params.get("idempotency_key")
+        return selectors.recharge_list(seller_id=self.request.user.seller.pk, idempotency_key=key)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "idempotency_key",
+                OpenApiTypes.STR,
+                description="The recharge made under this key (an empty list if none).",
+            )
+        ],
+        responses={200: RechargeOutputSerializer(many=True), **errors(400, 401, 403)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=RechargeInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: RechargeOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
+    )
+    def post(self, request):
+        data = validated(RechargeInputSerializer, request.data)
+        key = idempotency_key(request)
+        result = services.sell_recharge(
+            seller_id=request.user.seller.pk,
+            idempotency_key=key,
+            request_hash=request_hash(request.data) if key else None,
+            **data,
+        )
+        return _sale_response(result)
+
+
+class RechargeDetailView(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(responses={200: RechargeOutputSerializer, **errors(401, 403, 404)})
+    def get(self, request, recharge_id):
+        recharge = selectors.get_recharge(recharge_id=recharge_id, seller_id=request.user.seller.pk)
+        return Response(RechargeOutputSerializer(recharge).data)
+
+
+class BatchCreateView(APIView):
+    permission_classes = [IsSeller]
+
+    class InputSerializer(serializers.Serializer):
+        items = serializers.ListField(
+            child=RechargeInputSerializer(), min_length=1, max_length=MAX_BATCH_ITEMS
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: BatchOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
+        description="All or nothing: each item becomes its own recharge and ledger entry, in item order.",
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request.data)
+        key = idempotency_key(request)
+        result = services.sell_recharge_batch(
+            seller_id=request.user.seller.pk,
+            items=[(item["phone_number"], item["amount"]) for item in data["items"]],
+            idempotency_key=key,
+            request_hash=request_hash(request.data) if key else None,
+        )
+        return _sale_response(result)
+
+
+class BatchDetailView(APIView):
+    permission_classes = [IsSeller]
+
+    @extend_schema(responses={200: BatchOutputSerializer, **errors(401, 403, 404)})
+    def get(self, request, batch_id):
+        batch, recharges = selectors.get_batch(batch_id=batch_id, seller_id=request.user.seller.pk)
+        body = {
+            "id": batch.pk,
+            "count": batch.count,
+            "total_amount": batch.total_amount,
+            "balance_after": recharges[-1].balance_after,
+            "recharges": recharges,
+        }
+        return Response(BatchOutputSerializer(body).data)
