@@ -108,10 +108,8 @@ def debit_recharge_batch(
 
 
 def _run_sale(sql: str, params: list) -> SaleResult:
-    # Autocommit: the single statement is its own transaction, so the seller
-    # row is locked for the statement alone, with no client round trip inside.
-    if connection.in_atomic_block:
-        raise RuntimeError("Recharges must run outside any transaction.")
+    # Called in autocommit (views never open a transaction), the statement is
+    # its own transaction: the seller row stays locked for that statement only.
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -1,0 +1,30 @@
+# Two commands do all the set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test loadtest bench chaos clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python manage.py migrate --noinput
+	@echo ""
+	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/docs/)"
+	@echo "Create the first admin in another shell:"
+	@echo "    $(BIN)/python manage.py createsuperuser"
+	@echo "and an API token for it:"
+	@echo "    $(BIN)/python manage.py drf_create_token <username>"
+	@echo ""
+	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py config.wsgi
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pgdata staticfiles .pytest_cache .hypothesis

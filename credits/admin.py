@@ -1,0 +1,48 @@
+from django.contrib import admin, messages
+
+from config.errors import ApplicationError
+from credits import services
+from credits.models import CreditRequest
+
+
+@admin.register(CreditRequest)
+class CreditRequestAdmin(admin.ModelAdmin):
+    list_display = ["id", "seller", "amount", "status", "created_at", "decided_at", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["seller__name"]
+    raw_id_fields = ["seller"]
+    actions = ["approve_selected", "reject_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A request changes only through approve/reject; the form edits nothing.
+        if obj is None:
+            return ["status", "decided_at", "decided_by", "created_at"]
+        return ["seller", "amount", "status", "created_at", "decided_at", "decided_by"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.pk = services.request_credit(seller_id=obj.seller_id, amount=obj.amount).pk
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Approve selected credit requests")
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, services.approve_credit_request, "approved")
+
+    @admin.action(description="Reject selected credit requests")
+    def reject_selected(self, request, queryset):
+        self._decide(request, queryset, services.reject_credit_request, "rejected")
+
+    def _decide(self, request, queryset, decide, verb):
+        done = skipped = 0
+        for credit_request in queryset.order_by("pk"):
+            if credit_request.status != CreditRequest.Status.PENDING:
+                skipped += 1
+                continue
+            try:
+                decide(credit_request_id=credit_request.pk, decided_by=request.user)
+                done += 1
+            except ApplicationError:
+                skipped += 1
+        self.message_user(request, f"{done} {verb}, {skipped} skipped (already decided).", messages.SUCCESS)

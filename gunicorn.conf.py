@@ -1,0 +1,23 @@
+"""gunicorn settings for the API; every value can be overridden from the environment."""
+
+import os
+from pathlib import Path
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+# A request that runs longer than this is killed and its worker replaced; the
+# database's statement_timeout (10 s by default) fires well before.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# SIGTERM lets in-flight requests finish for this long.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+
+if "DATABASE_URL" not in os.environ:
+    # The master starts the embedded PostgreSQL and keeps it until it exits;
+    # workers inherit its URL.
+    from config.embedded_postgres import database_url
+
+    os.environ["DATABASE_URL"] = database_url(Path(__file__).resolve().parent / ".pgdata")
