@@ -103,7 +103,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 # WhiteNoise serves the admin's and Swagger UI's files straight from the
 # installed apps under gunicorn: no collectstatic step, no separate web server.
 WHITENOISE_USE_FINDERS = True

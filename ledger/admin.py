@@ -35,8 +35,10 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
         return False
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Not inside the admin's usual request-wide transaction: adjust_balance
+        # is a durable transaction of its own, holding the seller lock briefly.
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            return self._changeform_view(request, object_id, form_url, extra_context)
         except InsufficientBalance as error:
             self.message_user(request, f"Refused: {error.message}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())

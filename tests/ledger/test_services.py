@@ -1,0 +1,154 @@
+import pytest
+
+from credits.errors import AlreadyDecided
+from credits.models import CreditRequest
+from credits.services import approve_credit_request, reject_credit_request, request_credit
+from ledger.errors import InsufficientBalance
+from ledger.models import BalanceAdjustment, LedgerEntry
+from ledger.selectors import reconcile
+from ledger.services import adjust_balance
+from recharges.models import Recharge
+from recharges.services import sell_recharge, sell_recharge_batch
+
+PHONE = "+989121234567"
+
+
+def balance_of(seller) -> int:
+    seller.refresh_from_db()
+    return seller.balance
+
+
+def ledger_sum(seller) -> int:
+    return sum(LedgerEntry.objects.filter(seller=seller).values_list("amount", flat=True))
+
+
+def test_example_from_the_brief(make_seller):
+    seller = make_seller(balance=1_000_000)
+    for _ in range(60):
+        assert sell_recharge(seller_id=seller.pk, phone_number=PHONE, amount=5_000).status_code == 201
+    assert balance_of(seller) == 700_000
+    assert ledger_sum(seller) == 700_000
+    assert LedgerEntry.objects.filter(seller=seller).count() == 61
+    assert reconcile() == []
+
+
+def test_two_sellers_ten_top_ups_and_a_thousand_recharges(make_seller, staff_user):
+    sellers = [make_seller(), make_seller()]
+    for i in range(10):
+        seller = sellers[i % 2]
+        credit = request_credit(seller_id=seller.pk, amount=1_000_000 + i * 10_000)
+        approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    for i in range(1000):
+        seller = sellers[i % 2]
+        result = sell_recharge(seller_id=seller.pk, phone_number=f"+98912{i:07d}", amount=5_000 + (i % 3) * 1_000)
+        assert result.status_code == 201
+    credited = [sum(1_000_000 + i * 10_000 for i in range(k, 10, 2)) for k in (0, 1)]
+    spent = [sum(5_000 + (i % 3) * 1_000 for i in range(k, 1000, 2)) for k in (0, 1)]
+    for seller, credit, debit in zip(sellers, credited, spent):
+        assert balance_of(seller) == credit - debit
+        assert ledger_sum(seller) == credit - debit
+        sequences = list(LedgerEntry.objects.filter(seller=seller).order_by("sequence").values_list("sequence", flat=True))
+        assert sequences == list(range(1, 506))
+    assert Recharge.objects.count() == 1000
+    assert reconcile() == []
+
+
+def test_running_balance_chain(make_seller):
+    seller = make_seller(balance=100_000)
+    sell_recharge(seller_id=seller.pk, phone_number=PHONE, amount=30_000)
+    sell_recharge_batch(seller_id=seller.pk, items=[(PHONE, 10_000), ("+989351234567", 20_000)])
+    chain = list(LedgerEntry.objects.filter(seller=seller).order_by("sequence").values_list("amount", "balance_after"))
+    assert chain == [(100_000, 100_000), (-30_000, 70_000), (-10_000, 60_000), (-20_000, 40_000)]
+
+
+def test_refused_recharge_writes_nothing(make_seller):
+    seller = make_seller(balance=4_999)
+    result = sell_recharge(seller_id=seller.pk, phone_number=PHONE, amount=5_000)
+    assert result.status_code == 402
+    assert balance_of(seller) == 4_999
+    assert Recharge.objects.count() == 0
+    assert LedgerEntry.objects.filter(seller=seller).count() == 1
+
+
+def test_recharge_may_spend_the_whole_balance(make_seller):
+    seller = make_seller(balance=5_000)
+    assert sell_recharge(seller_id=seller.pk, phone_number=PHONE, amount=5_000).status_code == 201
+    assert balance_of(seller) == 0
+
+
+def test_refused_batch_writes_nothing(make_seller):
+    seller = make_seller(balance=10_000)
+    result = sell_recharge_batch(seller_id=seller.pk, items=[(PHONE, 6_000), (PHONE, 6_000)])
+    assert result.status_code == 402
+    assert balance_of(seller) == 10_000
+    assert Recharge.objects.count() == 0
+
+
+def test_approving_twice_credits_once(make_seller, staff_user):
+    seller = make_seller()
+    credit = request_credit(seller_id=seller.pk, amount=50_000)
+    first = approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    second = approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    assert first.status == second.status == CreditRequest.Status.APPROVED
+    assert first.decided_at == second.decided_at
+    assert balance_of(seller) == 50_000
+    assert LedgerEntry.objects.filter(credit_request=credit).count() == 1
+
+
+def test_resaving_an_approved_request_credits_nothing(make_seller, staff_user):
+    seller = make_seller()
+    credit = request_credit(seller_id=seller.pk, amount=50_000)
+    approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    credit.refresh_from_db()
+    credit.save()
+    assert balance_of(seller) == 50_000
+
+
+def test_approving_a_rejected_request_is_refused(make_seller, staff_user):
+    seller = make_seller()
+    credit = request_credit(seller_id=seller.pk, amount=50_000)
+    reject_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    assert reject_credit_request(credit_request_id=credit.pk, decided_by=staff_user).status == "rejected"
+    with pytest.raises(AlreadyDecided):
+        approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    assert balance_of(seller) == 0
+    assert LedgerEntry.objects.filter(seller=seller).count() == 0
+
+
+def test_rejecting_an_approved_request_is_refused(make_seller, staff_user):
+    seller = make_seller()
+    credit = request_credit(seller_id=seller.pk, amount=50_000)
+    approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    with pytest.raises(AlreadyDecided):
+        reject_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    credit.refresh_from_db()
+    assert credit.status == "approved"
+
+
+def test_decision_records_who_and_when(make_seller, staff_user):
+    seller = make_seller()
+    credit = request_credit(seller_id=seller.pk, amount=1_000)
+    approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    credit.refresh_from_db()
+    assert credit.decided_by == staff_user
+    assert credit.decided_at is not None
+
+
+def test_adjustments_move_money_both_ways(make_seller, staff_user):
+    seller = make_seller(balance=10_000)
+    entry = adjust_balance(seller_id=seller.pk, amount=-4_000, reason="chargeback 1234", created_by=staff_user)
+    assert (entry.amount, entry.balance_after, entry.kind) == (-4_000, 6_000, "adjustment")
+    adjust_balance(seller_id=seller.pk, amount=500, reason="goodwill", created_by=staff_user)
+    assert balance_of(seller) == 6_500
+    assert BalanceAdjustment.objects.get(pk=entry.adjustment_id).created_by == staff_user
+    assert reconcile() == []
+
+
+def test_adjustment_cannot_overdraw(make_seller, staff_user):
+    seller = make_seller(balance=10_000)
+    with pytest.raises(InsufficientBalance):
+        adjust_balance(seller_id=seller.pk, amount=-10_001, reason="too much", created_by=staff_user)
+    assert balance_of(seller) == 10_000
+    assert BalanceAdjustment.objects.count() == 0
+    adjust_balance(seller_id=seller.pk, amount=-10_000, reason="all of it", created_by=staff_user)
+    assert balance_of(seller) == 0
