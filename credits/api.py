@@ -29,17 +29,17 @@ class CreditRequestListCreateView(generics.ListAPIView):
     serializer_class = CreditRequestOutputSerializer
     pagination_class = NewestFirstPagination
 
-    class InputSerializer(serializers.Serializer):
+    class CreditRequestInputSerializer(serializers.Serializer):
         amount = amount_field()
 
-    class FilterSerializer(serializers.Serializer):
+    class CreditRequestFilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=CreditRequest.Status.choices, required=False)
 
     def get_permissions(self):
         return [IsSeller()] if self.request.method == "POST" else [IsSellerOrStaff()]
 
     def get_queryset(self):
-        filters = validated(self.FilterSerializer, self.request.query_params)
+        filters = validated(self.CreditRequestFilterSerializer, self.request.query_params)
         return selectors.credit_request_list(seller_id=_caller_seller_id(self.request), **filters)
 
     @extend_schema(
@@ -51,12 +51,12 @@ class CreditRequestListCreateView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        request=InputSerializer,
+        request=CreditRequestInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={201: CreditRequestOutputSerializer, **errors(400, 401, 403, 415, 422)},
     )
     def post(self, request):
-        data = validated(self.InputSerializer, request.data)
+        data = validated(self.CreditRequestInputSerializer, request.data)
         seller_id = request.user.seller.pk
 
         def create():

@@ -48,13 +48,13 @@ class TransactionListView(generics.ListAPIView):
     serializer_class = TransactionOutputSerializer
     pagination_class = LedgerPagination
 
-    class FilterSerializer(serializers.Serializer):
+    class TransactionFilterSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=LedgerEntry.Kind.choices, required=False)
         created_after = serializers.DateTimeField(required=False)
         created_before = serializers.DateTimeField(required=False)
 
     def get_queryset(self):
-        filters = validated(self.FilterSerializer, self.request.query_params)
+        filters = validated(self.TransactionFilterSerializer, self.request.query_params)
         return selectors.ledger_entries(seller_id=self.request.user.seller.pk, **filters)
 
     @extend_schema(
@@ -73,7 +73,7 @@ class TransactionListView(generics.ListAPIView):
 class AdjustmentCreateView(APIView):
     permission_classes = [IsStaff]
 
-    class InputSerializer(serializers.Serializer):
+    class AdjustmentInputSerializer(serializers.Serializer):
         amount = StrictIntegerField(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT)
         reason = serializers.CharField(max_length=255)
 
@@ -82,22 +82,22 @@ class AdjustmentCreateView(APIView):
                 raise serializers.ValidationError("An adjustment may not be 0.")
             return value
 
-    class OutputSerializer(serializers.Serializer):
+    class AdjustmentOutputSerializer(serializers.Serializer):
         id = serializers.IntegerField(source="adjustment_id")
         amount = serializers.IntegerField()
         reason = serializers.CharField(source="adjustment.reason")
         balance_after = serializers.IntegerField()
 
     @extend_schema(
-        request=InputSerializer,
+        request=AdjustmentInputSerializer,
         responses={
-            201: OutputSerializer,
+            201: AdjustmentOutputSerializer,
             402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
             **errors(400, 401, 403, 404, 415),
         },
     )
     def post(self, request, seller_id):
-        data = validated(self.InputSerializer, request.data)
+        data = validated(self.AdjustmentInputSerializer, request.data)
         seller = get_seller(seller_id=seller_id)
         entry = services.adjust_balance(seller_id=seller.pk, created_by=request.user, **data)
-        return Response(self.OutputSerializer(entry).data, status=status.HTTP_201_CREATED)
+        return Response(self.AdjustmentOutputSerializer(entry).data, status=status.HTTP_201_CREATED)

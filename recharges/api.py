@@ -110,19 +110,19 @@ class RechargeDetailView(APIView):
 class BatchCreateView(APIView):
     permission_classes = [IsSeller]
 
-    class InputSerializer(serializers.Serializer):
+    class BatchInputSerializer(serializers.Serializer):
         items = serializers.ListField(
             child=RechargeInputSerializer(), min_length=1, max_length=MAX_BATCH_ITEMS
         )
 
     @extend_schema(
-        request=InputSerializer,
+        request=BatchInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={201: BatchOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
         description="All or nothing: each item becomes its own recharge and ledger entry, in item order.",
     )
     def post(self, request):
-        data = validated(self.InputSerializer, request.data)
+        data = validated(self.BatchInputSerializer, request.data)
         key = idempotency_key(request)
         result = services.sell_recharge_batch(
             seller_id=request.user.seller.pk,

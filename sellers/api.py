@@ -29,7 +29,7 @@ class SellerListCreateView(generics.ListAPIView):
     serializer_class = SellerOutputSerializer
     pagination_class = NewestFirstPagination
 
-    class InputSerializer(serializers.Serializer):
+    class SellerCreateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
 
@@ -38,7 +38,7 @@ class SellerListCreateView(generics.ListAPIView):
                 raise serializers.ValidationError("A user with this username already exists.")
             return value
 
-    class OutputSerializer(SellerOutputSerializer):
+    class SellerCreatedSerializer(SellerOutputSerializer):
         api_token = serializers.CharField()
 
     def get_queryset(self):
@@ -48,9 +48,9 @@ class SellerListCreateView(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **errors(400, 401, 403, 415)})
+    @extend_schema(request=SellerCreateInputSerializer, responses={201: SellerCreatedSerializer, **errors(400, 401, 403, 415)})
     def post(self, request):
-        seller, token = services.create_seller(**validated(self.InputSerializer, request.data))
+        seller, token = services.create_seller(**validated(self.SellerCreateInputSerializer, request.data))
         body = {**SellerOutputSerializer(seller).data, "api_token": token}
         return Response(body, status=status.HTTP_201_CREATED)
 
