@@ -1,9 +1,17 @@
 """API plumbing shared by every app: strict money fields, authentication,
 permissions, pagination and the error body's schema."""
 
+from hmac import compare_digest
+
+import knox.auth
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from rest_framework import authentication, exceptions, pagination, permissions, serializers
-from rest_framework.authtoken.models import Token
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from knox.settings import CONSTANTS
+from rest_framework import exceptions, pagination, permissions, serializers
+
+from config.throttling import count_auth_failure
 
 MAX_AMOUNT = 10**15
 
@@ -20,22 +28,48 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictCharField(serializers.CharField):
+    """A string that must arrive as a JSON string: DRF's own field would take
+    5 and 5.0 and turn them into "5" and "5.0"."""
+
+    default_error_messages = {"invalid": _("A JSON string is required.")}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def amount_field(**kwargs) -> StrictIntegerField:
     """A money amount in rials, 1 to 10^15."""
     return StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, **kwargs)
 
 
-class TokenAuthentication(authentication.TokenAuthentication):
-    """`Authorization: Token <key>`; the user and its seller in one query."""
+class TokenAuthentication(knox.auth.TokenAuthentication):
+    """`Authorization: Token <key>` against hashed, expiring tokens (knox).
 
-    def authenticate_credentials(self, key):
+    One query finds the token, its user and the user's seller. Expired tokens
+    are refused but not deleted here: no write on the request path.
+    """
+
+    def authenticate(self, request):
         try:
-            token = Token.objects.select_related("user", "user__seller").get(key=key)
-        except Token.DoesNotExist:
-            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        return token.user, token
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            count_auth_failure(request)
+            raise
+
+    def authenticate_credentials(self, token):
+        token = token.decode("utf-8", errors="replace")
+        candidates = AuthToken.objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related(
+            "user", "user__seller"
+        )
+        for auth_token in candidates:
+            if compare_digest(hash_token(token), auth_token.digest):
+                if auth_token.expiry is not None and auth_token.expiry < timezone.now():
+                    break
+                return self.validate_user(auth_token)
+        raise exceptions.AuthenticationFailed(_("Invalid token."))
 
 
 def seller_of(user):

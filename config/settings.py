@@ -6,6 +6,7 @@ started from this one (gunicorn workers, test helpers) share that server.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -29,7 +30,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "sellers",
@@ -112,12 +113,33 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Per-seller rate, e.g. "200/second"; unset (the default) means no limit and no cache access.
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.SellerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"seller": env("SELLER_RATE_LIMIT", default=None)},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Always microseconds and "Z": the database formats stored responses the same way.
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
 }
+
+# API tokens are stored hashed (SHA-512), expire, and staff can revoke or
+# rotate them; the header stays `Authorization: Token <key>`.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=365)),
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
+# Failed authentication is throttled per client address (on by default).
+AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=30)
+AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=60)
+
+# Throttle counters must be shared by every worker process: Redis when
+# REDIS_URL is set, else a PostgreSQL table.
+if env("REDIS_URL", default=""):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "throttle_cache"}}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recharge platform API",

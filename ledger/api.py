@@ -10,6 +10,7 @@ from config.api import (
     IsSeller,
     IsStaff,
     LedgerPagination,
+    StrictCharField,
     StrictIntegerField,
     validated,
 )
@@ -75,7 +76,7 @@ class AdjustmentCreateView(APIView):
 
     class AdjustmentInputSerializer(serializers.Serializer):
         amount = StrictIntegerField(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT)
-        reason = serializers.CharField(max_length=255)
+        reason = StrictCharField(max_length=255)
 
         def validate_amount(self, value):
             if value == 0:

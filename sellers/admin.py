@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from sellers.models import Seller
+from sellers.services import revoke_api_tokens, rotate_api_token
 
 
 @admin.register(Seller)
@@ -10,6 +11,18 @@ class SellerAdmin(admin.ModelAdmin):
     # Balances change only through the ledger services.
     readonly_fields = ["balance", "ledger_sequence", "created_at"]
     raw_id_fields = ["user"]
+    actions = ["rotate_token", "revoke_tokens"]
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Rotate API token (revokes the old one, shows the new one once)")
+    def rotate_token(self, request, queryset):
+        for seller in queryset.select_related("user"):
+            key = rotate_api_token(user=seller.user)
+            self.message_user(request, f"New API token for {seller.name}: {key}", messages.WARNING)
+
+    @admin.action(description="Revoke API tokens")
+    def revoke_tokens(self, request, queryset):
+        revoked = sum(revoke_api_tokens(user=seller.user) for seller in queryset.select_related("user"))
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

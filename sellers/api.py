@@ -5,7 +5,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IsSeller, IsStaff, NewestFirstPagination, validated
+from config.api import IsSeller, IsStaff, NewestFirstPagination, StrictCharField, validated
 from config.openapi import errors
 from sellers import selectors, services
 
@@ -30,8 +30,8 @@ class SellerListCreateView(generics.ListAPIView):
     pagination_class = NewestFirstPagination
 
     class SellerCreateInputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
-        username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+        name = StrictCharField(max_length=200)
+        username = StrictCharField(max_length=150, validators=[UnicodeUsernameValidator()])
 
         def validate_username(self, value):
             if get_user_model().objects.filter(username=value).exists():

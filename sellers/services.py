@@ -1,6 +1,6 @@
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from config.errors import InvalidInput
 from sellers.models import Seller
@@ -16,9 +16,29 @@ def create_seller(*, name: str, username: str) -> tuple[Seller, str]:
         with transaction.atomic():
             user = get_user_model().objects.create_user(username=username)
             seller = Seller.objects.create(user=user, name=name)
-            token = Token.objects.create(user=user)
+            token = issue_api_token(user=user)
     except IntegrityError as error:
         if "auth_user_username_key" in str(error):
             raise InvalidInput(details={"username": ["A user with this username already exists."]}) from error
         raise
-    return seller, token.key
+    return seller, token
+
+
+def issue_api_token(*, user) -> str:
+    """A new API token for the user. Only its SHA-512 digest is stored: the
+    key returned here is shown once and cannot be recovered."""
+    _, key = AuthToken.objects.create(user=user)
+    return key
+
+
+def revoke_api_tokens(*, user) -> int:
+    """Revokes every API token of the user; returns how many."""
+    deleted, _ = AuthToken.objects.filter(user=user).delete()
+    return deleted
+
+
+def rotate_api_token(*, user) -> str:
+    """Revokes the user's tokens and issues a new one, atomically."""
+    with transaction.atomic():
+        revoke_api_tokens(user=user)
+        return issue_api_token(user=user)

@@ -5,11 +5,10 @@ import itertools
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from credits.services import approve_credit_request, request_credit
-from sellers.services import create_seller
+from sellers.services import create_seller, issue_api_token
 
 _numbers = itertools.count(1)
 
@@ -41,8 +40,7 @@ def fund(seller, amount: int, staff_user) -> None:
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=user)}")
     return client
 
 

@@ -20,7 +20,7 @@ BARRIER_TIMEOUT = 120
 RESULT_TIMEOUT = 180
 
 
-def test_database_url() -> str:
+def current_database_url() -> str:
     """The URL of the database the test process uses (pytest-django's test_* one)."""
     from django.db import connection
 
@@ -169,7 +169,7 @@ def run_in_processes(calls: list[tuple[str, dict]], *, database_url: str | None 
     DATABASE_URL (the test database's), calls django.setup(), connects, waits
     at the shared barrier, then calls the services.
     """
-    database_url = database_url or test_database_url()
+    database_url = database_url or current_database_url()
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(len(calls))
     queue = context.Queue()

@@ -18,12 +18,15 @@ per seller into none.
 import json
 import os
 import time
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
-from rest_framework.authtoken.models import Token
+from django.db import connection, connections
 
 from credits.models import MAX_AMOUNT
 from credits.services import approve_credit_request, request_credit
@@ -41,18 +44,22 @@ class Command(BaseCommand):
             "--prefix", default=None, help="Username prefix (default: lt-<timestamp>, so re-runs never collide)."
         )
         parser.add_argument("--staff-username", default="loadtest-staff", help="Staff user who approves the credit.")
+        parser.add_argument("--jobs", type=int, default=4, help="Worker processes (database connections) to seed with.")
 
-    def handle(self, *args, sellers, credit, out, prefix, staff_username, **options):
+    def handle(self, *args, sellers, credit, out, prefix, staff_username, jobs, **options):
         if sellers < 1:
             raise CommandError("--sellers must be at least 1.")
         if not 0 <= credit <= MAX_AMOUNT:
             raise CommandError(f"--credit must be between 0 and {MAX_AMOUNT}.")
         prefix = prefix or time.strftime("lt-%Y%m%d%H%M%S")
         started = time.monotonic()
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO off")
         staff, staff_token = _staff_user(staff_username)
-        seeded = [_funded_seller(f"{prefix}-{number:06d}", credit, staff) for number in range(1, sellers + 1)]
+        usernames = [f"{prefix}-{number:06d}" for number in range(1, sellers + 1)]
+        jobs = max(1, min(jobs, sellers))
+        connections.close_all()  # forked workers must not share the parent's connection
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_fast_commits) as pool:
+            fund = partial(_funded_seller, credit=credit, staff=staff)
+            seeded = list(pool.map(fund, usernames, chunksize=max(1, sellers // (jobs * 4))))
         _write_json(
             Path(out),
             {"staff_username": staff.username, "staff_token": staff_token, "credit": credit, "sellers": seeded},
@@ -62,16 +69,33 @@ class Command(BaseCommand):
         )
 
 
+def _fast_commits() -> None:
+    """Per seeding process: commit without waiting for the WAL flush."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+
+
 def _staff_user(username: str):
-    """The staff user and its token key, created on first use."""
+    """The staff user (created on first use) and an API token key for it."""
     user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
     if not user.is_staff or hasattr(user, "seller"):
         raise CommandError(f"User {username!r} exists and is not a plain staff user.")
-    token, _ = Token.objects.get_or_create(user=user)
-    return user, token.key
+    return user, _api_token(user)
 
 
-def _funded_seller(username: str, credit: int, staff) -> dict:
+def _api_token(user) -> str:
+    """A token for `Authorization: Token <key>`: a new one with knox (keys are
+    stored hashed, so an old one cannot be read back), else DRF's one per user."""
+    if apps.is_installed("knox"):
+        from knox.models import AuthToken
+
+        return AuthToken.objects.create(user)[1]
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _funded_seller(username: str, *, credit: int, staff) -> dict:
     seller, token = create_seller(name=f"Load test shop {username}", username=username)
     if credit:
         credit_request = request_credit(seller_id=seller.pk, amount=credit)

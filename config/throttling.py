@@ -1,0 +1,39 @@
+"""Rate limits whose counters live in the shared cache (Redis or PostgreSQL),
+so every worker process sees the same counts."""
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.exceptions import Throttled
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class SellerRateThrottle(SimpleRateThrottle):
+    """Optional per-seller request rate (SELLER_RATE_LIMIT, e.g. "200/second");
+    off by default, so the hot path pays nothing for it."""
+
+    scope = "seller"
+
+    def get_cache_key(self, request, view):
+        seller = getattr(request.user, "seller", None) if request.user else None
+        if seller is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": seller.pk}
+
+
+def count_auth_failure(request) -> None:
+    """Counts a failed authentication for the client's address; past the limit
+    the client gets 429 instead of 401 until the window ends.
+
+    Only failures cost a cache write; a valid token is never throttled here.
+    """
+    key = f"auth-failures:{request.META.get('REMOTE_ADDR', '')}"
+    window = settings.AUTH_FAILURE_WINDOW_SECONDS
+    if cache.add(key, 1, timeout=window):
+        return
+    try:
+        failures = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window)
+        return
+    if failures > settings.AUTH_FAILURE_LIMIT:
+        raise Throttled(wait=window)

@@ -1,0 +1,87 @@
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.utils import timezone
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from sellers.services import issue_api_token, revoke_api_tokens, rotate_api_token
+
+
+def me(key: str, address: str = "10.0.0.1"):
+    client = APIClient(REMOTE_ADDR=address)
+    return client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token {key}")
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counters(db):
+    cache.clear()
+
+
+def test_tokens_are_stored_hashed(make_seller):
+    seller = make_seller()
+    key = issue_api_token(user=seller.user)
+    assert me(key).status_code == 200
+    stored = AuthToken.objects.filter(user=seller.user).values_list("digest", "token_key")
+    assert all(key not in value for row in stored for value in row)
+
+
+def test_expired_token_is_refused(make_seller):
+    seller = make_seller()
+    key = issue_api_token(user=seller.user)
+    AuthToken.objects.filter(user=seller.user).update(expiry=timezone.now() - timedelta(seconds=1))
+    response = me(key)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_staff_can_revoke_and_rotate(make_seller):
+    seller = make_seller()
+    old = issue_api_token(user=seller.user)
+    new = rotate_api_token(user=seller.user)
+    assert me(old).status_code == 401
+    assert me(new).status_code == 200
+    assert revoke_api_tokens(user=seller.user) == 1
+    assert me(new).status_code == 401
+
+
+def test_drf_create_token_keeps_its_output(make_seller, capsys):
+    seller = make_seller()
+    call_command("drf_create_token", seller.user.username)
+    output = capsys.readouterr().out
+    match = re.fullmatch(rf"Generated token ([0-9a-f]{{64}}) for user {seller.user.username}\n", output)
+    assert match
+    assert me(match.group(1)).status_code == 200
+
+
+def test_failed_authentication_is_throttled_per_address(make_seller, settings):
+    settings.AUTH_FAILURE_LIMIT = 3
+    seller = make_seller()
+    good = issue_api_token(user=seller.user)
+    statuses = [me("f" * 64).status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+    response = me("f" * 64)
+    assert response.json()["error"]["code"] == "throttled"
+    assert int(response["Retry-After"]) > 0
+    assert me("f" * 64, address="10.0.0.2").status_code == 401
+    assert me(good).status_code == 200  # a valid token is never throttled for others' failures
+
+
+def test_per_seller_rate_limit_is_off_by_default(make_seller):
+    seller = make_seller()
+    key = issue_api_token(user=seller.user)
+    assert {me(key).status_code for _ in range(50)} == {200}
+
+
+def test_per_seller_rate_limit_when_configured(make_seller, monkeypatch):
+    from config.throttling import SellerRateThrottle
+
+    monkeypatch.setattr(SellerRateThrottle, "THROTTLE_RATES", {"seller": "3/minute"})
+    first, second = make_seller(), make_seller()
+    first_key, second_key = issue_api_token(user=first.user), issue_api_token(user=second.user)
+    assert [me(first_key).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert me(first_key)["Retry-After"]
+    assert me(second_key).status_code == 200
