@@ -1,5 +1,6 @@
 """Error responses for the OpenAPI schema: every one has the contract's body."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 
 from config.api import ErrorSerializer
@@ -21,3 +22,19 @@ _DESCRIPTIONS = {
 def errors(*statuses: int) -> dict:
     """`responses` entries for these error statuses (503 is always added)."""
     return {code: OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[code]) for code in (*statuses, 503)}
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents `Authorization: Token <key>` for the project's own
+    TokenAuthentication (spectacular only knows the library classes it wraps)."""
+
+    target_class = "config.api.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": 'Token-based authentication with required prefix "Token"',
+        }

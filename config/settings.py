@@ -81,10 +81,14 @@ DATABASES["default"].update(
         # request-wide transaction would hold row locks for the whole request.
         "ATOMIC_REQUESTS": False,
         "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=600),
-        "CONN_HEALTH_CHECKS": True,
+        # Off: the check is one more round trip per request. A connection that
+        # died (database restart) fails one request with a 503, and Django then
+        # discards it; clients retry with the same Idempotency-Key.
+        "CONN_HEALTH_CHECKS": env.bool("CONN_HEALTH_CHECKS", default=False),
     }
 )
-DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool("DB_SERVER_SIDE_BINDING", default=False)
+DATABASES["default"]["OPTIONS"]["options"] = (
     f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=10000)}"
     f" -c lock_timeout={env.int('DB_LOCK_TIMEOUT_MS', default=5000)}"
 )

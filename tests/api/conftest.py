@@ -1,6 +1,8 @@
 """Fixtures for the API tests: two funded sellers, their clients, and clients
 with no token or a bad one."""
 
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -47,10 +49,4 @@ def sold(seller_a):
     single = sell_recharge(seller_id=seller_a.pk, phone_number="+989121234567", amount=5000)
     batch = sell_recharge_batch(seller_id=seller_a.pk, items=[("+989121234567", 1000), ("+989351234567", 2000)])
     assert (single.status_code, batch.status_code) == (201, 201)
-    return {"recharge": _id(single.body), "batch": _id(batch.body)}
-
-
-def _id(body: str) -> int:
-    import json
-
-    return json.loads(body)["id"]
+    return {"recharge": json.loads(single.body)["id"], "batch": json.loads(batch.body)["id"]}

@@ -16,6 +16,7 @@ from sellers.models import Seller
 API = "/api/v1"
 PHONE = "09121234567"
 E164 = "+989121234567"
+ITEM_BODY = {"phone_number": PHONE, "amount": 5000}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ load test needs.
 Creates N sellers, funds each with X rials and writes the tokens to FILE:
 
     {"staff_username": ..., "staff_token": ..., "credit": X,
-     "sellers": [{"seller_id": 1, "token": "..."}, ...]}
+     "sellers": [{"seller_id": 1, "token": "..."}, ...]}   (by seller_id)
 
 Money moves only through the services, exactly as in production:
 `sellers.services.create_seller`, then `credits.services.request_credit` and
@@ -41,17 +41,19 @@ class Command(BaseCommand):
         parser.add_argument("--credit", type=int, required=True, help="Rials credited to each seller (0: none).")
         parser.add_argument("--out", required=True, help="Where to write the JSON seed file.")
         parser.add_argument(
-            "--prefix", default=None, help="Username prefix (default: lt-<timestamp>, so re-runs never collide)."
+            "--prefix", default=None, help="Username prefix (default: lt-<timestamp>-<pid>, so re-runs never collide)."
         )
         parser.add_argument("--staff-username", default="loadtest-staff", help="Staff user who approves the credit.")
-        parser.add_argument("--jobs", type=int, default=4, help="Worker processes (database connections) to seed with.")
+        parser.add_argument(
+            "--jobs", type=int, default=min(4, os.cpu_count() or 1), help="Worker processes (connections) to seed with."
+        )
 
     def handle(self, *args, sellers, credit, out, prefix, staff_username, jobs, **options):
         if sellers < 1:
             raise CommandError("--sellers must be at least 1.")
         if not 0 <= credit <= MAX_AMOUNT:
             raise CommandError(f"--credit must be between 0 and {MAX_AMOUNT}.")
-        prefix = prefix or time.strftime("lt-%Y%m%d%H%M%S")
+        prefix = prefix or f"{time.strftime('lt-%Y%m%d%H%M%S')}-{os.getpid()}"
         started = time.monotonic()
         staff, staff_token = _staff_user(staff_username)
         usernames = [f"{prefix}-{number:06d}" for number in range(1, sellers + 1)]
@@ -60,6 +62,7 @@ class Command(BaseCommand):
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_fast_commits) as pool:
             fund = partial(_funded_seller, credit=credit, staff=staff)
             seeded = list(pool.map(fund, usernames, chunksize=max(1, sellers // (jobs * 4))))
+        seeded.sort(key=lambda seller: seller["seller_id"])
         _write_json(
             Path(out),
             {"staff_username": staff.username, "staff_token": staff_token, "credit": credit, "sellers": seeded},

@@ -1,0 +1,78 @@
+"""Django-side helpers for loadtests/server.py, run as a child process on the
+database in DATABASE_URL; each prints one JSON document.
+
+    python -m loadtests.dbtasks seed <sellers> <credit>
+    python -m loadtests.dbtasks facts
+"""
+
+import json
+import sys
+import uuid
+
+
+def seed(sellers: int, credit: int) -> dict:
+    """A staff user and funded sellers, through the services."""
+    from django.contrib.auth import get_user_model
+
+    from credits.services import approve_credit_request, request_credit
+    from sellers.services import create_seller, issue_api_token
+
+    run = uuid.uuid4().hex[:8]
+    staff = get_user_model().objects.create_user(username=f"chaos-staff-{run}", is_staff=True)
+    seeded = []
+    for number in range(1, sellers + 1):
+        seller, token = create_seller(name=f"Chaos shop {number}", username=f"chaos-{run}-{number}")
+        if credit:
+            credit_request = request_credit(seller_id=seller.pk, amount=credit)
+            approve_credit_request(credit_request_id=credit_request.pk, decided_by=staff)
+        seeded.append({"seller_id": seller.pk, "token": token})
+    return {"staff_token": issue_api_token(user=staff), "sellers": seeded}
+
+
+def facts() -> dict:
+    """Every row the money checks compare with what clients saw."""
+    from django.db import connection
+
+    from ledger.selectors import reconcile
+
+    def rows(sql: str) -> list:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return [list(row) for row in cursor.fetchall()]
+
+    return {
+        "sellers": rows("SELECT id, balance FROM sellers_seller ORDER BY id"),
+        "recharges": rows("SELECT id, seller_id, amount, idempotency_key FROM recharges_recharge ORDER BY id"),
+        "adjustments": rows("SELECT id, seller_id, amount, reason FROM ledger_balanceadjustment ORDER BY id"),
+        "credit_requests": rows("SELECT id, seller_id, amount, status FROM credits_creditrequest ORDER BY id"),
+        "entries_per_recharge": rows(
+            "SELECT r.id, count(e.id) FROM recharges_recharge r"
+            " LEFT JOIN ledger_ledgerentry e ON e.recharge_id = r.id GROUP BY r.id"
+        ),
+        "entries_per_adjustment": rows(
+            "SELECT a.id, count(e.id) FROM ledger_balanceadjustment a"
+            " LEFT JOIN ledger_ledgerentry e ON e.adjustment_id = a.id GROUP BY a.id"
+        ),
+        "entries_per_credit_request": rows(
+            "SELECT c.id, count(e.id) FROM credits_creditrequest c"
+            " LEFT JOIN ledger_ledgerentry e ON e.credit_request_id = c.id GROUP BY c.id"
+        ),
+        "reconcile": reconcile(),
+    }
+
+
+def main(argv: list[str]) -> None:
+    import django
+
+    django.setup()
+    if argv[0] == "seed":
+        result = seed(int(argv[1]), int(argv[2]))
+    elif argv[0] == "facts":
+        result = facts()
+    else:
+        raise SystemExit(f"unknown task {argv[0]!r}")
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

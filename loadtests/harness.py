@@ -1,0 +1,247 @@
+"""Plumbing shared by the load-test tools (run_loadtest, bench): a scratch
+database, migrate and seed, a gunicorn to test, CPU accounting.
+
+The scratch database lives on the project's own PostgreSQL server: the one
+DATABASE_URL names, or, with no DATABASE_URL, the embedded server that
+config/embedded_postgres.py starts (this process registers with it, so it
+stays up until we are done). Nothing here touches the database DATABASE_URL
+names except to connect to its server.
+"""
+
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+import psutil
+import psycopg
+from psycopg import sql
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the venv's bin: gunicorn, locust
+OUT_DIR = BASE_DIR / "loadtests" / "out"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def server_url() -> str:
+    """The URL of the project's PostgreSQL server (any database on it)."""
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    sys.path.insert(0, str(BASE_DIR))
+    from config.embedded_postgres import database_url
+
+    return database_url(BASE_DIR / ".pgdata")
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at database `name`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def connection_params(url: str) -> dict:
+    """libpq parameters (host, port, user, password, dbname) from a database URL,
+    for tools that take them one by one (pgbench)."""
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return {
+        "host": query.get("host") or parts.hostname or "",
+        "port": str(query.get("port") or parts.port or ""),
+        "user": unquote(parts.username or "") or query.get("user", ""),
+        "password": unquote(parts.password or ""),
+        "dbname": parts.path.lstrip("/") or "postgres",
+    }
+
+
+@contextmanager
+def scratch_database(prefix: str, *, keep: bool = False):
+    """Creates `<prefix>_<timestamp>_<pid>` on the project's server, yields its
+    URL, and drops it afterwards (unless `keep`)."""
+    admin_url = server_url()
+    name = f"{prefix}_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    log(f"created scratch database {name}")
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        if keep:
+            log(f"kept scratch database {name} (drop it with: DROP DATABASE {name};)")
+        else:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            log(f"dropped scratch database {name}")
+
+
+def child_env(database_url: str, **extra: str) -> dict:
+    """The environment for manage.py and gunicorn: the scratch database, development settings."""
+    env = {**os.environ, "DATABASE_URL": database_url, **extra}
+    env.pop("DJANGO_ENV", None)
+    return env
+
+
+def manage(env: dict, *args: str, quiet: bool = False) -> None:
+    output = subprocess.DEVNULL if quiet else None
+    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True, stdout=output)
+
+
+def prepare(env: dict, *, sellers: int, credit: int, seed_path: Path) -> None:
+    """Migrates the scratch database and seeds funded sellers into it."""
+    started = time.monotonic()
+    manage(env, "migrate", "--noinput", quiet=True)
+    log(f"migrated in {time.monotonic() - started:.1f} s")
+    manage(env, "seed_loadtest", "--sellers", str(sellers), "--credit", str(credit), "--out", str(seed_path))
+
+
+def check_port_free(port: int) -> None:
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} is already in use; choose another one")
+
+
+class Gunicorn:
+    """The service under test: `gunicorn -c gunicorn.conf.py config.wsgi` on 127.0.0.1:port."""
+
+    def __init__(self, env: dict, port: int, log_path: Path):
+        self.env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        check_port_free(int(self.env["PORT"]))
+        log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "config.wsgi"],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as one, never by name
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        log(f"gunicorn (pid {self.process.pid}, {self.env.get('WEB_CONCURRENCY', '4')} workers) up at {self.url}")
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"gunicorn did not answer /healthz within {timeout:.0f} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # graceful: in-flight requests finish
+        try:
+            self.process.wait(timeout=35)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        log("gunicorn stopped")
+
+
+def postmaster_pid(database_url: str) -> int | None:
+    """The PostgreSQL server's main process, if it runs on this machine."""
+    try:
+        with psycopg.connect(database_url) as connection:
+            backend = connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+            parent = psutil.Process(backend).ppid()
+    except (psycopg.Error, psutil.Error):
+        return None
+    return parent or None
+
+
+def tree_cpu_seconds(root_pid: int | None) -> float | None:
+    """CPU seconds used so far by a process tree: every live process's own time
+    plus the time of the children it has reaped, so processes that come and go
+    during a measurement (PostgreSQL backends, replaced workers) still count."""
+    if root_pid is None:
+        return None
+    try:
+        root = psutil.Process(root_pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def reaped_children_cpu_seconds() -> float:
+    """CPU seconds of this process's finished children (the load generators)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+class CpuSplit:
+    """CPU used during one measurement by the server, PostgreSQL, the load
+    generator and everything else on the machine, in cores (CPU s / wall s)."""
+
+    def __init__(self, server_pid: int | None, postgres_pid: int | None):
+        self.server_pid, self.postgres_pid = server_pid, postgres_pid
+
+    def _snapshot(self) -> dict:
+        return {
+            "wall": time.monotonic(),
+            "server": tree_cpu_seconds(self.server_pid),
+            "postgres": tree_cpu_seconds(self.postgres_pid),
+            "generator": reaped_children_cpu_seconds(),
+            "machine": machine_busy_seconds(),
+        }
+
+    def __enter__(self):
+        self.start = self._snapshot()
+        return self
+
+    def __exit__(self, *exc_info):
+        end = self._snapshot()
+        wall = end["wall"] - self.start["wall"]
+        self.cores = {}
+        for part in ("server", "postgres", "generator", "machine"):
+            if end[part] is None or self.start[part] is None:
+                self.cores[part] = None
+            else:
+                self.cores[part] = (end[part] - self.start[part]) / wall
+        known = sum(value for part, value in self.cores.items() if part != "machine" and value is not None)
+        self.cores["other"] = max(0.0, self.cores["machine"] - known)
+        return False
+
+
+def render_table(headers: list[str], rows: list[list], *, align_left: int = 1) -> str:
+    """A plain-text table; the first `align_left` columns are left-aligned."""
+    cells = [[str(value) for value in row] for row in [headers, *rows]]
+    widths = [max(len(row[index]) for row in cells) for index in range(len(headers))]
+
+    def line(row):
+        return "  ".join(
+            value.ljust(width) if index < align_left else value.rjust(width)
+            for index, (value, width) in enumerate(zip(row, widths))
+        ).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
