@@ -145,3 +145,11 @@ def test_replayed_credit_request_keeps_its_first_answer_after_approval(client_a,
     replay = post(client_a, CREDIT_REQUESTS, {"amount": 300_000}, key="top-up-1")
     assert replay.json() == first  # the stored first response, status "pending"
     assert balance(client_a) == START_BALANCE + 300_000
+
+
+def test_same_number_written_another_way_is_another_body(client_a):
+    """"The same request" is the same parsed JSON body, not the same meaning."""
+    assert post(client_a, RECHARGES, {"phone_number": "09121234567", "amount": 5000}, key="k").status_code == 201
+    with nothing_written():
+        response = post(client_a, RECHARGES, {"phone_number": "+989121234567", "amount": 5000}, key="k")
+    assert_error(response, 422, "idempotency_key_reused")

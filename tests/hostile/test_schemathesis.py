@@ -204,6 +204,9 @@ def _fuzz(operation, credential, mode, max_examples, seeded, failures, exception
         try:
             response = case.call(app=application, headers=headers)
             STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
+            import os
+            if os.environ.get("HOSTILE_DEBUG"):
+                print("DBG", prefix, response.status_code, case.path_parameters, case.query, case.headers, json.dumps(case.body)[:150] if case.body is not None and not isinstance(case.body, type(schemathesis.core.NOT_SET)) else None, response.content[:150] if response.status_code not in (401,) else b"", file=open("/tmp/hostile_dbg.txt","a"))
             case.validate_response(response, checks=CHECKS, headers=headers)
         except FailureGroup as group:  # collected, not raised: one run reports every distinct failure
             for failure in group.exceptions:
