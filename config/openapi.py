@@ -20,8 +20,11 @@ _DESCRIPTIONS = {
 
 
 def errors(*statuses: int) -> dict:
-    """`responses` entries for these error statuses (503 is always added)."""
-    return {code: OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[code]) for code in (*statuses, 503)}
+    """`responses` entries for these error statuses of a token-authenticated
+    operation. 429 and 503 are always added: failed authentication is
+    throttled on every such operation (and sellers when SELLER_RATE_LIMIT is
+    set), and any of them can find the database unreachable."""
+    return {code: OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[code]) for code in (*statuses, 429, 503)}
 
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,7 +175,9 @@ def find_pgbench(explicit: str) -> str:
     candidates = [explicit] if explicit else ["/usr/bin/pgbench", shutil.which("pgbench") or ""]
     if not explicit:
         try:
-            import pgserver
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+                import pgserver
 
             candidates.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"))
         except ImportError:
@@ -225,7 +228,8 @@ class PhaseRunner:
 
     def pgbench_phase(self, phase: Phase, seconds: float, warmup: bool = False) -> Result:
         params = harness.connection_params(self.database_url)
-        log_prefix = self.out / f"pgbench-{phase.key}"
+        log_dir = self.out / f"pgbench-log-{phase.key}"
+        log_dir.mkdir(exist_ok=True)
         command = [
             self.pgbench, "-n", "-M", "prepared", "-c", str(self.args.connections),
             "-j", str(min(self.args.threads, self.args.connections)), "-T", str(max(1, round(seconds))),
@@ -233,7 +237,7 @@ class PhaseRunner:
             "-D", f"first_seller={self.first_seller}", "-D", f"last_seller={self.first_seller + phase.sellers - 1}",
         ]  # fmt: skip
         if not warmup:
-            command += ["-l", f"--log-prefix={log_prefix}"]
+            command += ["-l", f"--log-prefix={log_dir / 'tx'}"]
         for flag, name in (("-h", "host"), ("-p", "port"), ("-U", "user")):
             if params[name]:
                 command += [flag, params[name]]
@@ -244,7 +248,9 @@ class PhaseRunner:
             (self.out / f"pgbench-{phase.key}.txt").write_text(completed.stdout + completed.stderr)
         if completed.returncode:
             raise SystemExit(f"pgbench failed ({completed.returncode}): {completed.stderr[-1000:]}")
-        return parse_pgbench(phase, completed.stdout, [] if warmup else sorted(self.out.glob(f"{log_prefix.name}.*")))
+        result = parse_pgbench(phase, completed.stdout, sorted(log_dir.glob("tx.*")))
+        log_dir.rmdir()
+        return result
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -256,7 +262,7 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(phase: Phase, output: str) -> Result:
-    percentiles = {match[0]: _ms(match[1]) for match in re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M)}
+    percentiles = {match[0]: _ms(match[1]) for match in re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M)}
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
     statuses = {key: int(value) for key, value in re.findall(r"(2xx|402|4xx|5xx)=(\d+)", output)}
     socket_errors = re.search(r"Socket errors: (.*)", output)

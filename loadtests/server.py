@@ -104,6 +104,11 @@ class Postgres:
         """Restarts the server; returns the seconds the command took."""
         raise NotImplementedError
 
+    def outage(self, seconds: float, mode: str = "fast") -> float:
+        """Stops the server, keeps it down `seconds`, starts it; returns the
+        seconds from the stop command to the server accepting connections."""
+        raise NotImplementedError
+
     def _sql(self, statement: str, database: str = "postgres") -> None:
         import psycopg  # noqa: PLC0415
 
@@ -220,6 +225,13 @@ class PrivatePostgres(Postgres):
         self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-m", mode, "-l", str(self.data_dir / "log"), "restart")
         return time.monotonic() - started
 
+    def outage(self, seconds: float, mode: str = "fast") -> float:
+        started = time.monotonic()
+        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-m", mode, "stop")
+        time.sleep(seconds)
+        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(self.data_dir / "log"), "start")
+        return time.monotonic() - started
+
     def stop(self) -> None:
         if not self.created:
             return
@@ -262,6 +274,14 @@ class ServicePostgres(Postgres):
             check=True,
             timeout=120,
         )
+        return time.monotonic() - started
+
+    def outage(self, seconds: float, mode: str = "fast") -> float:
+        started = time.monotonic()
+        command = ["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.cluster]
+        subprocess.run([*command, "stop", "-m", mode], check=True, timeout=120)
+        time.sleep(seconds)
+        subprocess.run([*command, "start"], check=True, timeout=120)
         return time.monotonic() - started
 
 
@@ -360,7 +380,9 @@ class ApiServer:
         env = django_env(self.database_url, HOST="127.0.0.1", PORT=self.port, WEB_CONCURRENCY=self.workers, **self.extra_env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [_python(), "-m", "gunicorn", "-c", "gunicorn.conf.py", "config.wsgi"],
+                # No control socket: its default path ($HOME/.gunicorn/gunicorn.ctl) is
+                # shared by every gunicorn of the user, and a stopping master removes it.
+                [_python(), "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket", "config.wsgi"],
                 cwd=BASE_DIR,
                 env=env,
                 stdout=log,

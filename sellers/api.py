@@ -44,7 +44,7 @@ class SellerListCreateView(generics.ListAPIView):
     def get_queryset(self):
         return selectors.seller_list()
 
-    @extend_schema(responses={200: SellerOutputSerializer(many=True), **errors(401, 403)})
+    @extend_schema(responses={200: SellerOutputSerializer(many=True), **errors(400, 401, 403)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
