@@ -153,7 +153,11 @@ class BatchCreateView(APIView):
         request=BatchInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={201: BatchOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 409, 415, 422)},
-        description="All or nothing: each item becomes its own recharge and ledger entry, in item order.",
+        description=(
+            "All or nothing: each item becomes its own recharge and ledger entry, in item order. "
+            "A terminal that lost the response repeats the POST with the same Idempotency-Key "
+            "and gets the stored response back."
+        ),
     )
     def post(self, request):
         items = _batch_input(request.data)
