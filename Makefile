@@ -26,5 +26,13 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Operators: locust against a fresh database, then reconcile and cross-check (see README).
+loadtest: $(BIN)/.installed
+	$(BIN)/python -m loadtests.run_loadtest
+
+# Side-by-side benchmark: echo POST, recharges spread and hot, batches, pgbench.
+bench: $(BIN)/.installed
+	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pgdata staticfiles .pytest_cache .hypothesis

@@ -157,6 +157,9 @@ class Gunicorn:
 
 def postmaster_pid(database_url: str) -> int | None:
     """The PostgreSQL server's main process, if it runs on this machine."""
+    host = connection_params(database_url)["host"]
+    if host and not host.startswith("/") and host not in ("127.0.0.1", "localhost", "::1"):
+        return None  # a remote server: its process ids mean nothing here
     try:
         with psycopg.connect(database_url) as connection:
             backend = connection.execute("SELECT pg_backend_pid()").fetchone()[0]

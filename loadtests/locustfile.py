@@ -56,10 +56,14 @@ class _Outcomes:
 
     def __init__(self, directory: str | None):
         self.directory = Path(directory) if directory else None
-        self.tag = f"{socket.gethostname()}-{os.getpid()}"
         self.statuses: Counter = Counter()
         self.failures: Counter = Counter()
         self._recharges = None
+
+    @property
+    def tag(self) -> str:
+        # Read when writing: `locust --processes` forks after this module is imported.
+        return f"{socket.gethostname()}-{os.getpid()}"
 
     def recharge(self, recharge_id: int, seller_id: int, amount: int) -> None:
         if self.directory is None:
@@ -73,7 +77,7 @@ class _Outcomes:
     def save(self) -> None:
         if self._recharges is not None:
             self._recharges.flush()
-        if self.directory is None:
+        if self.directory is None or not self.statuses:  # a master process sends no requests
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         outcomes = {

@@ -146,6 +146,9 @@ def report_traffic(out: Path) -> list[str]:
         print(render_table(["request", "error", "count"], [[*key, count] for key, count in failures.most_common()], align_left=2))
 
     problems = []
+    requests = sum(entry["num_requests"] for entry in entries)
+    if sum(totals.values()) != requests:
+        problems.append(f"outcome files count {sum(totals.values())} responses, locust {requests}: a process lost its record")
     server_errors = sum(count for status, count in totals.items() if status >= 500)
     if server_errors:
         problems.append(f"{server_errors} response(s) with a 5xx status")

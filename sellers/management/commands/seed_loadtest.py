@@ -9,28 +9,28 @@ Creates N sellers, funds each with X rials and writes the tokens to FILE:
 Money moves only through the services, exactly as in production:
 `sellers.services.create_seller`, then `credits.services.request_credit` and
 `approve_credit_request` (decided by a staff user it creates or reuses), so the
-ledger's triggers and constraints check every row. Speed comes from the
-session only: `synchronous_commit = off` for this connection (a crash may lose
-the last few seeded rows, never make them inconsistent), which turns 3 fsyncs
-per seller into none.
+ledger's triggers and constraints check every row. Speed comes from around
+the services only: a few forked worker processes (`--jobs`), each with its own
+connection, and `synchronous_commit = off` on those connections (a crash may
+lose the last few seeded rows, never make them inconsistent), so 1,000
+sellers take seconds.
 """
 
 import json
+import multiprocessing
 import os
 import time
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
 from credits.models import MAX_AMOUNT
 from credits.services import approve_credit_request, request_credit
-from sellers.services import create_seller
+from sellers.services import create_seller, issue_api_token
 
 
 class Command(BaseCommand):
@@ -79,23 +79,12 @@ def _fast_commits() -> None:
 
 
 def _staff_user(username: str):
-    """The staff user (created on first use) and an API token key for it."""
+    """The staff user (created on first use) and a new API token key for it
+    (keys are stored hashed: an earlier one cannot be read back)."""
     user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
     if not user.is_staff or hasattr(user, "seller"):
         raise CommandError(f"User {username!r} exists and is not a plain staff user.")
-    return user, _api_token(user)
-
-
-def _api_token(user) -> str:
-    """A token for `Authorization: Token <key>`: a new one with knox (keys are
-    stored hashed, so an old one cannot be read back), else DRF's one per user."""
-    if apps.is_installed("knox"):
-        from knox.models import AuthToken
-
-        return AuthToken.objects.create(user)[1]
-    from rest_framework.authtoken.models import Token
-
-    return Token.objects.get_or_create(user=user)[0].key
+    return user, issue_api_token(user=user)
 
 
 def _funded_seller(username: str, *, credit: int, staff) -> dict:
@@ -108,6 +97,6 @@ def _funded_seller(username: str, *, credit: int, staff) -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(partial, path)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(temporary, path)  # readers never see a half-written file
