@@ -116,6 +116,8 @@ BEGIN
             RETURN;
         END IF;
     END IF;
+    -- Looked up before the seller lock, so the row stays locked for less work.
+    SELECT id INTO v_phone FROM recharges_phonenumber WHERE e164 = p_phone;
     UPDATE sellers_seller SET balance = balance - p_amount, ledger_sequence = ledger_sequence + 1
      WHERE id = p_seller AND balance >= p_amount
     RETURNING balance, ledger_sequence INTO v_balance, v_sequence;
@@ -124,8 +126,9 @@ BEGIN
         out_status := 402;
         out_body := __INSUFFICIENT_SINGLE__;
     ELSE
-        SELECT id INTO v_phone FROM recharges_phonenumber WHERE e164 = p_phone;
-        IF NOT FOUND THEN
+        -- A new number is inserted only once the sale is certain (a 402 writes nothing).
+        -- Every sale locks one seller, then new numbers in sorted order: no deadlock.
+        IF v_phone IS NULL THEN
             INSERT INTO recharges_phonenumber (e164, created_at) VALUES (p_phone, now())
             ON CONFLICT (e164) DO UPDATE SET e164 = EXCLUDED.e164
             RETURNING id INTO v_phone;
@@ -178,7 +181,7 @@ BEGIN
         out_status := 402;
         out_body := __INSUFFICIENT_BATCH__;
     ELSE
-        -- Sorted, so two batches sharing numbers take the unique-index locks in one order.
+        -- Sorted, so sales sharing new numbers take their unique-index locks in one order.
         INSERT INTO recharges_phonenumber (e164, created_at)
         SELECT DISTINCT e, v_created FROM unnest(p_phones) e ORDER BY e
         ON CONFLICT (e164) DO NOTHING;

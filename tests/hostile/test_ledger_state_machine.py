@@ -23,7 +23,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from credits.errors import AlreadyDecided
 from credits.models import CreditRequest
@@ -104,28 +112,28 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.balance[seller] == before  # a request moves no money
         return credit_request.pk
 
-    @rule(credit_request_id=credit_requests)
-    def approve(self, credit_request_id):
-        seller, amount, status = self.requests[credit_request_id]
-        if status == "rejected":
-            self.refused(AlreadyDecided, approve_credit_request, credit_request_id=credit_request_id, decided_by=self.staff)
-            return
-        decided = approve_credit_request(credit_request_id=credit_request_id, decided_by=self.staff)
-        assert decided.status == CreditRequest.Status.APPROVED
-        if status == "pending":  # approving an approved request credits nothing more
-            self.requests[credit_request_id] = (seller, amount, "approved")
-            self.balance[seller] += amount
-            self.entries[seller] += 1
+    @rule(index=st.integers(0, 2), amount=AMOUNTS)
+    def top_up(self, index, amount):
+        """Request and approval in one step, as staff usually do: keeps balances up."""
+        seller = self.seller(index)
+        credit_request = request_credit(seller_id=seller, amount=amount)
+        self.requests[credit_request.pk] = (seller, amount, "pending")
+        self.approve(credit_request.pk)
+
+    @precondition(lambda self: any(status == "pending" for _, _, status in self.requests.values()))
+    @rule(pick=st.integers(min_value=0, max_value=10**6), approve=st.booleans())
+    def decide_a_pending_request(self, pick, approve):
+        pending = sorted(pk for pk, (_, _, status) in self.requests.items() if status == "pending")
+        credit_request_id = pending[pick % len(pending)]
+        (self.approve if approve else self.reject)(credit_request_id)
 
     @rule(credit_request_id=credit_requests)
-    def reject(self, credit_request_id):
-        seller, amount, status = self.requests[credit_request_id]
-        if status == "approved":
-            self.refused(AlreadyDecided, reject_credit_request, credit_request_id=credit_request_id, decided_by=self.staff)
-            return
-        decided = reject_credit_request(credit_request_id=credit_request_id, decided_by=self.staff)
-        assert decided.status == CreditRequest.Status.REJECTED
-        self.requests[credit_request_id] = (seller, amount, "rejected")
+    def approve_any_request(self, credit_request_id):
+        self.approve(credit_request_id)
+
+    @rule(credit_request_id=credit_requests)
+    def reject_any_request(self, credit_request_id):
+        self.reject(credit_request_id)
 
     @rule(index=st.integers(0, 2), phone=PHONES, amount=SALE_AMOUNTS, key=KEYS)
     def sell_recharge(self, index, phone, amount, key):
@@ -182,6 +190,34 @@ class LedgerMachine(RuleBasedStateMachine):
         assert reconcile() == []
 
     # Helpers ----------------------------------------------------------------
+
+    def approve(self, credit_request_id):
+        """Approves and checks against the model: credited once, or AlreadyDecided."""
+        seller, amount, status = self.requests[credit_request_id]
+        if status == "rejected":
+            self.refused(AlreadyDecided, approve_credit_request, credit_request_id=credit_request_id, decided_by=self.staff)
+            return
+        before = money_tables()
+        decided = approve_credit_request(credit_request_id=credit_request_id, decided_by=self.staff)
+        assert decided.status == CreditRequest.Status.APPROVED
+        if status == "approved":  # approving an approved request credits nothing more
+            assert money_tables() == before
+            return
+        self.requests[credit_request_id] = (seller, amount, "approved")
+        self.balance[seller] += amount
+        self.entries[seller] += 1
+
+    def reject(self, credit_request_id):
+        """Rejects and checks against the model: no money moves, or AlreadyDecided."""
+        seller, amount, status = self.requests[credit_request_id]
+        if status == "approved":
+            self.refused(AlreadyDecided, reject_credit_request, credit_request_id=credit_request_id, decided_by=self.staff)
+            return
+        before = money_tables()
+        decided = reject_credit_request(credit_request_id=credit_request_id, decided_by=self.staff)
+        assert decided.status == CreditRequest.Status.REJECTED
+        assert money_tables()["sellers"] == before["sellers"]
+        self.requests[credit_request_id] = (seller, amount, "rejected")
 
     def seller(self, index: int) -> int:
         return self.sellers[index % len(self.sellers)]

@@ -122,11 +122,19 @@ def run_and_check(base_url: str, staff_user, retries: bool) -> None:
         assert balance == seller["start"] + credited[name] + adjusted[name] - spent
         assert balance == entries.aggregate(total=Sum("amount"))["total"] >= 0
         assert entries.filter(balance_after__lt=0).count() == 0
+        print(f"  seller {name}: {len(mine)} sold, balance {balance}, top-ups landed after sales {_sales_before_top_ups(entries)}")
         if retries:
             keys = [answer["key"] for answer in mine]
             refused_keys = [answer["key"] for answer in refused if answer["seller"] == name]
             assert sorted(Recharge.objects.filter(seller_id=seller["id"]).values_list("idempotency_key", flat=True)) == sorted(keys)
             assert not Recharge.objects.filter(seller_id=seller["id"], idempotency_key__in=refused_keys).exists()
+
+
+def _sales_before_top_ups(entries) -> list[int]:
+    """For each top-up credited during the run, how many sales preceded it in
+    the seller's ledger: evidence that staff worked while terminals sold."""
+    kinds = list(entries.order_by("sequence").values_list("kind", flat=True))[1:]  # after the initial funding
+    return [kinds[:index].count("recharge") for index, kind in enumerate(kinds) if kind == "credit"]
 
 
 def test_2000_parallel_recharges_through_gunicorn_keep_the_books(gunicorn, staff_user):
