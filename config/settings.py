@@ -78,6 +78,10 @@ if "DATABASE_URL" not in os.environ:
     os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata")
 
 DATABASES = {"default": env.db("DATABASE_URL")}
+# A Unix-socket URL (postgres://user@/db?host=/socket/dir) comes back with the
+# socket directory in OPTIONS; as HOST, Django and helpers see where it is.
+if "host" in DATABASES["default"].get("OPTIONS", {}):
+    DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 DATABASES["default"].update(
     {
         # Money moves in short explicit transactions inside the services; a

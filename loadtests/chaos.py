@@ -359,19 +359,23 @@ class Report:
 class Run:
     """One chaos run: set up, load + faults, checks."""
 
-    def __init__(self, config: ChaosConfig, log=print):
+    def __init__(self, config: ChaosConfig, log=print, postgres=None):
         self.config = config
+        self.postgres = postgres  # a running server to use (tests); else one is chosen from the config
         self.log = log
         self.report = Report(config=asdict(config))
         self.ctx = multiprocessing.get_context("spawn")
         self.phase = self.ctx.Value("i", 0)
         self.stop = self.ctx.Event()
         self.events: list[tuple] = []  # (time, what)
+        self.children: list = []
+        self.stopped_at: float | None = None
         self.log_marks: dict[str, int] = {}
 
     def execute(self) -> Report:
         config = self.config
-        pg = postgres_for(config.database_url or os.environ.get("DATABASE_URL"), data_dir=config.data_dir)
+        pg = self.postgres or postgres_for(config.database_url or os.environ.get("DATABASE_URL"), data_dir=config.data_dir)
+        owned = self.postgres is None and pg.private
         if "restart" in config.phases and not pg.private and pg.restartable and not config.allow_restart:
             raise SystemExit(
                 f"The restart phase would restart {pg.url()} (not created by this run). Pass --allow-restart if that "
@@ -381,7 +385,7 @@ class Run:
             raise SystemExit("This PostgreSQL cannot be restarted by the harness; leave out the restart phase.")
         work = Path(config.out_dir or tempfile.mkdtemp(prefix="chaos-run-"))
         work.mkdir(parents=True, exist_ok=True)
-        if pg.private:
+        if owned:
             pg.start()
         database_name = f"chaos_{uuid.uuid4().hex[:10]}"
         try:
@@ -394,7 +398,7 @@ class Run:
                     pg.drop_database(database_name)
                 except Exception as error:  # noqa: BLE001 - cleanup must not hide the run's result
                     self.log(f"could not drop {database_name}: {error}")
-            if pg.private:
+            if owned:
                 pg.stop()
             if not config.out_dir:
                 shutil.rmtree(work, ignore_errors=True)
@@ -409,34 +413,49 @@ class Run:
         with ApiServer(url, workers=config.workers, log_path=work / "gunicorn.log") as api:
             self.api = api
             self.log(f"gunicorn {api.url} workers {api.worker_pids()}")
-            clients = []
-            for index in range(config.clients):
-                mine = seeded.sellers[index * config.sellers_per_client : (index + 1) * config.sellers_per_client]
-                out = str(work / f"steady-{index}.json")
-                process = self.ctx.Process(
-                    target=steady_client,
-                    args=(f"c{index}", api.url, mine, seeded.staff_token, cfg, self.phase, self.stop, out),
-                )
-                process.start()
-                clients.append((process, out))
-            self._phase("warmup", config.warmup_seconds)
-            extra = []
-            for name in config.phases:
-                extra += getattr(self, f"_inject_{name}")(pg, api, work, hot, disconnect_seller, seeded.staff_token, cfg) or []
-            self._phase("cooldown", config.cooldown_seconds)
-            self.stop.set()
+            clients, self.children = [], []
+            try:
+                self._load_and_faults(pg, api, work, seeded, hot, disconnect_seller, cfg, clients)
+            finally:
+                self.stop.set()
+                for process in self.children:  # only the processes this run started
+                    process.join(max(1.0, config.op_deadline + 30 - (time.monotonic() - self.stopped_at)) if self.stopped_at else 1)
+                    if process.is_alive():
+                        process.terminate()
+                        process.join(5)
             ops = []
-            for process, out in clients + extra:
-                process.join(config.op_deadline + 30)
-                if process.is_alive():
-                    process.terminate()
-                    process.join(5)
+            for _, out in clients:
                 if Path(out).exists():
                     ops += json.loads(Path(out).read_text())
             api.wait_healthy(30)
             self._scan_log(api)
         facts = database_facts(url)
         self._check(ops, facts, seeded, hot)
+
+    def _load_and_faults(self, pg, api, work, seeded, hot, disconnect_seller, cfg, clients) -> None:
+        config = self.config
+        for index in range(config.clients):
+            mine = seeded.sellers[index * config.sellers_per_client : (index + 1) * config.sellers_per_client]
+            out = str(work / f"steady-{index}.json")
+            process = self.ctx.Process(
+                target=steady_client,
+                args=(f"c{index}", api.url, mine, seeded.staff_token, cfg, self.phase, self.stop, out),
+            )
+            self._start_child(process)
+            clients.append((process, out))
+        self._phase("warmup", config.warmup_seconds)
+        extra = []
+        for name in config.phases:
+            extra += getattr(self, f"_inject_{name}")(pg, api, work, hot, disconnect_seller, seeded.staff_token, cfg) or []
+        self._phase("cooldown", config.cooldown_seconds)
+        self.stopped_at = time.monotonic()
+        self.stop.set()
+        clients += extra
+
+    def _start_child(self, process) -> None:
+        process.daemon = True  # never outlives the harness
+        process.start()
+        self.children.append(process)
 
     # --- phases ---
 
@@ -512,7 +531,7 @@ class Run:
                 target=storm_client,
                 args=(f"s{index}", api.url, hot, staff_token, dict(cfg, storm_threads=threads), self.phase, out, jobs[index::2]),
             )
-            process.start()
+            self._start_child(process)
             processes.append((process, out))
         started = time.monotonic()
         for process, _ in processes:
@@ -532,7 +551,7 @@ class Run:
         process = self.ctx.Process(
             target=disconnect_client, args=("d", api.url, [disconnect_seller], cfg, self.phase, out)
         )
-        process.start()
+        self._start_child(process)
         started = time.monotonic()
         process.join(self.config.phase_seconds + self.config.op_deadline * 2)
         healthy = api.wait_healthy(30, workers=self.config.workers)
@@ -767,9 +786,10 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
-def run_chaos(config: ChaosConfig, log=print) -> Report:
-    """Runs the chaos scenario and returns its report (the API tests use)."""
-    return Run(config, log=log).execute()
+def run_chaos(config: ChaosConfig, log=print, postgres=None) -> Report:
+    """Runs the chaos scenario and returns its report (what tests/chaos use).
+    `postgres`: a running `loadtests.server.Postgres` to use and leave running."""
+    return Run(config, log=log, postgres=postgres).execute()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -193,15 +193,17 @@ class PrivatePostgres(Postgres):
         return f"postgres://postgres@/{database}?host={self.data_dir}"
 
     def _run(self, tool: str, *args: str, timeout: float = 60) -> None:
-        subprocess.run(
+        result = subprocess.run(
             [str(_pg_bin() / tool), *args],
-            check=True,
             user=self.user,
             cwd="/",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            text=True,
             timeout=timeout,
         )
+        if result.returncode:
+            raise RuntimeError(f"{tool} {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
 
     def start(self) -> PrivatePostgres:
         if not (self.data_dir / "PG_VERSION").exists():
@@ -211,13 +213,19 @@ class PrivatePostgres(Postgres):
                 entry = pwd.getpwnam(self.user)
                 os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
             self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=utf8")
+        self._start()
+        return self
+
+    def _start(self) -> None:
+        # Unix socket only (-h ''), in the data directory: never a TCP port.
         options = (
             f"-h '' -k {self.data_dir} -c max_connections={self.max_connections}"
             f" -c fsync={'on' if self.fsync else 'off'} -c full_page_writes={'on' if self.fsync else 'off'}"
         )
+        if not self.created:  # someone else's server: start it as it was started
+            options = (self.data_dir / "postmaster.opts").read_text().split(" ", 1)[1].replace('"', "'")
         self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(self.data_dir / "log"), "-o", options, "start")
         self.wait_ready()
-        return self
 
     def restart(self, mode: str = "fast") -> float:
         started = time.monotonic()
@@ -227,9 +235,13 @@ class PrivatePostgres(Postgres):
 
     def outage(self, seconds: float, mode: str = "fast") -> float:
         started = time.monotonic()
+        options_file = self.data_dir / "postmaster.opts"
+        saved = options_file.read_text() if options_file.exists() else None
         self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-m", mode, "stop")
         time.sleep(seconds)
-        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(self.data_dir / "log"), "start")
+        if saved is not None and not self.created:
+            options_file.write_text(saved)
+        self._start()
         return time.monotonic() - started
 
     def stop(self) -> None:
@@ -238,7 +250,7 @@ class PrivatePostgres(Postgres):
         if (self.data_dir / "postmaster.pid").exists():
             try:
                 self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "30", "-m", "fast", "stop")
-            except subprocess.CalledProcessError:
+            except RuntimeError:
                 pass
         if not self.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -53,8 +53,8 @@ _names = itertools.count(1)
 
 PHONES = st.integers(min_value=0, max_value=9_999_999).map(lambda n: f"+98912{n:07d}")
 # Mostly everyday amounts (so sales both succeed and bounce), sometimes the extremes.
-AMOUNTS = st.one_of(st.integers(min_value=1, max_value=2_000_000), st.sampled_from([1, 10**15]))
-SALE_AMOUNTS = st.one_of(st.integers(min_value=1, max_value=600_000), st.sampled_from([1, 10**15]))
+AMOUNTS = st.one_of(st.integers(min_value=1, max_value=5_000_000), st.sampled_from([1, 10**15]))
+SALE_AMOUNTS = st.one_of(st.integers(min_value=1, max_value=300_000), st.sampled_from([1, 10**15]))
 KEYS = st.one_of(st.none(), st.sampled_from(["k1", "k2", "k3"]))
 
 
@@ -83,15 +83,19 @@ class LedgerMachine(RuleBasedStateMachine):
         self.keys: dict[tuple[int, str], tuple[str, str, int, str]] = {}  # (seller, key) -> (endpoint, hash, status, body)
         self.refusals = 0
 
-    @initialize(count=st.integers(min_value=2, max_value=3))
-    def create_sellers(self, count):
+    @initialize(funding=st.lists(st.integers(min_value=0, max_value=3_000_000), min_size=2, max_size=3))
+    def create_sellers(self, funding):
+        """2-3 sellers with unique usernames, each funded by an approved top-up
+        (or not at all, for 0), so sales both succeed and bounce."""
         self.staff = get_user_model().objects.create_user(username=f"machine-staff{next(_names)}", is_staff=True)
-        for _ in range(count):
+        for amount in funding:
             number = next(_names)
             seller, _ = create_seller(name=f"Machine shop {number}", username=f"machine-shop{number}")
             self.sellers.append(seller.pk)
             self.balance[seller.pk] = 0
             self.entries[seller.pk] = 0
+            if amount:
+                self.top_up(len(self.sellers) - 1, amount)
 
     def teardown(self):
         # Empty tables for the next example (TRUNCATE: the ledger refuses DELETE).

@@ -109,7 +109,7 @@ def seeded(make_seller, staff_user) -> Seeded:
     cache.clear()  # no auth-failure counts from earlier tests
     ids = {"seller_id": [], "credit_request_id": [], "recharge_id": [], "batch_id": []}
     for name in ("A", "B"):
-        seller = make_seller(name=f"Shop {name}", balance=10**12)
+        seller = make_seller(name=f"Shop {name}", balance=10_000_000)
         ids["seller_id"].append(seller.pk)
         for amount in (1_000, 2_000, 3_000):
             ids["credit_request_id"].append(request_credit(seller_id=seller.pk, amount=amount).pk)
@@ -253,15 +253,20 @@ def _credentials(case, credential, seeded, data) -> tuple[dict, int]:
 
 
 def _use_real_values(case, seeded, data) -> None:
-    """Sometimes swaps generated values for real ones: ids of seeded objects
-    (the caller's and another seller's), valid phone numbers, used keys."""
+    """Mostly swaps generated values for real ones: ids of seeded objects (the
+    caller's and another seller's), valid phone numbers, used keys. The schema
+    cannot say what a real id or an Iranian mobile number is, so without this
+    almost every request would stop at 404 or 400."""
     for name in list(case.path_parameters or {}):
-        if name in seeded.ids and data.draw(st.booleans(), label=f"real {name}"):
+        if name in seeded.ids and _often(data, f"real {name}"):
             case.path_parameters[name] = data.draw(st.sampled_from(seeded.ids[name]), label=name)
-    if case.headers and "Idempotency-Key" in case.headers and data.draw(st.booleans(), label="seed key"):
+    if case.headers and "Idempotency-Key" in case.headers and _often(data, "used key"):
         case.headers["Idempotency-Key"] = data.draw(st.sampled_from(SEED_KEYS), label="key")
     items = case.body.get("items") if isinstance(case.body, dict) else None
     for item in [case.body, *(items if isinstance(items, list) else [])]:
-        if isinstance(item, dict) and "phone_number" in item and data.draw(st.booleans(), label="real phone"):
+        if isinstance(item, dict) and "phone_number" in item and _often(data, "real phone"):
             item["phone_number"] = data.draw(st.sampled_from(PHONES), label="phone")
 
+
+def _often(data, label: str) -> bool:
+    return data.draw(st.sampled_from([True, True, True, False]), label=label)
