@@ -34,5 +34,9 @@ loadtest: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
+# Fault injection: killed workers, PostgreSQL restarts, a lock storm, dropped clients.
+chaos: $(BIN)/.installed
+	$(BIN)/python -m loadtests.chaos --mode $(or $(MODE),short) $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) .pgdata staticfiles .pytest_cache .hypothesis

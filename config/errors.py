@@ -8,6 +8,9 @@ class ApplicationError(Exception):
     status_code = 400
     code = "application_error"
     message = "The request was refused."
+    # Business refusals are stored with an Idempotency-Key and replayed, as
+    # Stripe does; errors in the request itself are not.
+    replayed_with_key = False
 
     def __init__(self, message: str | None = None, *, details: dict | None = None):
         super().__init__(message or self.message)

@@ -7,6 +7,8 @@ would let the error reach Django's 500 handler: a 500 "internal_error" for
 what is an outage, which the contract says is never a 500.
 """
 
+import sys
+
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
@@ -47,8 +49,6 @@ class DatabaseUnavailableMiddleware:
 
 
 def _remember_database_errors(sender, request=None, **kwargs):
-    import sys
-
     if request is not None and isinstance(sys.exc_info()[1], _DATABASE_DOWN):
         setattr(request, _FLAG, True)
 

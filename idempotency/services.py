@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from django.db import connection, transaction
 
+from config.errors import ApplicationError
+from config.exceptions import error_body
 from idempotency.errors import IdempotencyInProgress, IdempotencyKeyReused
 from idempotency.models import IdempotencyRecord
 
@@ -23,14 +25,20 @@ def run_idempotent(
     """Runs `action` once per (seller, key); a repeat gets the stored response.
 
     Returns (status, body, replayed). The record and the action's writes commit
-    together; if the action raises, neither is kept.
+    together. A business refusal (e.g. 402) is stored and replayed too; any
+    other error keeps nothing, so the key can be used again.
     """
     with transaction.atomic(durable=True):
         with connection.cursor() as cursor:
             cursor.execute("SELECT * FROM idempotency_begin(%s, %s, %s, %s)", [seller_id, key, endpoint, request_hash])
             prior = cursor.fetchone()
             if prior is None:
-                status, body = action()
+                try:
+                    status, body = action()
+                except ApplicationError as refusal:
+                    if not refusal.replayed_with_key:
+                        raise
+                    status, body = refusal.status_code, error_body(refusal.code, refusal.message, refusal.details)
                 cursor.execute("SELECT idempotency_finish(%s, %s, %s, %s::jsonb)", [seller_id, key, status, json.dumps(body)])
                 return status, body, False
     status, body = prior

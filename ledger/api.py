@@ -15,6 +15,8 @@ from config.api import (
     validated,
 )
 from config.openapi import errors
+from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
+from idempotency.services import request_hash, run_idempotent
 from ledger import selectors, services
 from ledger.models import LedgerEntry
 from sellers.selectors import get_seller
@@ -94,11 +96,24 @@ class AdjustmentCreateView(APIView):
         responses={
             201: AdjustmentOutputSerializer,
             402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
-            **errors(400, 401, 403, 404, 415),
+            **errors(400, 401, 403, 404, 409, 415, 422),
         },
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
     )
     def post(self, request, seller_id):
         data = validated(self.AdjustmentInputSerializer, request.data)
         seller = get_seller(seller_id=seller_id)
-        entry = services.adjust_balance(seller_id=seller.pk, created_by=request.user, **data)
-        return Response(self.AdjustmentOutputSerializer(entry).data, status=status.HTTP_201_CREATED)
+
+        def adjust():
+            entry = services.adjust_balance(seller_id=seller.pk, created_by=request.user, **data)
+            return status.HTTP_201_CREATED, self.AdjustmentOutputSerializer(entry).data
+
+        key = idempotency_key(request)
+        if key is None:
+            code, body = adjust()
+            return Response(body, status=code)
+        # Keys are scoped to the adjusted seller, so a retry from any staff tool replays.
+        code, body, replayed = run_idempotent(
+            seller_id=seller.pk, key=key, endpoint="adjustments", request_hash=request_hash(request.data), action=adjust
+        )
+        return Response(body, status=code, headers=replay_headers(replayed))

@@ -8,6 +8,7 @@ class InsufficientBalance(ApplicationError):
     status_code = 402
     code = "insufficient_balance"
     message = "The balance does not cover this debit; nothing was charged."
+    replayed_with_key = True
 
 
 class AlreadyPosted(ApplicationError):

@@ -79,8 +79,12 @@ def post_credit(*, credit_request) -> LedgerEntry:
 
 
 def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by) -> LedgerEntry:
-    """Applies a staff correction; a negative one may not overdraw the balance."""
-    with transaction.atomic(durable=True):
+    """Applies a staff correction; a negative one may not overdraw the balance.
+
+    Not durable: it may run inside the transaction that records its
+    Idempotency-Key (idempotency.services.run_idempotent), and nowhere else.
+    """
+    with transaction.atomic():
         adjustment = BalanceAdjustment.objects.create(
             seller_id=seller_id, amount=amount, reason=reason, created_by=created_by
         )

@@ -181,6 +181,8 @@ class Terminal:
                 outcome, retry_after = {"status": None, "error": "timeout"}, None
             except requests.ConnectionError as error:
                 outcome, retry_after = {"status": None, "error": "connection", "detail": type(error).__name__}, None
+            except requests.RequestException as error:  # e.g. the body cut short by a killed worker
+                outcome, retry_after = {"status": None, "error": "broken response", "detail": type(error).__name__}, None
             outcome.update(sent=sent, done=time.time(), phase=phase)
             op["attempts"].append(outcome)
             if not _retriable(outcome) or time.monotonic() - started > self.deadline:
@@ -423,10 +425,13 @@ class Run:
                     if process.is_alive():
                         process.terminate()
                         process.join(5)
-            ops = []
-            for _, out in clients:
+            ops, lost = [], []
+            for process, out in clients:
                 if Path(out).exists():
                     ops += json.loads(Path(out).read_text())
+                else:
+                    lost.append(f"{Path(out).stem} (exit {process.exitcode})")
+            self._add("every client process reported", not lost, f"{len(clients)} processes" + (f"; NO RECORDS: {lost}" if lost else ""))
             api.wait_healthy(30)
             self._scan_log(api)
         facts = database_facts(url)
@@ -717,6 +722,12 @@ class Run:
             "recharges written but never acknowledged": len(set(recharges_ids(facts)) - acknowledged),
             "hot seller balance": next(row[1] for row in facts["sellers"] if row[0] == hot["seller_id"]),
         }
+        unacknowledged = report.money["recharges written but never acknowledged"]
+        self._add(
+            "every recharge written was acknowledged (201) to its terminal",
+            unacknowledged == 0,
+            f"{unacknowledged} written without a 201 reaching the client that asked",
+        )
         if report.money["sum of balances"] != report.money["credited - debited + adjusted"]:
             self._add("money adds up", False, "sum of balances != credited - debited + adjusted")
         else:

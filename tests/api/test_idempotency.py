@@ -153,3 +153,26 @@ def test_same_number_written_another_way_is_another_body(client_a):
     with nothing_written():
         response = post(client_a, RECHARGES, {"phone_number": "+989121234567", "amount": 5000}, key="k")
     assert_error(response, 422, "idempotency_key_reused")
+
+
+def test_staff_adjustment_with_a_key_applies_once(staff_client, seller_a, client_a):
+    path = f"{API}/sellers/{seller_a.pk}/adjustments/"
+    body = {"amount": -1_000, "reason": "chargeback 1234"}
+    first = post(staff_client, path, body, key="adjust-1")
+    assert first.status_code == 201
+    with nothing_written():
+        replay = post(staff_client, path, body, key="adjust-1")
+    assert (replay.status_code, replay.json(), replay["Idempotent-Replayed"]) == (201, first.json(), "true")
+    assert balance(client_a) == START_BALANCE - 1_000
+    assert_error(post(staff_client, path, {**body, "amount": -2_000}, key="adjust-1"), 422, "idempotency_key_reused")
+
+
+def test_refused_adjustment_with_a_key_is_replayed(staff_client, seller_a, client_a, staff_user):
+    path = f"{API}/sellers/{seller_a.pk}/adjustments/"
+    body = {"amount": -(START_BALANCE + 1), "reason": "too much"}
+    first = post(staff_client, path, body, key="adjust-2")
+    assert_error(first, 402, "insufficient_balance", {"balance": START_BALANCE, "amount": START_BALANCE + 1})
+    fund(seller_a, 5_000, staff_user)
+    replay = post(staff_client, path, body, key="adjust-2")
+    assert (replay.status_code, replay.json(), replay["Idempotent-Replayed"]) == (402, first.json(), "true")
+    assert balance(client_a) == START_BALANCE + 5_000

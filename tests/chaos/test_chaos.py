@@ -25,17 +25,10 @@ SHORT = ChaosConfig(
     op_deadline=25,
 )
 
-# Found by the kill phase and pinned down by
-# tests/reliability/test_adjustment_retry.py (xfail until fixed): a retried
-# adjustment whose first response was lost is applied twice.
-KNOWN_FINDINGS = {"at most one adjustment per Idempotency-Key"}
-
-
 def _run(private_postgres, **overrides):
     report = run_chaos(ChaosConfig(**{**SHORT.__dict__, **overrides}), log=lambda *args: None, postgres=private_postgres)
     print(report.table())
-    failed = [check for check in report.violations if check.name not in KNOWN_FINDINGS]
-    assert not failed, report.table()
+    assert not report.violations, report.table()
     return report
 
 

@@ -90,7 +90,8 @@ BAD_CREDENTIALS = [
     "Bearer " + "0" * 64,
     "Basic c2hvcDE6c2VjcmV0",
 ]
-PHONES = ["+989121234567", "09351234567", "0098 912 765 4321", "98-901-111-2222", "۰۹۱۲۱۲۳۴۵۶۷"]
+PHONE = "+989121234567"
+PHONES = [PHONE, "09351234567", "0098 912 765 4321", "98-901-111-2222", "۰۹۱۲۱۲۳۴۵۶۷"]
 SEED_KEYS = ["seed-recharge", "seed-batch", "seed-credit", "fresh-key-1", "fresh-key-2"]
 
 STATUSES: dict[int, int] = {}
@@ -98,40 +99,38 @@ STATUSES: dict[int, int] = {}
 
 @dataclass
 class Seeded:
-    tokens: dict
-    ids: dict
+    tokens: dict  # role -> API token
+    ids: dict  # path parameter name -> ids of real objects
 
 
 @pytest.fixture
-def seeded(make_seller, staff_user) -> Seeded:
-    """Two funded sellers with credit requests in every state, recharges,
-    a batch and an adjustment each; tokens for seller A and staff."""
+def seeded(make_seller, staff_user):
+    """Sellers A (the caller) and B (another seller), each funded, with a
+    pending, an approved and a rejected credit request, a keyed recharge, a
+    keyed two-item batch and an adjustment; tokens for A and for staff."""
     cache.clear()  # no auth-failure counts from earlier tests
-    ids = {"seller_id": [], "credit_request_id": [], "recharge_id": [], "batch_id": []}
-    for name in ("A", "B"):
-        seller = make_seller(name=f"Shop {name}", balance=10_000_000)
-        ids["seller_id"].append(seller.pk)
-        for amount in (1_000, 2_000, 3_000):
-            ids["credit_request_id"].append(request_credit(seller_id=seller.pk, amount=amount).pk)
-        approve_credit_request(credit_request_id=ids["credit_request_id"][-2], decided_by=staff_user)
-        reject_credit_request(credit_request_id=ids["credit_request_id"][-1], decided_by=staff_user)
+    sellers = [make_seller(name="Shop A", balance=1_000_000), make_seller(name="Shop B", balance=1_000_000)]
+    ids = {"seller_id": [seller.pk for seller in sellers], "credit_request_id": [], "recharge_id": [], "batch_id": []}
+    for seller in sellers:
+        pending, approved, rejected = (request_credit(seller_id=seller.pk, amount=amount).pk for amount in (1_000, 2_000, 3_000))
+        approve_credit_request(credit_request_id=approved, decided_by=staff_user)
+        reject_credit_request(credit_request_id=rejected, decided_by=staff_user)
+        ids["credit_request_id"] += [pending, approved, rejected]
         single = sell_recharge(
-            seller_id=seller.pk, phone_number="+989121234567", amount=5_000, idempotency_key="seed-recharge",
-            request_hash="seed",
+            seller_id=seller.pk, phone_number=PHONE, amount=5_000, idempotency_key="seed-recharge", request_hash="seed"
         )
-        batch = sell_recharge_batch(
-            seller_id=seller.pk, items=[("+989121234567", 1_000), ("+989351234567", 2_000)],
-            idempotency_key="seed-batch", request_hash="seed",
+        batch = json.loads(
+            sell_recharge_batch(
+                seller_id=seller.pk, items=[(PHONE, 1_000), ("+989351234567", 2_000)], idempotency_key="seed-batch",
+                request_hash="seed",
+            ).body
         )
-        ids["recharge_id"].append(json.loads(single.body)["id"])
-        batch_body = json.loads(batch.body)
-        ids["batch_id"].append(batch_body["id"])
-        ids["recharge_id"].extend(recharge["id"] for recharge in batch_body["recharges"])
+        ids["recharge_id"] += [json.loads(single.body)["id"], *(recharge["id"] for recharge in batch["recharges"])]
+        ids["batch_id"].append(batch["id"])
         adjust_balance(seller_id=seller.pk, amount=-1_000, reason="seed", created_by=staff_user)
-        if name == "A":
-            seller_a = seller
-    tokens = {SELLER: issue_api_token(user=seller_a.user), STAFF: issue_api_token(user=staff_user)}
-    return Seeded(tokens=tokens, ids=ids)
+    tokens = {SELLER: issue_api_token(user=sellers[0].user), STAFF: issue_api_token(user=staff_user)}
+    yield Seeded(tokens=tokens, ids=ids)
+    cache.clear()  # the counts are committed and outlive the flush: leave none to later tests
 
 
 def _operations():
