@@ -4,12 +4,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 
-_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_KEY = r"[\x21-\x7e]{1,255}"  # 1 to 255 visible ASCII characters
+_VALID_KEY = re.compile(_KEY)
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
+    pattern=f"^{_KEY}$",
     description=(
         "1 to 255 visible ASCII characters. A repeat of the same request with the same key "
         "returns the first response with `Idempotent-Replayed: true` and moves no money; "
