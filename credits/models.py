@@ -19,7 +19,9 @@ class CreditRequest(models.Model):
         APPROVED = "approved"
         REJECTED = "rejected"
 
-    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="credit_requests")
+    seller = models.ForeignKey(
+        "sellers.Seller", on_delete=models.PROTECT, related_name="credit_requests", db_index=False
+    )  # indexed by credit_request_seller_newest
     amount = models.BigIntegerField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_default=Status.PENDING)
     created_at = models.DateTimeField(db_default=Now())

@@ -38,19 +38,28 @@ class LedgerEntry(models.Model):
         RECHARGE = "recharge"
         ADJUSTMENT = "adjustment"
 
-    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="ledger_entries")
+    # No single-column indexes: UNIQUE (seller, sequence) and the one-per-source
+    # UNIQUE constraints index these columns already, and every index costs each insert.
+    seller = models.ForeignKey(
+        "sellers.Seller", on_delete=models.PROTECT, related_name="ledger_entries", db_index=False
+    )
     sequence = models.BigIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.BigIntegerField()
     balance_after = models.BigIntegerField()
     credit_request = models.ForeignKey(
-        "credits.CreditRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+        "credits.CreditRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        db_index=False,
     )
     recharge = models.ForeignKey(
-        "recharges.Recharge", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+        "recharges.Recharge", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries", db_index=False
     )
     adjustment = models.ForeignKey(
-        BalanceAdjustment, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+        BalanceAdjustment, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries", db_index=False
     )
     created_at = models.DateTimeField(db_default=Now())
 

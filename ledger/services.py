@@ -1,6 +1,6 @@
 """The ledger: the only code that changes a seller's balance.
 
-Design rules (each also enforced by PostgreSQL, see migration 0002):
+Design rules (each also enforced by PostgreSQL, see migration 0003_database_rules):
 
 1. `Seller.balance >= 0` (CHECK) and, at every commit, it equals the
    `balance_after` of the seller's last ledger entry (deferred trigger).

@@ -38,15 +38,23 @@ class RechargeBatch(models.Model):
 class Recharge(models.Model):
     """A mobile recharge sold by a seller; its debit is its ledger entry."""
 
-    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="recharges")
-    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="recharges")
+    # Indexed by the composite index and constraints below, not column by column:
+    # each index costs every sale. Phone numbers are never deleted, so the
+    # foreign key to them needs no index.
+    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="recharges", db_index=False)
+    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="recharges", db_index=False)
     amount = models.BigIntegerField()
-    batch = models.ForeignKey(RechargeBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="recharges")
+    batch = models.ForeignKey(
+        RechargeBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="recharges", db_index=False
+    )
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
-        indexes = [models.Index(fields=["seller", "-id"], name="recharge_seller_newest")]
+        indexes = [
+            models.Index(fields=["seller", "-id"], name="recharge_seller_newest"),
+            models.Index(fields=["batch"], name="recharge_batch", condition=Q(batch__isnull=False)),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT), name="recharge_amount_in_range"),
             models.UniqueConstraint(fields=["seller", "idempotency_key"], name="recharge_idempotency_key_unique_per_seller"),

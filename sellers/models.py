@@ -7,7 +7,7 @@ class Seller(models.Model):
     """A shop or reseller holding prepaid credit.
 
     `balance` and `ledger_sequence` are written only by `ledger.services`; a
-    deferred trigger (ledger migration 0002) checks at commit that they equal
+    deferred trigger (ledger migration 0003_database_rules) checks at commit that they equal
     the seller's last ledger entry.
     """
 

@@ -238,7 +238,7 @@ DROP FUNCTION ledger_entry_append_only();
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ledger", "0001_initial"),
+        ("ledger", "0002_initial"),
         ("idempotency", "0002_functions"),
         ("credits", "0002_decided_requests_are_frozen"),
     ]
