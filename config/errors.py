@@ -34,3 +34,8 @@ class InvalidInput(ApplicationError):
     status_code = 400
     code = "validation_error"
     message = "The request is invalid; see details."
+
+
+def violated_constraint(error) -> str | None:
+    """The name of the constraint a database IntegrityError broke, if any."""
+    return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)

@@ -11,7 +11,7 @@ _DESCRIPTIONS = {
     402: "insufficient_balance: the debit would make the balance negative; nothing was written",
     403: "permission_denied: the caller's role may not use this endpoint",
     404: "not_found: unknown id, or another seller's object",
-    409: "already_decided / idempotency_in_progress",
+    409: "already_decided: the credit request was already decided the other way",
     415: "unsupported_media_type: the body must be application/json",
     422: "idempotency_key_reused: the key was used for a different request",
     429: "throttled: rate limit exceeded; see Retry-After",

@@ -53,7 +53,7 @@ class CreditRequestListCreateView(generics.ListAPIView):
     @extend_schema(
         request=CreditRequestInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={201: CreditRequestOutputSerializer, **errors(400, 401, 403, 409, 415, 422)},
+        responses={201: CreditRequestOutputSerializer, **errors(400, 401, 403, 415, 422)},
     )
     def post(self, request):
         data = validated(self.CreditRequestInputSerializer, request.data)

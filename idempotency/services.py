@@ -1,16 +1,19 @@
-"""Idempotency-Key for Python-side endpoints, with the same SQL functions the
-recharge statements use (idempotency migration 0002)."""
+"""Idempotency-Key for the endpoints served in Python (credit requests,
+adjustments). Recharges do the same inside their SQL statement
+(ledger migration 0003_database_rules)."""
 
 import hashlib
 import json
 from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import IntegrityError, transaction
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, violated_constraint
 from config.exceptions import error_body
-from idempotency.errors import IdempotencyInProgress, IdempotencyKeyReused
 from idempotency.models import IdempotencyRecord
+from idempotency.selectors import stored_response
+
+UNIQUE_KEY = "idempotency_key_unique_per_seller"
 
 
 def request_hash(data) -> str:
@@ -24,29 +27,35 @@ def run_idempotent(
 ) -> tuple[int, dict, bool]:
     """Runs `action` once per (seller, key); a repeat gets the stored response.
 
-    Returns (status, body, replayed). The record and the action's writes commit
-    together. A business refusal (e.g. 402) is stored and replayed too; any
-    other error keeps nothing, so the key can be used again.
+    Returns (status, body, replayed). The response is stored in the action's
+    own transaction. A concurrent repeat blocks on the UNIQUE (seller, key)
+    index until the first commits, then fails on it, rolls back everything it
+    did, and replays the first response. A business refusal (e.g. 402) is
+    stored and replayed too; any other error keeps nothing, so the key can be
+    used again.
     """
-    with transaction.atomic(durable=True):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT * FROM idempotency_begin(%s, %s, %s, %s)", [seller_id, key, endpoint, request_hash])
-            prior = cursor.fetchone()
-            if prior is None:
-                try:
-                    status, body = action()
-                except ApplicationError as refusal:
-                    if not refusal.replayed_with_key:
-                        raise
-                    status, body = refusal.status_code, error_body(refusal.code, refusal.message, refusal.details)
-                cursor.execute("SELECT idempotency_finish(%s, %s, %s, %s::jsonb)", [seller_id, key, status, json.dumps(body)])
-                return status, body, False
-    status, body = prior
-    if status == 422:
-        raise IdempotencyKeyReused()
-    if status is None:
-        raise IdempotencyInProgress()
-    return status, json.loads(body), True
+    lookup = {"seller_id": seller_id, "key": key, "endpoint": endpoint, "request_hash": request_hash}
+    stored = stored_response(**lookup)
+    if stored is None:
+        try:
+            with transaction.atomic(durable=True):
+                status, body = _outcome(action)
+                IdempotencyRecord.objects.create(**lookup, status_code=status, response=body)
+            return status, body, False
+        except IntegrityError as error:
+            if violated_constraint(error) != UNIQUE_KEY:
+                raise
+            stored = stored_response(**lookup)
+    return stored.status_code, json.loads(stored.body), True
+
+
+def _outcome(action) -> tuple[int, dict]:
+    try:
+        return action()
+    except ApplicationError as refusal:
+        if not refusal.replayed_with_key:
+            raise
+        return refusal.status_code, error_body(refusal.code, refusal.message, refusal.details)
 
 
 def purge_idempotency_records(*, older_than) -> int:

@@ -96,7 +96,7 @@ class AdjustmentCreateView(APIView):
         responses={
             201: AdjustmentOutputSerializer,
             402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
-            **errors(400, 401, 403, 404, 409, 415, 422),
+            **errors(400, 401, 403, 404, 415, 422),
         },
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
     )

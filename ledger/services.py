@@ -14,7 +14,8 @@ Credits and adjustments lock the seller row (`select_for_update`) inside the
 caller's durable transaction; locks are taken source first, then seller.
 Recharges run as one SQL statement (`ledger_sell_recharge[_batch]`) in
 autocommit: a conditional `UPDATE ... WHERE balance >= amount` takes the row
-lock, then the recharge, its entry and the idempotency record are written.
+lock, then the recharge, its entry and the Idempotency-Key's stored response
+are written.
 No Python lock protects money: the service runs in many processes.
 """
 
@@ -22,11 +23,14 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 
+from config.errors import violated_constraint
 from idempotency.errors import IdempotencyKeyReused
+from idempotency.selectors import stored_response
 from ledger.errors import AlreadyPosted, InsufficientBalance
 from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.models import Seller
 
+_ONE_PER_KEY = {"idempotency_key_unique_per_seller", "recharge_idempotency_key_unique_per_seller"}
 _ONE_PER_SOURCE = {
     "ledger_entry_one_per_credit_request",
     "ledger_entry_one_per_recharge",
@@ -63,7 +67,7 @@ def _post(*, seller_id: int, amount: int, kind: str, **source) -> LedgerEntry:
                 seller_id=seller_id, sequence=sequence, kind=kind, amount=amount, balance_after=balance_after, **source
             )
     except IntegrityError as error:
-        if _constraint_name(error) in _ONE_PER_SOURCE:
+        if violated_constraint(error) in _ONE_PER_SOURCE:
             raise AlreadyPosted() from error
         raise
 
@@ -91,11 +95,14 @@ def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by) -> L
         return _post(seller_id=seller_id, amount=amount, kind=LedgerEntry.Kind.ADJUSTMENT, adjustment=adjustment)
 
 
-def debit_recharge(*, seller_id: int, phone_e164: str, amount: int, idempotency_key: str | None, request_hash: str | None) -> SaleResult:
+def debit_recharge(
+    *, seller_id: int, phone_e164: str, amount: int, idempotency_key: str | None, request_hash: str | None
+) -> SaleResult:
     """Debits one recharge, or refuses it (402), in one atomic statement."""
     return _run_sale(
         "SELECT * FROM ledger_sell_recharge(%s, %s, %s, %s, %s)",
         [seller_id, phone_e164, amount, idempotency_key, request_hash],
+        key=_Key(seller_id, idempotency_key, "recharges", request_hash),
     )
 
 
@@ -108,10 +115,19 @@ def debit_recharge_batch(
     return _run_sale(
         "SELECT * FROM ledger_sell_recharge_batch(%s, %s, %s, %s, %s)",
         [seller_id, phones, amounts, idempotency_key, request_hash],
+        key=_Key(seller_id, idempotency_key, "recharge-batches", request_hash),
     )
 
 
-def _run_sale(sql: str, params: list) -> SaleResult:
+@dataclass(frozen=True)
+class _Key:
+    seller_id: int
+    key: str | None
+    endpoint: str
+    request_hash: str | None
+
+
+def _run_sale(sql: str, params: list, key: _Key) -> SaleResult:
     # Called in autocommit (views never open a transaction), the statement is
     # its own transaction: the seller row stays locked for that statement only.
     try:
@@ -119,15 +135,15 @@ def _run_sale(sql: str, params: list) -> SaleResult:
             cursor.execute(sql, params)
             status_code, body, replayed = cursor.fetchone()
     except IntegrityError as error:
-        # The key outlived its purged idempotency record: it named another recharge.
-        if _constraint_name(error) == "recharge_idempotency_key_unique_per_seller":
+        if violated_constraint(error) not in _ONE_PER_KEY:
+            raise
+        # A concurrent request with the same key committed first.
+        stored = stored_response(
+            seller_id=key.seller_id, key=key.key, endpoint=key.endpoint, request_hash=key.request_hash
+        )
+        if stored is None:  # the key outlived its purged record: it named another recharge
             raise IdempotencyKeyReused() from error
-        raise
+        return SaleResult(status_code=stored.status_code, body=stored.body, replayed=True)
     if status_code == 422:
         raise IdempotencyKeyReused()
     return SaleResult(status_code=status_code, body=body, replayed=replayed)
-
-
-def _constraint_name(error: IntegrityError) -> str | None:
-    diag = getattr(error.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None)

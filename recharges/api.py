@@ -117,7 +117,7 @@ class RechargeListCreateView(generics.ListAPIView):
     @extend_schema(
         request=RechargeInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={201: RechargeOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 409, 415, 422)},
+        responses={201: RechargeOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
     )
     def post(self, request):
         phone_number, amount = _recharge_input(request.data)
@@ -152,7 +152,7 @@ class BatchCreateView(APIView):
     @extend_schema(
         request=BatchInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={201: BatchOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 409, 415, 422)},
+        responses={201: BatchOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
         description=(
             "All or nothing: each item becomes its own recharge and ledger entry, in item order. "
             "A terminal that lost the response repeats the POST with the same Idempotency-Key "

@@ -8,9 +8,10 @@ the ORM), and the money path for recharges as SQL functions.
   (deferred constraint trigger), so no code can move a balance without a
   matching ledger entry;
 - ledger_sell_recharge / ledger_sell_recharge_batch: one statement each, run in
-  autocommit, which PostgreSQL makes atomic: claim the Idempotency-Key, debit
-  with a conditional UPDATE (the row lock), write the recharges and their
-  entries, store the response. A refused debit writes no money table.
+  autocommit, which PostgreSQL makes atomic: replay a known Idempotency-Key,
+  else debit with a conditional UPDATE (the row lock), write the recharges and
+  their entries, and store the response under the key. A refused debit writes
+  no money table.
 """
 
 from django.db import migrations
@@ -21,6 +22,34 @@ INSUFFICIENT = """jsonb_build_object('error', jsonb_build_object(
             'code', 'insufficient_balance',
             'message', 'The balance does not cover this debit; nothing was charged.',
             'details', jsonb_build_object('balance', v_balance, 'amount', {})))"""
+
+# A key seen before: replay its stored response (422 if it named another request).
+REPLAY = """    out_replayed := false;
+    IF p_key IS NOT NULL THEN
+        SELECT * INTO v_stored FROM idempotency_idempotencyrecord WHERE seller_id = p_seller AND key = p_key;
+        IF FOUND THEN
+            out_replayed := true;
+            IF v_stored.endpoint = '{endpoint}' AND v_stored.request_hash = p_request_hash THEN
+                out_status := v_stored.status_code;
+                out_body := v_stored.response;
+            ELSE
+                out_status := 422;
+            END IF;
+            RETURN;
+        END IF;
+    END IF;"""
+
+# The response is stored with the sale, in its transaction. A concurrent
+# request with the same key blocks on the UNIQUE (seller, key) index (here or
+# at the recharge's own) until the first commits, then fails on it: its whole
+# statement rolls back and the caller replays the first one's response.
+STORE = """    IF p_key IS NOT NULL THEN
+        INSERT INTO idempotency_idempotencyrecord
+               (seller_id, key, endpoint, request_hash, status_code, response, created_at)
+        VALUES (p_seller, p_key, '{endpoint}', p_request_hash, out_status, out_body, now());
+    END IF;
+END
+$$;"""
 
 RULES = r"""
 CREATE FUNCTION ledger_entry_append_only() RETURNS trigger
@@ -97,25 +126,19 @@ DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW EXECUTE FUNCTION seller_balance_matches_ledger();
 
 CREATE FUNCTION ledger_sell_recharge(
-    p_seller bigint, p_phone text, p_amount bigint, p_key text, p_request_hash text
-) RETURNS TABLE (out_status integer, out_body jsonb, out_replayed boolean)
+    p_seller bigint, p_phone text, p_amount bigint, p_key text, p_request_hash text,
+    OUT out_status integer, OUT out_body jsonb, OUT out_replayed boolean
+)
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_stored idempotency_idempotencyrecord%ROWTYPE;
     v_balance bigint;
     v_sequence bigint;
     v_phone bigint;
     v_recharge bigint;
     v_created timestamptz;
 BEGIN
-    IF p_key IS NOT NULL THEN
-        SELECT b.out_status, b.out_body INTO out_status, out_body
-          FROM idempotency_begin(p_seller, p_key, 'recharges', p_request_hash) b;
-        IF FOUND THEN
-            out_replayed := true;
-            RETURN NEXT;
-            RETURN;
-        END IF;
-    END IF;
+__REPLAY_RECHARGES__
     -- Looked up before the seller lock, so the row stays locked for less work.
     SELECT id INTO v_phone FROM recharges_phonenumber WHERE e164 = p_phone;
     UPDATE sellers_seller SET balance = balance - p_amount, ledger_sequence = ledger_sequence + 1
@@ -143,19 +166,15 @@ BEGIN
             'id', v_recharge, 'phone_number', p_phone, 'amount', p_amount,
             'balance_after', v_balance, 'created_at', __TIME_CREATED__);
     END IF;
-    IF p_key IS NOT NULL THEN
-        PERFORM idempotency_finish(p_seller, p_key, out_status, out_body);
-    END IF;
-    out_replayed := false;
-    RETURN NEXT;
-END
-$$;
+__STORE_RECHARGES__
 
 CREATE FUNCTION ledger_sell_recharge_batch(
-    p_seller bigint, p_phones text[], p_amounts bigint[], p_key text, p_request_hash text
-) RETURNS TABLE (out_status integer, out_body jsonb, out_replayed boolean)
+    p_seller bigint, p_phones text[], p_amounts bigint[], p_key text, p_request_hash text,
+    OUT out_status integer, OUT out_body jsonb, OUT out_replayed boolean
+)
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_stored idempotency_idempotencyrecord%ROWTYPE;
     v_count integer := cardinality(p_phones);
     v_total bigint;
     v_balance bigint;
@@ -163,15 +182,7 @@ DECLARE
     v_batch bigint;
     v_created timestamptz := now();
 BEGIN
-    IF p_key IS NOT NULL THEN
-        SELECT b.out_status, b.out_body INTO out_status, out_body
-          FROM idempotency_begin(p_seller, p_key, 'recharge-batches', p_request_hash) b;
-        IF FOUND THEN
-            out_replayed := true;
-            RETURN NEXT;
-            RETURN;
-        END IF;
-    END IF;
+__REPLAY_BATCHES__
     SELECT sum(a) INTO v_total FROM unnest(p_amounts) a;
     UPDATE sellers_seller SET balance = balance - v_total, ledger_sequence = ledger_sequence + v_count
      WHERE id = p_seller AND balance >= v_total
@@ -213,14 +224,12 @@ BEGIN
                   JOIN ledger_ledgerentry l ON l.recharge_id = r.id
                  WHERE r.batch_id = v_batch));
     END IF;
-    IF p_key IS NOT NULL THEN
-        PERFORM idempotency_finish(p_seller, p_key, out_status, out_body);
-    END IF;
-    out_replayed := false;
-    RETURN NEXT;
-END
-$$;
-""".replace("__INSUFFICIENT_SINGLE__", INSUFFICIENT.format("p_amount")).replace(
+__STORE_BATCHES__
+""".replace("__REPLAY_RECHARGES__", REPLAY.format(endpoint="recharges")).replace(
+    "__REPLAY_BATCHES__", REPLAY.format(endpoint="recharge-batches")
+).replace("__STORE_RECHARGES__", STORE.format(endpoint="recharges")).replace(
+    "__STORE_BATCHES__", STORE.format(endpoint="recharge-batches")
+).replace("__INSUFFICIENT_SINGLE__", INSUFFICIENT.format("p_amount")).replace(
     "__INSUFFICIENT_BATCH__", INSUFFICIENT.format("v_total")
 ).replace("__TIME_CREATED__", API_TIME.format("v_created")).replace("__TIME_R__", API_TIME.format("r.created_at"))
 
@@ -239,7 +248,7 @@ DROP FUNCTION ledger_entry_append_only();
 class Migration(migrations.Migration):
     dependencies = [
         ("ledger", "0002_initial"),
-        ("idempotency", "0002_functions"),
+        ("idempotency", "0001_initial"),
         ("credits", "0002_decided_requests_are_frozen"),
     ]
 
