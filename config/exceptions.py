@@ -5,7 +5,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -34,6 +34,14 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": error}
 
 
+def error_response(error: ApplicationError) -> JsonResponse:
+    """The contract's error response for a domain error, outside DRF."""
+    response = JsonResponse(error_body(error.code, error.message, error.details), status=error.status_code)
+    if error.status_code == 503:
+        response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
 def exception_handler(exc, context):
     if isinstance(exc, (OperationalError, InterfaceError)):
         # Connection lost, statement or lock timeout: the transaction was rolled back.
@@ -46,10 +54,7 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
 
     if isinstance(exc, ApplicationError):
-        response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
-        if exc.status_code == 503:
-            response["Retry-After"] = RETRY_AFTER_SECONDS
-        return response
+        return error_response(exc)
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: Django's 500 handler answers
 

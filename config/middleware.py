@@ -11,19 +11,15 @@ import sys
 
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
-
 from config.errors import ServiceUnavailable
-from config.exceptions import RETRY_AFTER_SECONDS, error_body
+from config.exceptions import error_response
 
 _DATABASE_DOWN = (OperationalError, InterfaceError)
 _FLAG = "_database_unavailable"
 
 
-def service_unavailable() -> JsonResponse:
-    response = JsonResponse(error_body(ServiceUnavailable.code, ServiceUnavailable.message), status=503)
-    response["Retry-After"] = RETRY_AFTER_SECONDS
-    return response
+def service_unavailable():
+    return error_response(ServiceUnavailable())
 
 
 class DatabaseUnavailableMiddleware:

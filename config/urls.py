@@ -9,6 +9,8 @@ from recharges import api as recharges
 from sellers import api as sellers
 
 api = [
+    # First: the hottest route, resolved with the fewest pattern tries.
+    path("recharges/", recharges.RechargeListCreateView.as_view()),
     path("me/", sellers.MeView.as_view()),
     path("sellers/", sellers.SellerListCreateView.as_view()),
     path("sellers/<int:seller_id>/", sellers.SellerDetailView.as_view()),
@@ -17,7 +19,6 @@ api = [
     path("credit-requests/<int:credit_request_id>/", credits.CreditRequestDetailView.as_view()),
     path("credit-requests/<int:credit_request_id>/approve/", credits.CreditRequestApproveView.as_view()),
     path("credit-requests/<int:credit_request_id>/reject/", credits.CreditRequestRejectView.as_view()),
-    path("recharges/", recharges.RechargeListCreateView.as_view()),
     path("recharges/<int:recharge_id>/", recharges.RechargeDetailView.as_view()),
     path("recharge-batches/", recharges.BatchCreateView.as_view()),
     path("recharge-batches/<int:batch_id>/", recharges.BatchDetailView.as_view()),
@@ -25,11 +26,11 @@ api = [
 ]
 
 urlpatterns = [
+    path("api/v1/", include(api)),
     path("admin/", admin.site.urls),
     path("healthz", HealthView.as_view()),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/v1/", include(api)),
 ]
 
 handler400 = "config.views.bad_request"

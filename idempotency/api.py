@@ -20,12 +20,16 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 )
 
 
+def valid_idempotency_key(key: str) -> bool:
+    return _VALID_KEY.fullmatch(key) is not None
+
+
 def idempotency_key(request) -> str | None:
     """The request's Idempotency-Key header, or None; 400 if malformed."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not _VALID_KEY.fullmatch(key):
+    if not valid_idempotency_key(key):
         raise ValidationError({"Idempotency-Key": ["Use 1 to 255 visible ASCII characters."]})
     return key
 

@@ -67,9 +67,18 @@ class LedgerEntry(models.Model):
         verbose_name_plural = "ledger entries"
         constraints = [
             models.UniqueConstraint(fields=["seller", "sequence"], name="ledger_entry_sequence_unique_per_seller"),
-            models.UniqueConstraint(fields=["credit_request"], name="ledger_entry_one_per_credit_request"),
-            models.UniqueConstraint(fields=["recharge"], name="ledger_entry_one_per_recharge"),
-            models.UniqueConstraint(fields=["adjustment"], name="ledger_entry_one_per_adjustment"),
+            # Partial: an entry has one source, so the other two indexes skip it.
+            models.UniqueConstraint(
+                fields=["credit_request"],
+                condition=Q(credit_request__isnull=False),
+                name="ledger_entry_one_per_credit_request",
+            ),
+            models.UniqueConstraint(
+                fields=["recharge"], condition=Q(recharge__isnull=False), name="ledger_entry_one_per_recharge"
+            ),
+            models.UniqueConstraint(
+                fields=["adjustment"], condition=Q(adjustment__isnull=False), name="ledger_entry_one_per_adjustment"
+            ),
             models.CheckConstraint(condition=Q(sequence__gte=1), name="ledger_entry_sequence_positive"),
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_amount_non_zero"),
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_entry_balance_after_non_negative"),

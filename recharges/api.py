@@ -1,3 +1,5 @@
+import json
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -5,9 +7,20 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import MAX_AMOUNT, ErrorSerializer, IsSeller, NewestFirstPagination, amount_field, validated
+from config.api import (
+    MAX_AMOUNT,
+    ErrorSerializer,
+    IsSeller,
+    NewestFirstPagination,
+    amount_field,
+    authenticated_seller,
+    validated,
+)
+from config.errors import ApplicationError
+from config.exceptions import error_response
+from config.throttling import SellerRateThrottle
 from config.openapi import errors
-from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
+from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
 from idempotency.services import request_hash
 from recharges import selectors, services
 from recharges.models import MAX_BATCH_ITEMS
@@ -92,6 +105,36 @@ class BatchOutputSerializer(serializers.Serializer):
     recharges = RechargeOutputSerializer(many=True)
 
 
+def _fast_sale(request) -> HttpResponse | None:
+    """Sells the recharge if the request is a valid sale by an authenticated
+    seller with nothing unusual about it, else None (DRF then handles it, and
+    gives the same answer for the same input: tests/api run both paths)."""
+    if request.content_type != "application/json" or SellerRateThrottle.THROTTLE_RATES.get("seller"):
+        return None
+    seller = authenticated_seller(request)
+    key = request.headers.get("Idempotency-Key")
+    if seller is None or (key is not None and not valid_idempotency_key(key)):
+        return None
+    try:
+        data = json.loads(request.body.decode("utf-8"))
+    except ValueError:
+        return None
+    item = _checked_item(data)
+    if item is None:
+        return None
+    try:
+        result = services.sell_recharge(
+            seller_id=seller.pk,
+            phone_number=item[0],
+            amount=item[1],
+            idempotency_key=key,
+            request_hash=request_hash(data) if key else None,
+        )
+    except ApplicationError as error:
+        return error_response(error)
+    return _sale_response(result)
+
+
 class RechargeListCreateView(generics.ListAPIView):
     permission_classes = [IsSeller]
     serializer_class = RechargeOutputSerializer
@@ -113,6 +156,16 @@ class RechargeListCreateView(generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    def dispatch(self, request, *args, **kwargs):
+        # The hottest path: a seller's valid sale skips DRF's request machinery
+        # (a third of the server's CPU per sale, measured with loadtests.bench).
+        # Anything else, including every error, goes through DRF as usual.
+        if request.method == "POST":
+            response = _fast_sale(request)
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
         request=RechargeInputSerializer,

@@ -57,7 +57,11 @@ class Recharge(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT), name="recharge_amount_in_range"),
-            models.UniqueConstraint(fields=["seller", "idempotency_key"], name="recharge_idempotency_key_unique_per_seller"),
+            models.UniqueConstraint(
+                fields=["seller", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="recharge_idempotency_key_unique_per_seller",
+            ),
         ]
 
     def __str__(self):

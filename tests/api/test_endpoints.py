@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.api.conftest import START_BALANCE
-from tests.api.helpers import API, E164, ITEM_BODY, assert_error, balance, nothing_written, post
+from tests.api.helpers import API, E164, ITEM_BODY, assert_error, balance, nothing_written, post, recharge_body
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -266,3 +266,22 @@ def test_wrong_method_is_405_for_staff(staff_client, ids, method, path):
     with nothing_written():
         response = getattr(staff_client, method)(API + path.format(**ids), {}, format="json")
     assert_error(response, 405, "method_not_allowed")
+
+
+def test_a_sale_through_drf_answers_as_the_fast_path_does(client_a, monkeypatch):
+    """With a per-seller rate limit set, sales go through DRF's full request
+    handling instead of the fast path: same answers, same single debit."""
+    from django.core.cache import cache
+
+    from config.throttling import SellerRateThrottle
+
+    fast = post(client_a, f"{API}/recharges/", recharge_body(), key="fast-1")
+    monkeypatch.setattr(SellerRateThrottle, "THROTTLE_RATES", {"seller": "1000/second"})
+    cache.clear()
+    slow = post(client_a, f"{API}/recharges/", recharge_body(), key="slow-1")
+    replay = post(client_a, f"{API}/recharges/", recharge_body(), key="slow-1")
+    assert (fast.status_code, slow.status_code, replay.status_code) == (201, 201, 201)
+    assert set(slow.json()) == set(fast.json()) == {"id", "phone_number", "amount", "balance_after", "created_at"}
+    assert slow.json()["balance_after"] == fast.json()["balance_after"] - 5000
+    assert (replay.json(), replay["Idempotent-Replayed"]) == (slow.json(), "true")
+    assert balance(client_a) == START_BALANCE - 10_000
