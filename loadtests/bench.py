@@ -126,21 +126,21 @@ def main(argv=None) -> int:
     (out / "pgbench-recharge.sql").write_text(PGBENCH_SCRIPT)
     problems: list[str] = []
     with harness.scratch_database("bench", keep=args.keep_db) as database_url:
-        env = harness.child_env(database_url, WEB_CONCURRENCY=str(args.workers))
+        env = harness.child_env(database_url)
         harness.prepare(env, sellers=args.sellers, credit=args.credit, seed_path=seed_path)
         first_seller = check_seed(seed_path, args.sellers)
-        server = harness.Gunicorn(
-            {**env, "DJANGO_SETTINGS_MODULE": "loadtests.bench_settings"}, args.port, out / "gunicorn.log"
-        )
         results = []
-        try:
-            server.start()
+        with harness.gunicorn(
+            database_url,
+            workers=args.workers,
+            port=args.port,
+            log_path=out / "gunicorn.log",
+            DJANGO_SETTINGS_MODULE="loadtests.bench_settings",
+        ) as server:
             postgres_pid = harness.postmaster_pid(database_url)
             runner = PhaseRunner(args, wrk, pgbench, server, database_url, seed_path, first_seller, out, postgres_pid)
             for phase in selected:
                 results.append(runner.run(phase))
-        finally:
-            server.stop()
         reconciled = subprocess.run(
             [sys.executable, "manage.py", "reconcile"], cwd=harness.BASE_DIR, env=env, capture_output=True, text=True
         )

@@ -1,5 +1,6 @@
 """Plumbing shared by the load-test tools (run_loadtest, bench): a scratch
-database, migrate and seed, a gunicorn to test, CPU accounting.
+database, migrate and seed, a gunicorn to test (loadtests/server.py's
+ApiServer, as every other tool and test uses), CPU accounting.
 
 The scratch database lives on the project's own PostgreSQL server: the one
 DATABASE_URL names, or, with no DATABASE_URL, the embedded server that
@@ -10,22 +11,20 @@ names except to connect to its server.
 
 import os
 import resource
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import psutil
 import psycopg
-from psycopg import sql
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # the venv's bin: gunicorn, locust
+from loadtests.server import BASE_DIR, ApiServer, UnmanagedPostgres
+
+BIN = Path(sys.executable).parent  # the venv's bin: locust
 OUT_DIR = BASE_DIR / "loadtests" / "out"
 
 
@@ -41,12 +40,6 @@ def server_url() -> str:
     from config.embedded_postgres import database_url
 
     return database_url(BASE_DIR / ".pgdata")
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server URL pointing at database `name`."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 def connection_params(url: str) -> dict:
@@ -67,24 +60,22 @@ def connection_params(url: str) -> dict:
 def scratch_database(prefix: str, *, keep: bool = False):
     """Creates `<prefix>_<timestamp>_<pid>` on the project's server, yields its
     URL, and drops it afterwards (unless `keep`)."""
-    admin_url = server_url()
+    server = UnmanagedPostgres(server_url())  # never restarted here
     name = f"{prefix}_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = server.create_database(name)
     log(f"created scratch database {name}")
     try:
-        yield with_database(admin_url, name)
+        yield url
     finally:
         if keep:
             log(f"kept scratch database {name} (drop it with: DROP DATABASE {name};)")
         else:
-            with psycopg.connect(admin_url, autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            server.drop_database(name)
             log(f"dropped scratch database {name}")
 
 
 def child_env(database_url: str, **extra: str) -> dict:
-    """The environment for manage.py and gunicorn: the scratch database, development settings."""
+    """The environment for manage.py: the scratch database, development settings."""
     env = {**os.environ, "DATABASE_URL": database_url, **extra}
     env.pop("DJANGO_ENV", None)
     return env
@@ -109,49 +100,28 @@ def check_port_free(port: int) -> None:
             raise SystemExit(f"port {port} is already in use; choose another one")
 
 
-class Gunicorn:
-    """The service under test: `gunicorn -c gunicorn.conf.py config.wsgi` on 127.0.0.1:port."""
-
-    def __init__(self, env: dict, port: int, log_path: Path):
-        self.env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        check_port_free(int(self.env["PORT"]))
-        log_file = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "config.wsgi"],
-            cwd=BASE_DIR,
-            env=self.env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped as one, never by name
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        log(f"gunicorn (pid {self.process.pid}, {self.env.get('WEB_CONCURRENCY', '4')} workers) up at {self.url}")
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"gunicorn did not answer /healthz within {timeout:.0f} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)  # graceful: in-flight requests finish
-        try:
-            self.process.wait(timeout=35)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+@contextmanager
+def gunicorn(database_url: str, *, workers: int, port: int, log_path: Path, **env: str):
+    """The service under test on 127.0.0.1:port (an ApiServer), with development
+    settings (no DJANGO_ENV, as `child_env`) and the caller's LOG_LEVEL;
+    stopped with SIGTERM (in-flight requests finish) when the block ends."""
+    check_port_free(port)
+    server = ApiServer(
+        database_url,
+        workers=workers,
+        port=port,
+        log_path=log_path,
+        env={"DJANGO_ENV": None, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), **env},
+    )
+    try:
+        server.start()
+    except (RuntimeError, TimeoutError) as error:
+        raise SystemExit(str(error)) from None
+    log(f"gunicorn (pid {server.master_pid}, {workers} workers) up at {server.url}")
+    try:
+        yield server
+    finally:
+        server.stop(timeout=35)
         log("gunicorn stopped")
 
 

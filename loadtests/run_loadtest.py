@@ -69,14 +69,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True)
     seed_path = out / "seed.json"
     with harness.scratch_database("loadtest", keep=args.keep_db) as database_url:
-        env = harness.child_env(database_url, WEB_CONCURRENCY=str(args.workers))
+        env = harness.child_env(database_url)
         harness.prepare(env, sellers=args.sellers, credit=args.credit, seed_path=seed_path)
-        server = harness.Gunicorn(env, args.port, out / "gunicorn.log")
-        try:
-            server.start()
+        with harness.gunicorn(database_url, workers=args.workers, port=args.port, log_path=out / "gunicorn.log") as server:
             locust_status = run_locust(args, server.url, seed_path, out)
-        finally:
-            server.stop()
         problems = report_traffic(out)
         if locust_status not in (0, 1):  # 1 only means "there were failures", reported above
             problems.append(f"locust exited with {locust_status}; see {out / 'locust.log'}")

@@ -1,6 +1,8 @@
 """Start the service for a load or fault-injection test, and stop it again.
 
-A small API that chaos runs, reliability tests and benchmarks share:
+The one way the project's own tools and tests run the service: chaos runs,
+the reliability and live-server tests, and the load-test tools (run_loadtest,
+bench, through loadtests/harness.py) share this small API:
 
     from loadtests.server import PrivatePostgres, ApiServer, seed
 
@@ -60,10 +62,15 @@ def _python() -> str:
     return str(venv_python) if venv_python.exists() else sys.executable
 
 
-def django_env(database_url: str, **extra: str) -> dict:
-    """Environment for a Django process (manage.py, gunicorn, dbtasks) on `database_url`."""
+def django_env(database_url: str, **extra: str | None) -> dict:
+    """Environment for a Django process (manage.py, gunicorn, dbtasks) on
+    `database_url`; an `extra` value of None removes that variable."""
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings")
-    env.update({key: str(value) for key, value in extra.items()})
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
     return env
 
 
@@ -298,7 +305,8 @@ class ServicePostgres(Postgres):
 
 
 class UnmanagedPostgres(Postgres):
-    """A server this process cannot restart (another host, a container...)."""
+    """A server this process cannot or must not restart (another host, a
+    container..., the project's own server the load-test tools use)."""
 
     restartable = False
 
@@ -365,8 +373,10 @@ class ApiServer:
     """gunicorn (config: gunicorn.conf.py) serving the API on 127.0.0.1.
 
     `env` overrides settings for this server only, e.g.
-    `ApiServer(url, env={"DB_LOCK_TIMEOUT_MS": 300})`. The server's output
-    (gunicorn and Django logs) goes to `log_path`.
+    `ApiServer(url, env={"DB_LOCK_TIMEOUT_MS": 300})` (None unsets a
+    variable). `port` defaults to a free one in 18300-18399. The server's
+    output (gunicorn and Django logs) goes to `log_path`. If it does not
+    become healthy, `start` stops it and raises with the log's tail.
     """
 
     def __init__(
@@ -401,7 +411,11 @@ class ApiServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C of the harness does not reach it first
             )
-        self.wait_healthy(self.start_timeout, workers=self.workers)
+        try:
+            self.wait_healthy(self.start_timeout, workers=self.workers)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     @property

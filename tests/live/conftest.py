@@ -1,13 +1,13 @@
 import pytest
 
+from loadtests.server import ApiServer
 from tests.concurrency.workers import current_database_url
-from tests.live import server
 
 
 @pytest.fixture
 def gunicorn(transactional_db):
-    """A real gunicorn (4 sync workers) serving the pytest-django test
-    database; stopped with SIGTERM at teardown, before the tables are flushed."""
-    base_url = server.start(current_database_url(), workers=4)
-    yield base_url
-    server.stop(base_url)
+    """A real gunicorn (4 sync workers, loadtests/server.py's ApiServer) serving
+    the pytest-django test database; stopped with SIGTERM at teardown, before
+    the tables are flushed."""
+    with ApiServer(current_database_url(), workers=4) as api:
+        yield api

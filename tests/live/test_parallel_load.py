@@ -16,7 +16,6 @@ from recharges.models import Recharge
 from sellers.models import Seller
 from sellers.services import create_seller, issue_api_token
 from tests.conftest import fund
-from tests.live import server
 from tests.live.clients import run_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,7 +72,8 @@ def plans(base_url: str, sellers: dict, staff_token: str, retries: bool) -> list
     return plans
 
 
-def run_and_check(base_url: str, staff_user, retries: bool) -> None:
+def run_and_check(api, staff_user, retries: bool) -> None:
+    base_url = api.url
     sellers = live_sellers(staff_user)
     staff_token = issue_api_token(user=staff_user)
 
@@ -92,7 +92,7 @@ def run_and_check(base_url: str, staff_user, retries: bool) -> None:
         f" processes in {elapsed:.1f} s ({sent / elapsed:.0f}/s); recharge answers {dict(statuses)},"
         f" client timeouts {sum(r['timeouts'] for r in terminals)}, replays {sum(r['replayed'] for r in terminals)}"
     )
-    assert not unexpected, f"{len(unexpected)} unexpected answers, e.g. {unexpected[:3]}\n{server.log_tail(base_url)}"
+    assert not unexpected, f"{len(unexpected)} unexpected answers, e.g. {unexpected[:3]}\n{api.log_tail()}"
     assert not any(status >= 500 for status in statuses)
     assert len(sold) + len(refused) == PROCESSES * THREADS * SALES_PER_THREAD  # one final answer per sale
     if not retries:
