@@ -1,6 +1,8 @@
 """API plumbing shared by every app: strict money fields, authentication,
 permissions, pagination and the error body's schema."""
 
+import re
+
 import knox.auth
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -8,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.crypto import hash_token
 from knox.models import AuthToken
-from rest_framework import authentication, exceptions, pagination, permissions, serializers
+from rest_framework import authentication, exceptions, negotiation, pagination, parsers, permissions, serializers
 
 from config.throttling import count_auth_failure
 from sellers.models import Seller
@@ -142,13 +144,36 @@ class NewestFirstPagination(pagination.CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound:
-            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
+            cursor = None
+        else:
+            # DRF trusts the position inside the (client-held) cursor; ours are ids.
+            if cursor is None or cursor.position is None or re.fullmatch(r"-?[0-9]{1,19}", cursor.position):
+                return cursor
+        raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
 
 
 class LedgerPagination(NewestFirstPagination):
     ordering = "-sequence"
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; JSON nested too deeply for Python is malformed too."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+
+
+class JSONOnlyNegotiation(negotiation.DefaultContentNegotiation):
+    """Every body is JSON (the contract): an Accept header or ?format= never
+    turns a request into a 406, and both sale paths answer alike."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class ErrorDetailSerializer(serializers.Serializer):

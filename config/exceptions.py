@@ -7,7 +7,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
-from rest_framework.response import Response
 
 from config.errors import ApplicationError, ServiceUnavailable
 
@@ -59,7 +58,9 @@ def exception_handler(exc, context):
         return None  # a bug: Django's 500 handler answers
 
     code = next((code for kind, code in _DRF_CODES if isinstance(exc, kind)), "error")
-    response = Response(_drf_body(exc, code), status=exc.status_code)
+    # Plain JSON, never through a view's renderers: error bodies are JSON even
+    # on the schema (YAML) and docs (HTML) views.
+    response = JsonResponse(_drf_body(exc, code), status=exc.status_code)
     if getattr(exc, "auth_header", None):
         response["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None) is not None:

@@ -124,7 +124,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["config.api.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.JSONOnlyNegotiation",
     # Per-seller rate, e.g. "200/second"; unset (the default) means no limit and no cache access.
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.SellerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"seller": env("SELLER_RATE_LIMIT", default=None)},

@@ -1,6 +1,9 @@
 """Rate limits whose counters live in the shared cache (Redis or PostgreSQL),
 so every worker process sees the same counts."""
 
+import math
+import time
+
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.exceptions import Throttled
@@ -21,19 +24,23 @@ class SellerRateThrottle(SimpleRateThrottle):
 
 
 def count_auth_failure(request) -> None:
-    """Counts a failed authentication for the client's address; past the limit
-    the client gets 429 instead of 401 until the window ends.
+    """Counts a failed authentication for the client's address in fixed
+    windows; past the limit the client gets 429 until its window ends, and
+    Retry-After says when that is.
 
     Only failures cost a cache write; a valid token is never throttled here.
     """
-    key = f"auth-failures:{request.META.get('REMOTE_ADDR', '')}"
     window = settings.AUTH_FAILURE_WINDOW_SECONDS
-    if cache.add(key, 1, timeout=window):
-        return
-    try:
-        failures = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window)
-        return
+    now = time.time()
+    window_ends = (now // window + 1) * window
+    seconds_left = math.ceil(window_ends - now)
+    key = f"auth-failures:{request.META.get('REMOTE_ADDR', '')}:{int(window_ends)}"
+    failures = 1
+    if not cache.add(key, failures, timeout=seconds_left):
+        try:
+            failures = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, failures, timeout=seconds_left)
+        cache.touch(key, seconds_left)  # the database cache's incr() resets the timeout
     if failures > settings.AUTH_FAILURE_LIMIT:
-        raise Throttled(wait=window)
+        raise Throttled(wait=window_ends - now)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.negotiation import DefaultContentNegotiation
 
 from config.views import HealthView
 from credits import api as credits
@@ -29,7 +30,8 @@ urlpatterns = [
     path("api/v1/", include(api)),
     path("admin/", admin.site.urls),
     path("healthz", HealthView.as_view()),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The schema alone comes in two formats (YAML, or JSON with ?format=json).
+    path("api/schema/", SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 

@@ -39,7 +39,8 @@ def not_found(request, exception=None):
 
 
 def bad_request(request, exception=None):
-    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+    # E.g. a body above DATA_UPLOAD_MAX_MEMORY_SIZE, or a bad Host header.
+    return JsonResponse(error_body("validation_error", "The request could not be understood."), status=400)
 
 
 def permission_denied(request, exception=None):

@@ -19,7 +19,8 @@ UNIQUE_KEY = "idempotency_key_unique_per_seller"
 def request_hash(data) -> str:
     """Hash of the parsed JSON body: key order and white space do not count."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: a lone surrogate (valid in JSON text) must not make a 500.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def run_idempotent(

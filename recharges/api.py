@@ -46,6 +46,8 @@ class PhoneNumberField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if len(data) > PHONE_MAX_LENGTH:  # checked on the input: the field's own check sees the E.164 result
+            self.fail("max_length", max_length=PHONE_MAX_LENGTH)
         try:
             return to_e164(super().to_internal_value(data))
         except InvalidPhoneNumber as error:
@@ -85,7 +87,18 @@ def _batch_input(data) -> list[tuple[str, int]]:
             items = [_checked_item(item) for item in data["items"]]
             if None not in items:
                 return items
-    valid = validated(BatchCreateView.BatchInputSerializer, data)
+    try:
+        valid = validated(BatchCreateView.BatchInputSerializer, data)
+    except serializers.ValidationError as error:
+        item_errors = error.detail.get("items") if isinstance(error.detail, dict) else None
+        if isinstance(item_errors, dict):
+            # An item that is not an object (e.g. null) gets a bare list from DRF;
+            # the contract's shape is {"items": {"<index>": {<field>: [messages]}}}.
+            error.detail["items"] = {
+                index: {"non_field_errors": messages} if isinstance(messages, list) else messages
+                for index, messages in item_errors.items()
+            }
+        raise
     return [(item["phone_number"], item["amount"]) for item in valid["items"]]
 
 
@@ -117,7 +130,7 @@ def _fast_sale(request) -> HttpResponse | None:
         return None
     try:
         data = json.loads(request.body.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     item = _checked_item(data)
     if item is None:
@@ -142,7 +155,9 @@ class RechargeListCreateView(generics.ListAPIView):
 
     def get_queryset(self):
         key = self.request.query_params.get("idempotency_key")
-        return selectors.recharge_list(seller_id=self.request.user.seller.pk, idempotency_key=key)
+        recharges = selectors.recharge_list(seller_id=self.request.user.seller.pk, idempotency_key=key)
+        # A key no request could have used (e.g. with a NUL byte) names no recharge.
+        return recharges.none() if key is not None and not valid_idempotency_key(key) else recharges
 
     @extend_schema(
         parameters=[

@@ -69,7 +69,8 @@ BAD_PHONES = [
     ("+1 202 555 0100", NOT_MOBILE),
     ("0912123456", NOT_MOBILE),  # one digit short
     ("091212345678", NOT_MOBILE),  # one digit long
-    ("9" * 256, NOT_MOBILE),
+    ("9" * 256, "Ensure this field has no more than 32 characters."),
+    ("0912 123 4567" + " " * 100, "Ensure this field has no more than 32 characters."),
     ("", BLANK),
     (None, NULL),
     (9121234567, "Not a valid string."),
