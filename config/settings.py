@@ -95,8 +95,7 @@ DATABASES["default"].update(
         "CONN_HEALTH_CHECKS": env.bool("CONN_HEALTH_CHECKS", default=False),
     }
 )
-DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool("DB_SERVER_SIDE_BINDING", default=False)
-DATABASES["default"]["OPTIONS"]["options"] = (
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=10000)}"
     f" -c lock_timeout={env.int('DB_LOCK_TIMEOUT_MS', default=5000)}"
 )
