@@ -582,7 +582,6 @@ class Run:
     # --- checks ---
 
     def _check(self, ops: list, facts: dict, seeded, hot) -> None:
-        report = self.report
         recharges = {row[0]: row for row in facts["recharges"]}
         entries = {
             "recharge": dict(map(tuple, facts["entries_per_recharge"])),

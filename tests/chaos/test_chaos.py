@@ -8,7 +8,6 @@ on a private PostgreSQL (tests/chaos/conftest.py) and runs its phase for a
 few seconds under steady load from two client processes.
 """
 
-import pytest
 
 from loadtests.chaos import ChaosConfig, run_chaos
 

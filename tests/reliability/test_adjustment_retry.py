@@ -6,7 +6,6 @@ the same Idempotency-Key, and the balance moved twice, because the endpoint
 ignored the key. This is the deterministic form: the same key twice adjusts once.
 """
 
-import pytest
 import requests
 
 from loadtests.server import ApiServer, database_facts, seed
