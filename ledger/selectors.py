@@ -1,3 +1,4 @@
+from django.db import connection
 from django.db.models import Sum
 
 from ledger.models import LedgerEntry
@@ -30,8 +31,6 @@ def reconcile() -> list[dict]:
 
 
 def _broken_chain_links() -> list[tuple[int, int]]:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             """

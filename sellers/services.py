@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from knox.models import AuthToken
 
-from config.errors import InvalidInput
+from config.errors import InvalidInput, violated_constraint
 from sellers.models import Seller
 
 
@@ -18,7 +18,7 @@ def create_seller(*, name: str, username: str) -> tuple[Seller, str]:
             seller = Seller.objects.create(user=user, name=name)
             token = issue_api_token(user=user)
     except IntegrityError as error:
-        if "auth_user_username_key" in str(error):
+        if violated_constraint(error) == "auth_user_username_key":
             raise InvalidInput(details={"username": ["A user with this username already exists."]}) from error
         raise
     return seller, token
