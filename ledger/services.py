@@ -106,6 +106,34 @@ def debit_recharge(
     )
 
 
+def debit_recharge_by_token(
+    *, token_digest: str, phone_e164: str, amount: int, idempotency_key: str | None, request_hash: str | None
+) -> SaleResult | None:
+    """debit_recharge for the seller whose valid API token has this digest,
+    found in the same statement (one round trip for the hottest path).
+
+    None when the general path must answer instead: the token is not a valid
+    seller's (authentication there gives the error), or a concurrent request
+    with the same key committed first (the general path replays it).
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT * FROM ledger_sell_recharge_by_token(%s, %s, %s, %s, %s)",
+                [token_digest, phone_e164, amount, idempotency_key, request_hash],
+            )
+            status_code, body, replayed = cursor.fetchone()
+    except IntegrityError as error:
+        if violated_constraint(error) not in _ONE_PER_KEY:
+            raise
+        return None
+    if status_code is None:
+        return None
+    if status_code == 422:
+        raise IdempotencyKeyReused()
+    return SaleResult(status_code=status_code, body=body, replayed=replayed)
+
+
 def debit_recharge_batch(
     *, seller_id: int, items: list[tuple[str, int]], idempotency_key: str | None, request_hash: str | None
 ) -> SaleResult:
