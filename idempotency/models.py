@@ -10,7 +10,10 @@ class IdempotencyRecord(models.Model):
     then replays its response (or, if the first rolled back, does the work).
     """
 
-    seller = models.ForeignKey("sellers.Seller", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: UNIQUE (seller, key) serves every lookup by seller,
+    # and a second index tempted the planner into scanning all of a busy
+    # seller's keys for one of them (loadtests.bench, 2 hot sellers).
+    seller = models.ForeignKey("sellers.Seller", on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=255)
     endpoint = models.CharField(max_length=64)
     request_hash = models.CharField(max_length=64)
