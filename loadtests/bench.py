@@ -8,8 +8,11 @@ One gunicorn (`gunicorn -c gunicorn.conf.py config.wsgi`, settings
 scratch database `bench_<timestamp>_<pid>` seeded with 1,000 sellers, each
 funded far beyond what a run can spend. Phases, each after a short warm-up:
 
-  echo           POST /bench/echo/: DRF parses and renders JSON; no auth, no
-                 database (the framework ceiling)
+  parse          POST /bench/parse/: DRF parses and renders JSON; no auth, no
+                 database
+  echo           POST /bench/echo/: the same, plus a DRF serializer validating
+                 the sale's body (the framework ceiling the targets compare
+                 with: the issue's "DRF POST that validates JSON")
   recharge       POST /api/v1/recharges/ as random sellers among 1,000
   recharge hot   the same on 2 sellers (every request contends for 2 rows)
   batch          POST /api/v1/recharge-batches/ with 100 items, 1,000 sellers
@@ -103,7 +106,8 @@ def parse_args(argv=None):
 
 def phases(args) -> list[Phase]:
     return [
-        Phase("echo", "POST /bench/echo/ (no database)", "wrk", args.sellers, "/bench/echo/"),
+        Phase("parse", "POST /bench/parse/ (parse only, no database)", "wrk", args.sellers, "/bench/parse/"),
+        Phase("echo", "POST /bench/echo/ (validates, no database)", "wrk", args.sellers, "/bench/echo/"),
         Phase("recharge", f"POST /recharges/, {args.sellers} sellers", "wrk", args.sellers, "/api/v1/recharges/"),
         Phase("hot", f"POST /recharges/, {args.hot} hot sellers", "wrk", args.hot, "/api/v1/recharges/"),
         Phase(
@@ -304,7 +308,7 @@ def report(args, results: list[Result]) -> list[str]:
             [
                 phase.title,
                 f"{result.rate:.0f}",
-                f"{result.recharges_per_second:.0f}" if phase.key != "echo" else "",
+                f"{result.recharges_per_second:.0f}" if phase.key not in ("echo", "parse") else "",
                 vs_echo,
                 _fmt(result.p50_ms),
                 _fmt(result.p99_ms),

@@ -126,7 +126,7 @@ def _fast_sale(request) -> HttpResponse | None:
     if request.content_type != "application/json" or SellerRateThrottle.THROTTLE_RATES.get("seller"):
         return None
     digest = token_digest(request)
-    key = request.headers.get("Idempotency-Key")
+    key = request.META.get("HTTP_IDEMPOTENCY_KEY")  # request.headers would copy every header first
     if digest is None or (key is not None and not valid_idempotency_key(key)):
         return None
     try:

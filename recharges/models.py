@@ -9,11 +9,16 @@ MAX_BATCH_ITEMS = 1000
 class PhoneNumber(models.Model):
     """One row per Iranian mobile number, in E.164 form (+989xxxxxxxxx)."""
 
-    e164 = models.CharField(max_length=16, unique=True)
+    e164 = models.CharField(max_length=16)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(e164__regex=r"^\+989[0-9]{9}$"), name="phone_number_e164_ir_mobile")]
+        # A constraint rather than unique=True, which would add a second
+        # (pattern-matching) index that every new number pays for and no query uses.
+        constraints = [
+            models.UniqueConstraint(fields=["e164"], name="phone_number_e164_unique"),
+            models.CheckConstraint(condition=Q(e164__regex=r"^\+989[0-9]{9}$"), name="phone_number_e164_ir_mobile"),
+        ]
 
     def __str__(self):
         return self.e164
