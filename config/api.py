@@ -53,7 +53,8 @@ class TokenAuthentication(knox.auth.TokenAuthentication):
     One indexed query (by the token's SHA-512 digest) finds the token, its user
     and the user's seller; it is raw SQL because compiling the equivalent ORM
     query cost more than the recharge itself. Expired tokens are refused but
-    not deleted here: no write on the request path.
+    not deleted here: no write on the request path. A valid sale checks the
+    same rules in SQL instead (ledger migration 0004, tests/api/test_sale_path.py).
     """
 
     def authenticate(self, request):

@@ -128,6 +128,9 @@ REST_FRAMEWORK = {
     # Per-seller rate, e.g. "200/second"; unset (the default) means no limit and no cache access.
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.SellerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"seller": env("SELLER_RATE_LIMIT", default=None)},
+    # Proxies in front of the service that append to X-Forwarded-For; 0 (the
+    # default) trusts no such header: the client address is REMOTE_ADDR.
+    "NUM_PROXIES": env.int("TRUSTED_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.exceptions import Throttled
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 
 class SellerRateThrottle(SimpleRateThrottle):
@@ -34,7 +34,10 @@ def count_auth_failure(request) -> None:
     now = time.time()
     window_ends = (now // window + 1) * window
     seconds_left = math.ceil(window_ends - now)
-    key = f"auth-failures:{request.META.get('REMOTE_ADDR', '')}:{int(window_ends)}"
+    # The client's address: REMOTE_ADDR, or behind TRUSTED_PROXIES proxies the
+    # X-Forwarded-For entry the outermost of them added (DRF's NUM_PROXIES rule).
+    address = BaseThrottle().get_ident(request)[:64]
+    key = f"auth-failures:{address}:{int(window_ends)}"
     failures = 1
     if not cache.add(key, failures, timeout=seconds_left):
         try:
