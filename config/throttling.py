@@ -36,7 +36,7 @@ def count_auth_failure(request) -> None:
     seconds_left = math.ceil(window_ends - now)
     # The client's address: REMOTE_ADDR, or behind TRUSTED_PROXIES proxies the
     # X-Forwarded-For entry the outermost of them added (DRF's NUM_PROXIES rule).
-    address = BaseThrottle().get_ident(request)[:64]
+    address = (BaseThrottle().get_ident(request) or "")[:64]
     key = f"auth-failures:{address}:{int(window_ends)}"
     failures = 1
     if not cache.add(key, failures, timeout=seconds_left):
