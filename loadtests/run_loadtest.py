@@ -55,7 +55,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--port", type=int, default=int(env("LOADTEST_PORT", "18200")), help="LOADTEST_PORT (18200)")
     parser.add_argument(
-        "--workers", type=int, default=int(env("WEB_CONCURRENCY", "4")), help="WEB_CONCURRENCY: gunicorn workers (4)"
+        "--workers", type=int, default=int(env("WEB_CONCURRENCY") or os.cpu_count() + 1), help="WEB_CONCURRENCY: gunicorn workers (CPUs + 1)"
     )
     parser.add_argument(
         "--keep-db", action="store_true", default=env("LOADTEST_KEEP_DB", "") not in ("", "0"), help="LOADTEST_KEEP_DB=1"
