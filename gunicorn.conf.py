@@ -3,12 +3,12 @@
 import os
 from pathlib import Path
 
+from config.workers import workers as configured_workers
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-# Sync workers, one per CPU plus one by default: on the 2-core box shared with
-# PostgreSQL, 3 workers matched 4 on spread sales and kept 2 hot sellers at
-# 0.91-0.99 of the spread rate where 4 managed 0.83-0.86 (`make bench`, docs/scaling.md).
-# With PostgreSQL on its own machine, workers wait longer per sale: raise it.
-workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() + 1)
+# WEB_CONCURRENCY, else CPUs + 1 (config/workers.py). With PostgreSQL on its
+# own machine, workers wait longer per sale: raise it.
+workers = configured_workers()
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 # A request that runs longer than this is killed and its worker replaced; the
 # database's statement_timeout (10 s by default) fires well before.

@@ -1,4 +1,3 @@
-from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models.functions import Now
 
@@ -24,6 +23,4 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["seller", "key"], name="idempotency_key_unique_per_seller")]
-        # BRIN: rows arrive in created_at order, so a few bytes per block range
-        # serve the purge, and a sale does not pay for a B-tree insert.
-        indexes = [BrinIndex(fields=["created_at"], name="idempotency_created_at")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]

@@ -47,6 +47,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.workers import workers
 from loadtests import harness
 from loadtests.harness import log, render_table
 
@@ -91,7 +92,7 @@ def parse_args(argv=None):
     parser.add_argument("--duration", "-d", type=float, default=float(env("BENCH_DURATION", "10")), help="BENCH_DURATION: seconds per phase (10)")
     parser.add_argument("--warmup", type=float, default=float(env("BENCH_WARMUP", "2")), help="BENCH_WARMUP: seconds before each phase (2)")
     parser.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "2")), help="BENCH_THREADS: wrk threads and pgbench jobs (2)")
-    parser.add_argument("--workers", type=int, default=int(env("WEB_CONCURRENCY") or os.cpu_count() + 1), help="WEB_CONCURRENCY: gunicorn workers (CPUs + 1, as gunicorn.conf.py)")
+    parser.add_argument("--workers", type=int, default=workers(), help="WEB_CONCURRENCY: gunicorn workers (CPUs + 1, as gunicorn.conf.py)")
     parser.add_argument("--port", type=int, default=int(env("BENCH_PORT", "18250")), help="BENCH_PORT (18250)")
     parser.add_argument("--sellers", type=int, default=1000, help="sellers to spread over (1000)")
     parser.add_argument("--hot", type=int, default=2, help="hot sellers (2)")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import psycopg
 
+from config.workers import workers
 from loadtests import harness
 from loadtests.harness import log, render_table
 
@@ -55,7 +56,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--port", type=int, default=int(env("LOADTEST_PORT", "18200")), help="LOADTEST_PORT (18200)")
     parser.add_argument(
-        "--workers", type=int, default=int(env("WEB_CONCURRENCY") or os.cpu_count() + 1), help="WEB_CONCURRENCY: gunicorn workers (CPUs + 1)"
+        "--workers", type=int, default=workers(), help="WEB_CONCURRENCY: gunicorn workers (CPUs + 1)"
     )
     parser.add_argument(
         "--keep-db", action="store_true", default=env("LOADTEST_KEEP_DB", "") not in ("", "0"), help="LOADTEST_KEEP_DB=1"

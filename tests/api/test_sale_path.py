@@ -92,3 +92,11 @@ def test_a_token_still_valid_sells(seller_a):
     AuthToken.objects.filter(user=seller_a.user).update(expiry=timezone.now() + timedelta(minutes=1))
     assert post(client, f"{API}/recharges/", recharge_body()).status_code == 201
     assert balance(client) == START_BALANCE - 5000
+
+
+def test_a_staff_user_who_also_has_a_seller_cannot_sell(seller_a):
+    type(seller_a.user).objects.filter(pk=seller_a.user_id).update(is_staff=True)
+    client, _ = token_client(seller_a.user)
+    with nothing_written():
+        response = post(client, f"{API}/recharges/", recharge_body(), key="refused")
+    assert_error(response, 403, "permission_denied")
