@@ -13,10 +13,9 @@ Design rules (each also enforced by PostgreSQL, see migration 0003_database_rule
 Credits and adjustments lock the seller row (`select_for_update`) inside the
 caller's durable transaction; locks are taken source first, then seller.
 Recharges run as one SQL statement (`ledger_sell_recharge[_batch]`) in
-autocommit: new phone numbers and the recharge row are written first, then a
-conditional `UPDATE ... WHERE balance >= amount` takes the row lock (a refusal
-rolls those writes back to a savepoint), then the entry and the
-Idempotency-Key's stored response are written.
+autocommit: a conditional `UPDATE ... WHERE balance >= amount` takes the row
+lock, then the recharge, its entry and the Idempotency-Key's stored response
+are written.
 No Python lock protects money: the service runs in many processes.
 """
 
