@@ -116,22 +116,11 @@ def debit_recharge_by_token(
     seller's (authentication there gives the error), or a concurrent request
     with the same key committed first (the general path replays it).
     """
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT * FROM ledger_sell_recharge_by_token(%s, %s, %s, %s, %s)",
-                [token_digest, phone_e164, amount, idempotency_key, request_hash],
-            )
-            status_code, body, replayed = cursor.fetchone()
-    except IntegrityError as error:
-        if violated_constraint(error) not in _ONE_PER_KEY:
-            raise
-        return None
-    if status_code is None:
-        return None
-    if status_code == 422:
-        raise IdempotencyKeyReused()
-    return SaleResult(status_code=status_code, body=body, replayed=replayed)
+    result = _execute_sale(
+        "SELECT * FROM ledger_sell_recharge_by_token(%s, %s, %s, %s, %s)",
+        [token_digest, phone_e164, amount, idempotency_key, request_hash],
+    )
+    return None if result is None or result.status_code is None else result
 
 
 def debit_recharge_batch(
@@ -156,6 +145,19 @@ class _Key:
 
 
 def _run_sale(sql: str, params: list, key: _Key) -> SaleResult:
+    result = _execute_sale(sql, params)
+    if result is not None:
+        return result
+    # A concurrent request with the same key committed first.
+    stored = stored_response(seller_id=key.seller_id, key=key.key, endpoint=key.endpoint, request_hash=key.request_hash)
+    if stored is None:  # the key outlived its purged record: it named another recharge
+        raise IdempotencyKeyReused()
+    return SaleResult(status_code=stored.status_code, body=stored.body, replayed=True)
+
+
+def _execute_sale(sql: str, params: list) -> SaleResult | None:
+    """Runs one sale statement; None if a concurrent request with the same
+    Idempotency-Key committed first (this statement then rolled back)."""
     # Called in autocommit (views never open a transaction), the statement is
     # its own transaction: the seller row stays locked for that statement only.
     try:
@@ -165,13 +167,7 @@ def _run_sale(sql: str, params: list, key: _Key) -> SaleResult:
     except IntegrityError as error:
         if violated_constraint(error) not in _ONE_PER_KEY:
             raise
-        # A concurrent request with the same key committed first.
-        stored = stored_response(
-            seller_id=key.seller_id, key=key.key, endpoint=key.endpoint, request_hash=key.request_hash
-        )
-        if stored is None:  # the key outlived its purged record: it named another recharge
-            raise IdempotencyKeyReused() from error
-        return SaleResult(status_code=stored.status_code, body=stored.body, replayed=True)
+        return None
     if status_code == 422:
         raise IdempotencyKeyReused()
     return SaleResult(status_code=status_code, body=body, replayed=replayed)
