@@ -186,3 +186,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# Delivery to mobile operators (recharges.delivery). A valid number whose
+# carrier libphonenumber does not name goes to DEFAULT_OPERATOR.
+DEFAULT_OPERATOR = env("DEFAULT_OPERATOR", default="mci")
+# Past this age a pending recharge is no longer queried: staff resolve it in the admin.
+DELIVERY_HORIZON_SECONDS = env.int("DELIVERY_HORIZON_SECONDS", default=24 * 3600)
+# Status queries after an unknown outcome: 1 s, 2 s, 4 s, ... at most this.
+DELIVERY_MAX_BACKOFF_SECONDS = env.int("DELIVERY_MAX_BACKOFF_SECONDS", default=300)
+# Calls to operators in flight at once, per worker process.
+DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=64)

@@ -23,6 +23,7 @@ api = [
     path("recharges/<int:recharge_id>/", recharges.RechargeDetailView.as_view()),
     path("recharge-batches/", recharges.BatchCreateView.as_view()),
     path("recharge-batches/<int:batch_id>/", recharges.BatchDetailView.as_view()),
+    path("operators/", recharges.OperatorListView.as_view()),
     path("transactions/", ledger.TransactionListView.as_view()),
 ]
 
