@@ -186,3 +186,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# The operator gateway (docs/operators.md): the simulator by default.
+OPERATOR_GATEWAY_URL = env("OPERATOR_GATEWAY_URL", default="http://127.0.0.1:8010")
+OPERATOR_CONNECT_TIMEOUT = env.float("OPERATOR_CONNECT_TIMEOUT", default=2.0)
+OPERATOR_READ_TIMEOUT = env.float("OPERATOR_READ_TIMEOUT", default=5.0)
