@@ -196,3 +196,8 @@ DELIVERY_HORIZON_SECONDS = env.int("DELIVERY_HORIZON_SECONDS", default=24 * 3600
 DELIVERY_MAX_BACKOFF_SECONDS = env.int("DELIVERY_MAX_BACKOFF_SECONDS", default=300)
 # Calls to operators in flight at once, per worker process.
 DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=64)
+
+# The operator gateway (docs/operators.md): the simulator by default.
+OPERATOR_GATEWAY_URL = env("OPERATOR_GATEWAY_URL", default="http://127.0.0.1:8010")
+OPERATOR_CONNECT_TIMEOUT = env.float("OPERATOR_CONNECT_TIMEOUT", default=2.0)
+OPERATOR_READ_TIMEOUT = env.float("OPERATOR_READ_TIMEOUT", default=5.0)
