@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "recharges",
     "ledger",
     "idempotency",
+    "callbacks",
 ]
 
 MIDDLEWARE = [
@@ -186,3 +187,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# Signed callbacks (callbacks app). Private targets (loopback, private, link-local,
+# multicast addresses after DNS resolution) are refused in production whatever this says.
+CALLBACK_ALLOW_PRIVATE_TARGETS = not PRODUCTION and env.bool("CALLBACK_ALLOW_PRIVATE_TARGETS", default=True)
+CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
+CALLBACK_RETRY_HORIZON_SECONDS = env.int("CALLBACK_RETRY_HORIZON_SECONDS", default=24 * 60 * 60)
