@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "recharges",
     "ledger",
     "idempotency",
+    "callbacks",
 ]
 
 MIDDLEWARE = [
@@ -201,3 +202,9 @@ DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=64)
 OPERATOR_GATEWAY_URL = env("OPERATOR_GATEWAY_URL", default="http://127.0.0.1:8010")
 OPERATOR_CONNECT_TIMEOUT = env.float("OPERATOR_CONNECT_TIMEOUT", default=2.0)
 OPERATOR_READ_TIMEOUT = env.float("OPERATOR_READ_TIMEOUT", default=5.0)
+
+# Signed callbacks (callbacks app). Private targets (loopback, private, link-local,
+# multicast addresses after DNS resolution) are refused in production whatever this says.
+CALLBACK_ALLOW_PRIVATE_TARGETS = not PRODUCTION and env.bool("CALLBACK_ALLOW_PRIVATE_TARGETS", default=True)
+CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
+CALLBACK_RETRY_HORIZON_SECONDS = env.int("CALLBACK_RETRY_HORIZON_SECONDS", default=24 * 60 * 60)
