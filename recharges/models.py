@@ -136,6 +136,7 @@ class Recharge(models.Model):
                         status="failed",
                         completed_at__isnull=False,
                         operator_reference__isnull=True,
+                        failure_code__isnull=False,
                         failure_code__in=["operator_declined", "operator_rejected_number", "not_delivered"],
                     )
                 ),

@@ -12,6 +12,15 @@ import phonenumbers
 from django.conf import settings
 from phonenumbers import carrier
 
+# The contract's operators, as the migration that created them left them.
+DEFAULT_OPERATORS = [
+    ("mci", "MCI (Hamrah-e Aval)"),
+    ("irancell", "Irancell"),
+    ("rightel", "Rightel"),
+    ("mtce", "MTCE (Espadan)"),
+    ("telekish", "TeleKish"),
+    ("aptel", "Aptel"),
+]
 CARRIER_CODES = {
     "IR-MCI": "mci",
     "Irancell": "irancell",

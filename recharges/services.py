@@ -55,8 +55,9 @@ def sell_recharge(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> SaleResult:
-    """Sells one recharge to an E.164 number: 201 with the pending recharge;
-    raises ValidationError (operator), InsufficientBalance or IdempotencyKeyReused."""
+    """Sells one recharge to an E.164 number: 201 with the pending recharge,
+    or 402 (stored under the key like the 201); raises ValidationError when
+    the operator does not take it, IdempotencyKeyReused for a reused key."""
     return _sell(
         "SELECT NULL, * FROM sell_recharge(%s, %s, %s, %s, %s, %s)",
         [seller_id, phone_number, operator or detect_operator(phone_number), amount, idempotency_key, request_hash],
@@ -137,9 +138,9 @@ def _validation_details(refusal: dict) -> dict:
 def _refuse(refusal: InsufficientBalance, sale: _Sale) -> SaleResult | None:
     """The 402, stored under the key first so that a repeat gets the same
     bytes (a 402 wrote nothing, so storing it on its own is safe)."""
-    if sale.key is None:
-        raise refusal
     body = error_body(refusal.code, refusal.message, refusal.details)
+    if sale.key is None:
+        return SaleResult(status_code=402, body=json.dumps(body, separators=(",", ":")), replayed=False)
     try:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -62,6 +62,7 @@ class Migration(migrations.Migration):
             model_name='recharge',
             name='operator',
             field=models.CharField(default='mci', max_length=16),
+            preserve_default=False,
         ),
         migrations.AddField(
             model_name='recharge',
@@ -100,7 +101,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='recharge',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('completed_at__isnull', True), ('failure_code__isnull', True), ('operator_reference__isnull', True), ('status', 'pending')), models.Q(('completed_at__isnull', False), ('failure_code__isnull', True), ('operator_reference__isnull', False), ('status', 'successful')), models.Q(('completed_at__isnull', False), ('failure_code__in', ['operator_declined', 'operator_rejected_number', 'not_delivered']), ('operator_reference__isnull', True), ('status', 'failed')), _connector='OR'), name='recharge_fields_match_status'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('completed_at__isnull', True), ('failure_code__isnull', True), ('operator_reference__isnull', True), ('status', 'pending')), models.Q(('completed_at__isnull', False), ('failure_code__isnull', True), ('operator_reference__isnull', False), ('status', 'successful')), models.Q(('completed_at__isnull', False), ('failure_code__in', ['operator_declined', 'operator_rejected_number', 'not_delivered']), ('failure_code__isnull', False), ('operator_reference__isnull', True), ('status', 'failed')), _connector='OR'), name='recharge_fields_match_status'),
         ),
         migrations.AddConstraint(
             model_name='recharge',

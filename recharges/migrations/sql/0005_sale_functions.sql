@@ -12,6 +12,28 @@ LANGUAGE sql STABLE AS $$
     SELECT to_char(p_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
+-- Why an operator does not take this top-up, or NULL if it does: the code is
+-- unknown, the operator is disabled, or the amount is outside its range.
+-- Staff edit operators in the admin; the sale reads them here, in its own
+-- statement, so an edit applies to the next sale on every server.
+CREATE OR REPLACE FUNCTION operator_refusal(p_operator text, p_amount bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_operator recharges_operator%ROWTYPE;
+BEGIN
+    SELECT * INTO v_operator FROM recharges_operator WHERE code = p_operator;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('operator', p_operator, 'problem', 'unknown');
+    ELSIF NOT v_operator.enabled THEN
+        RETURN jsonb_build_object('operator', p_operator, 'problem', 'disabled');
+    ELSIF p_amount NOT BETWEEN v_operator.min_amount AND v_operator.max_amount THEN
+        RETURN jsonb_build_object('operator', p_operator, 'problem', 'amount',
+                                  'min_amount', v_operator.min_amount, 'max_amount', v_operator.max_amount);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 -- The one rendering of a recharge: the sale's 201 (stored for replays), GET,
 -- the lists, batches and callback events all use it.
 CREATE OR REPLACE FUNCTION recharge_json(p_recharge bigint) RETURNS jsonb
@@ -45,8 +67,9 @@ $$;
 -- replay a known Idempotency-Key; else debit the seller (ledger_post_debit:
 -- the conditional UPDATE is the row lock), write the recharge `pending` (the
 -- delivery worker's queue: a committed sale cannot lose its delivery), and
--- store the response under the key. A refusal writes nothing and answers 402
--- with {"balance", "amount"}: the caller renders the error and stores it.
+-- store the response under the key. A refusal writes nothing: 400 with the
+-- operator_refusal, or 402 with {"balance", "amount"}; the caller renders the
+-- error (and stores a 402 under the key).
 CREATE OR REPLACE FUNCTION sell_recharge(
     p_seller bigint, p_phone text, p_operator text, p_amount bigint, p_key text, p_request_hash text,
     OUT out_status integer, OUT out_body jsonb, OUT out_replayed boolean
@@ -59,6 +82,11 @@ BEGIN
     SELECT * INTO out_status, out_body FROM idempotency_replay(p_seller, p_key, 'recharges', p_request_hash);
     out_replayed := out_status IS NOT NULL;
     IF out_replayed THEN
+        RETURN;
+    END IF;
+    out_body := operator_refusal(p_operator, p_amount);
+    IF out_body IS NOT NULL THEN
+        out_status := 400;
         RETURN;
     END IF;
     -- Looked up before the seller lock, so the row stays locked for less work.
@@ -87,7 +115,8 @@ $$;
 
 -- sell_recharge for many items, all or nothing, with one balance update:
 -- each item becomes its own pending recharge and ledger entry, in item order
--- (ids ascend in item order). A refusal answers 402 with {"balance", "amount"}.
+-- (ids ascend in item order). A refusal writes nothing: 400 with
+-- {"items": [{"index", <operator_refusal>}, ...]}, or 402 with {"balance", "amount"}.
 CREATE OR REPLACE FUNCTION sell_recharge_batch(
     p_seller bigint, p_phones text[], p_operators text[], p_amounts bigint[], p_key text, p_request_hash text,
     OUT out_status integer, OUT out_body jsonb, OUT out_replayed boolean
@@ -102,6 +131,15 @@ BEGIN
     SELECT * INTO out_status, out_body FROM idempotency_replay(p_seller, p_key, 'recharge-batches', p_request_hash);
     out_replayed := out_status IS NOT NULL;
     IF out_replayed THEN
+        RETURN;
+    END IF;
+    SELECT jsonb_agg(jsonb_build_object('index', i.ord - 1) || i.refusal ORDER BY i.ord) INTO out_body
+      FROM (SELECT ord, operator_refusal(operator, amount) AS refusal
+              FROM unnest(p_operators, p_amounts) WITH ORDINALITY AS u(operator, amount, ord)) i
+     WHERE i.refusal IS NOT NULL;
+    IF out_body IS NOT NULL THEN
+        out_status := 400;
+        out_body := jsonb_build_object('items', out_body);
         RETURN;
     END IF;
     SELECT sum(a) INTO v_total FROM unnest(p_amounts) a;
@@ -229,6 +267,7 @@ DROP FUNCTION sell_recharge_batch(bigint, text[], text[], bigint[], text, text);
 DROP FUNCTION sell_recharge(bigint, text, text, bigint, text, text);
 DROP FUNCTION recharge_batch_json(bigint);
 DROP FUNCTION recharge_json(bigint);
+DROP FUNCTION operator_refusal(text, bigint);
 DROP FUNCTION api_time(timestamptz);
 CREATE FUNCTION ledger_sell_recharge(
     p_seller bigint, p_phone text, p_amount bigint, p_key text, p_request_hash text,
