@@ -2,11 +2,13 @@
 
     python -m simulator.bench --topups 2000 --clients 100 --latency-ms 100
     python -m simulator.bench --topups 20000 --clients 64 --latency-ms 0 --processes 2
+    python -m simulator.bench --tool wrk --clients 64 --seconds 10 --latency-ms 0
 
 Starts the simulator as its own process on a fresh SQLite file, sends
 distinct top-ups through recharges.gateway.HttpGateway from client threads
-(split over client processes, so the client is not the bottleneck), and
-reads the simulator's CPU time with psutil.
+(split over client processes), or from wrk (`--tool wrk`, far lighter than
+httpx, for the simulator's own ceiling), and reads the simulator's CPU time
+with psutil.
 """
 
 import argparse
@@ -33,12 +35,14 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1, help="client processes sharing the threads")
     parser.add_argument("--latency-ms", type=float, default=100)
     parser.add_argument("--port", type=int, default=8299)
+    parser.add_argument("--tool", choices=("httpx", "wrk"), default="httpx")
+    parser.add_argument("--seconds", type=int, default=10, help="how long wrk runs")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
         simulator = _start(args.port, args.latency_ms, Path(folder) / "bench.sqlite3")
         try:
-            _measure(simulator, args)
+            (_measure_wrk if args.tool == "wrk" else _measure)(simulator, args)
         finally:
             simulator.terminate()
             simulator.wait(timeout=10)
@@ -63,6 +67,26 @@ def _measure(simulator: subprocess.Popen, args: argparse.Namespace) -> None:
         f" simulator CPU {cpu:.2f} s = {cpu / len(outcomes) * 1e6:.0f} us per top-up;"
         f" charges {stats['charges']}, charged_twice {stats['charged_twice']}"
     )
+
+
+def _measure_wrk(simulator: subprocess.Popen, args: argparse.Namespace) -> None:
+    process = psutil.Process(simulator.pid)
+    base_url = f"http://127.0.0.1:{args.port}"
+    script = Path(__file__).with_name("topup.lua")
+    command = ["wrk", "-t", "2", "-c", str(args.clients), "-d", f"{args.seconds}s", "-s", str(script), base_url]
+    cpu_before = process.cpu_times()
+    output = subprocess.run([*command, "--", f"run{time.time_ns()}"], capture_output=True, text=True, check=True).stdout
+    cpu_after = process.cpu_times()
+    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    stats = httpx.get(f"{base_url}/_sim/stats").json()
+    topups = stats["topups"]
+    print(
+        f"wrk, {args.clients} connections, latency {args.latency_ms:g} ms, {args.seconds} s:"
+        f" {topups} top-ups recorded, {topups / args.seconds:.0f} top-ups/s;"
+        f" simulator CPU {cpu:.2f} s = {cpu / topups * 1e6:.0f} us per top-up;"
+        f" charged_twice {stats['charged_twice']}"
+    )
+    print(output.strip().splitlines()[-2])  # wrk's "Requests/sec" line
 
 
 def _send(base_url: str, topups: int, clients: int, process_number: int) -> list[str]:
