@@ -51,7 +51,8 @@ def main() -> None:
 def _measure(simulator: subprocess.Popen, args: argparse.Namespace) -> None:
     process = psutil.Process(simulator.pid)
     base_url = f"http://127.0.0.1:{args.port}"
-    shares = [(base_url, args.topups // args.processes, args.clients // args.processes, n) for n in range(args.processes)]
+    share = (base_url, args.topups // args.processes, args.clients // args.processes)
+    shares = [(*share, n) for n in range(args.processes)]
     cpu_before = process.cpu_times()
     started = time.monotonic()
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:

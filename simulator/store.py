@@ -11,7 +11,6 @@ PRIMARY KEY on `topups.reference` is what makes a second charge impossible.
 import contextlib
 import secrets
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,22 +82,19 @@ class Received:
 
 class Store:
     def __init__(self, path: str):
-        # One connection shared by the server's threads: SQLite runs one writer
-        # at a time anyway, and a Python lock queues them without the sleep-and-retry
-        # of SQLite's busy handler.
-        self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection.executescript(_SCHEMA)
+        # One connection, used by the server's single event-loop thread: requests
+        # run one at a time, so no SQLite busy handler or lock is ever waited on.
+        self._connection = sqlite3.connect(path, isolation_level=None)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.executescript(_SCHEMA)
 
     def receive_topup(
         self, *, reference: str, msisdn: str, amount: int, operator: str, status: str | None
     ) -> Received:
         """Counts a top-up request; records the top-up with `status` unless the
         reference already has one or `status` is None (a top-up the operator loses)."""
-        with self._lock, self._transaction() as cursor:
+        with self._transaction() as cursor:
             requests_seen = cursor.execute(_COUNT_TOPUP_REQUEST, (reference,)).fetchone()[0]
             topup = self._find(cursor, reference)
             if topup is not None or status is None:
@@ -129,22 +125,21 @@ class Store:
             return Received(requests_seen, topup, created=True)
 
     def receive_status_query(self, *, reference: str) -> Received:
-        with self._lock, self._transaction() as cursor:
+        with self._transaction() as cursor:
             requests_seen = cursor.execute(_COUNT_STATUS_QUERY, (reference,)).fetchone()[0]
             return Received(requests_seen, self._find(cursor, reference), created=False)
 
     def stats(self) -> dict:
-        with self._lock:
-            topups, successful, declined, rejected, charges, charged_twice = self._connection.execute(
-                "SELECT count(*), count(*) FILTER (WHERE status = 'successful'),"
-                " count(*) FILTER (WHERE status = 'declined'),"
-                " count(*) FILTER (WHERE status = 'rejected_number'),"
-                " coalesce(sum(charges), 0), count(*) FILTER (WHERE charges > 1) FROM topups"
-            ).fetchone()
-            references, topup_requests, status_queries, repeated = self._connection.execute(
-                "SELECT count(*), coalesce(sum(topup_requests), 0), coalesce(sum(status_queries), 0),"
-                " count(*) FILTER (WHERE topup_requests > 1) FROM requests"
-            ).fetchone()
+        topups, successful, declined, rejected, charges, charged_twice = self._connection.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'successful'),"
+            " count(*) FILTER (WHERE status = 'declined'),"
+            " count(*) FILTER (WHERE status = 'rejected_number'),"
+            " coalesce(sum(charges), 0), count(*) FILTER (WHERE charges > 1) FROM topups"
+        ).fetchone()
+        references, topup_requests, status_queries, repeated = self._connection.execute(
+            "SELECT count(*), coalesce(sum(topup_requests), 0), coalesce(sum(status_queries), 0),"
+            " count(*) FILTER (WHERE topup_requests > 1) FROM requests"
+        ).fetchone()
         return {
             "references": references,
             "topups": topups,
@@ -160,12 +155,11 @@ class Store:
 
     def all_references(self) -> list[dict]:
         """Every reference the simulator heard of, with its top-up if one was recorded."""
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT r.reference, r.topup_requests, r.status_queries, t.msisdn, t.amount, t.operator,"
-                " t.status, t.operator_reference, coalesce(t.charges, 0), t.created_at"
-                " FROM requests r LEFT JOIN topups t USING (reference) ORDER BY r.rowid"
-            ).fetchall()
+        rows = self._connection.execute(
+            "SELECT r.reference, r.topup_requests, r.status_queries, t.msisdn, t.amount, t.operator,"
+            " t.status, t.operator_reference, coalesce(t.charges, 0), t.created_at"
+            " FROM requests r LEFT JOIN topups t USING (reference) ORDER BY r.rowid"
+        ).fetchall()
         names = (
             "reference",
             "topup_requests",
@@ -181,8 +175,7 @@ class Store:
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._connection.close()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
