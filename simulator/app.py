@@ -5,6 +5,7 @@ latency at once (an asyncio timer each, not a thread each)."""
 
 import asyncio
 import json
+import os
 from urllib.parse import unquote
 
 from simulator.operator import Answer, SimulatedOperator
@@ -41,13 +42,15 @@ class SimulatorApp:
                 request = None
             if request is None:
                 return _bad_body()
-            answer = self.operator.top_up(request)
+            answer = await self.operator.top_up(request)
         elif method == "GET" and path.startswith(_TOPUPS + "/"):
-            answer = self.operator.status(unquote(path[len(_TOPUPS) + 1 :]))
+            answer = await self.operator.status(unquote(path[len(_TOPUPS) + 1 :]))
+        elif method == "GET" and path == "/_sim/health":
+            return Answer(200, {"pid": os.getpid()})
         elif method == "GET" and path == "/_sim/stats":
-            return Answer(200, self.operator.store.stats())
+            return Answer(200, await self.operator.store.stats())
         elif method == "GET" and path == "/_sim/topups":
-            return Answer(200, {"results": self.operator.store.all_references()})
+            return Answer(200, {"results": await self.operator.store.all_references()})
         else:
             return Answer(404, {"error": {"code": "no_such_endpoint", "message": "no such endpoint", "details": {}}})
         if answer.body is not None and answer.status != 400:

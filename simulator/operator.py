@@ -42,13 +42,13 @@ class SimulatedOperator:
         self.store = store
         self.config = config
 
-    def top_up(self, body: object) -> Answer:
+    async def top_up(self, body: object) -> Answer:
         problems = _topup_problems(body)
         if problems:
             return _error(400, "invalid_request", "invalid top-up request", problems)
         reference, msisdn, amount, operator = body["reference"], body["msisdn"], body["amount"], body["operator"]
         behaviour = behaviour_for(msisdn)
-        received = self.store.receive_topup(
+        received = await self.store.receive_topup(
             reference=reference,
             msisdn=msisdn,
             amount=amount,
@@ -65,8 +65,8 @@ class SimulatedOperator:
             return _unavailable()
         return Answer(201 if received.created else 200, _topup_body(topup))
 
-    def status(self, reference: str) -> Answer:
-        received = self.store.receive_status_query(reference=reference)
+    async def status(self, reference: str) -> Answer:
+        received = await self.store.receive_status_query(reference=reference)
         if self._fails(received):
             return _unavailable()
         if received.topup is None:

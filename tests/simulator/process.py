@@ -1,4 +1,7 @@
-"""The simulator as a real subprocess on a free port of this suite's range."""
+"""The simulator as a real subprocess on a free port of this suite's range.
+
+Other test runs (another worktree, CI) may use the same range at the same
+time, so a port counts as ours only once our own process answers on it."""
 
 import socket
 import subprocess
@@ -14,15 +17,23 @@ REPO = Path(__file__).resolve().parents[2]
 PORTS = range(8250, 8300)
 
 
-def free_port() -> int:
+def bound_socket() -> socket.socket:
+    """A socket bound (not listening) to a port of the range: connections to it are refused,
+    and while it is open no other process can take the port."""
     for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+        candidate = socket.socket()
+        try:
+            candidate.bind(("127.0.0.1", port))
+        except OSError:
+            candidate.close()
+            continue
+        return candidate
     raise RuntimeError(f"no free port in {PORTS}")
+
+
+def free_port() -> int:
+    with bound_socket() as probe:
+        return probe.getsockname()[1]
 
 
 class SimulatorProcess:
@@ -30,23 +41,41 @@ class SimulatorProcess:
         self.db = db
         self.options = ["--latency-ms", str(latency_ms), "--error-rate", str(error_rate)]
         self.options += ["--hang-seconds", str(hang_seconds)]
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.port: int | None = None
         self._process: subprocess.Popen | None = None
 
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self) -> None:
-        command = [sys.executable, "-m", "simulator", "--port", str(self.port), "--db", str(self.db), *self.options]
-        self._process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
+        """Starts on a free port, or on the same port again after a stop."""
+        if self.port is not None:
+            if not self._start_on(self.port):
+                raise RuntimeError(f"port {self.port} was taken while the simulator was stopped")
+            return
+        for _ in range(5):
+            port = free_port()
+            if self._start_on(port):
+                self.port = port
+                return
+        raise RuntimeError("the simulator could not start on a free port")
+
+    def _start_on(self, port: int) -> bool:
+        command = [sys.executable, "-m", "simulator", "--port", str(port), "--db", str(self.db), *self.options]
+        self._process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"the simulator exited with {self._process.returncode}")
+                return False  # most likely the port was taken between the probe and the bind
             try:
-                httpx.get(f"{self.base_url}/_sim/stats", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError("the simulator did not start listening within 15 s")
+                if httpx.get(f"http://127.0.0.1:{port}/_sim/health", timeout=1).json()["pid"] == self._process.pid:
+                    return True
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                pass
+            time.sleep(0.05)
+        self._process.kill()
+        raise RuntimeError("the simulator did not answer within 15 s")
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
