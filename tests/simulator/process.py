@@ -41,7 +41,11 @@ class SimulatorProcess:
         self.db = db
         self.options = ["--latency-ms", str(latency_ms), "--error-rate", str(error_rate)]
         self.options += ["--hang-seconds", str(hang_seconds)]
-        self.port: int | None = None
+        # Held, bound but not listening, until start(): meanwhile the port refuses
+        # connections (a gateway that is down) and no other run can take it.
+        self._reservation: socket.socket | None = bound_socket()
+        self.port = self._reservation.getsockname()[1]
+        self._started = False
         self._process: subprocess.Popen | None = None
 
     @property
@@ -49,21 +53,21 @@ class SimulatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        """Starts on a free port, or on the same port again after a stop."""
-        if self.port is not None:
-            if not self._start_on(self.port):
-                raise RuntimeError(f"port {self.port} was taken while the simulator was stopped")
-            return
+        """Starts on its port; the first time, on another free port if that one was taken meanwhile.
+        A restart keeps the port (clients still point at it) or fails."""
+        self._release()
         for _ in range(5):
-            port = free_port()
-            if self._start_on(port):
-                self.port = port
+            if self._start_on(self.port):
+                self._started = True
                 return
+            if self._started:
+                raise RuntimeError(f"port {self.port} was taken while the simulator was stopped")
+            self.port = free_port()
         raise RuntimeError("the simulator could not start on a free port")
 
     def _start_on(self, port: int) -> bool:
         command = [sys.executable, "-m", "simulator", "--port", str(port), "--db", str(self.db), *self.options]
-        self._process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -78,6 +82,7 @@ class SimulatorProcess:
         raise RuntimeError("the simulator did not answer within 15 s")
 
     def stop(self) -> None:
+        self._release()
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             self._process.wait(timeout=10)
@@ -86,6 +91,11 @@ class SimulatorProcess:
         """SIGKILL: no chance to close anything cleanly."""
         self._process.kill()
         self._process.wait(timeout=10)
+
+    def _release(self) -> None:
+        if self._reservation is not None:
+            self._reservation.close()
+            self._reservation = None
 
     def stats(self) -> dict:
         return httpx.get(f"{self.base_url}/_sim/stats", timeout=5).json()
