@@ -23,8 +23,8 @@ class SimulatorApp:
             return
         answer = await self._answer(scope, receive)
         if answer.body is None:
-            # Held past any client's read timeout; the client has gone by then, and
-            # returning without a response makes uvicorn close the connection.
+            # Held past the client's read timeout: the client has given up and closed the
+            # connection by then. (One that waits longer gets uvicorn's 500: unknown all the same.)
             await asyncio.sleep(self.operator.config.hang_seconds)
             return
         payload = json.dumps(answer.body).encode()
