@@ -6,7 +6,6 @@ latency at once (an asyncio timer each, not a thread each)."""
 import asyncio
 import json
 import os
-from urllib.parse import unquote
 
 from simulator.operator import Answer, SimulatedOperator
 
@@ -44,7 +43,7 @@ class SimulatorApp:
                 return _bad_body()
             answer = await self.operator.top_up(request)
         elif method == "GET" and path.startswith(_TOPUPS + "/"):
-            answer = await self.operator.status(unquote(path[len(_TOPUPS) + 1 :]))
+            answer = await self.operator.status(path[len(_TOPUPS) + 1 :])  # ASGI has percent-decoded it
         elif method == "GET" and path == "/_sim/health":
             return Answer(200, {"pid": os.getpid()})
         elif method == "GET" and path == "/_sim/stats":

@@ -37,6 +37,9 @@ class Answer:
     body: dict | None  # None: hold the request, then close the connection without an answer
 
 
+HOLD = Answer(0, None)
+
+
 class SimulatedOperator:
     def __init__(self, store: Store, config: Config):
         self.store = store
@@ -60,7 +63,7 @@ class SimulatedOperator:
             message = f"reference {reference!r} was already used for a different top-up"
             return _error(409, "reference_conflict", message, {"topup": topup.as_json()})
         if behaviour is Behaviour.HANG_UNRECORDED or (behaviour is Behaviour.HANG_RECORDED and received.created):
-            return Answer(504, None)
+            return HOLD
         if self._fails(received):
             return _unavailable()
         return Answer(201 if received.created else 200, _topup_body(topup))

@@ -164,8 +164,8 @@ class Store:
         return received
 
     async def _settled(self) -> None:
-        """Waits for the open transaction, if any, so that reads see only committed requests."""
-        if self._batch is not None:
+        """Waits until no transaction is open, so that reads see only committed requests."""
+        while self._batch is not None:
             await asyncio.wait([self._batch])
 
     def _commit(self) -> None:
@@ -173,7 +173,8 @@ class Store:
         try:
             self._connection.execute("COMMIT")
         except sqlite3.Error as error:
-            # Nothing of the batch is kept, and each of its requests fails unanswered.
+            # Nothing of the batch is kept, and each of its requests fails (uvicorn's 500:
+            # "unknown" to the client, which then asks for the status).
             if self._connection.in_transaction:
                 self._connection.execute("ROLLBACK")
             batch.set_exception(error)
