@@ -56,8 +56,10 @@ def _measure(simulator: subprocess.Popen, args: argparse.Namespace) -> None:
     cpu_before = process.cpu_times()
     started = time.monotonic()
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
-        outcomes = sum(pool.starmap(_send, shares), [])
+        results = pool.starmap(_send, shares)
     elapsed = time.monotonic() - started
+    outcomes = [outcome for process_outcomes, _ in results for outcome in process_outcomes]
+    client_cpu = sum(cpu for _, cpu in results)
     cpu_after = process.cpu_times()
     cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
     stats = httpx.get(f"{base_url}/_sim/stats").json()
@@ -66,6 +68,7 @@ def _measure(simulator: subprocess.Popen, args: argparse.Namespace) -> None:
         f"{len(outcomes)} top-ups ({successful} successful), {args.clients} clients in {args.processes} processes,"
         f" latency {args.latency_ms:g} ms: {elapsed:.2f} s, {len(outcomes) / elapsed:.0f} top-ups/s;"
         f" simulator CPU {cpu:.2f} s = {cpu / len(outcomes) * 1e6:.0f} us per top-up;"
+        f" client (HttpGateway) CPU {client_cpu / len(outcomes) * 1e6:.0f} us per top-up;"
         f" charges {stats['charges']}, charged_twice {stats['charged_twice']}"
     )
 
@@ -90,7 +93,9 @@ def _measure_wrk(simulator: subprocess.Popen, args: argparse.Namespace) -> None:
     print(output.strip().splitlines()[-2])  # wrk's "Requests/sec" line
 
 
-def _send(base_url: str, topups: int, clients: int, process_number: int) -> list[str]:
+def _send(base_url: str, topups: int, clients: int, process_number: int) -> tuple[list[str], float]:
+    """(outcomes, CPU seconds this client process spent)"""
+    started = time.process_time()
     gateway = HttpGateway(base_url, connect_timeout=5, read_timeout=30, max_connections=clients)
     references = (f"bench-{process_number}-{i}" for i in range(topups))
     lock = threading.Lock()
@@ -111,7 +116,7 @@ def _send(base_url: str, topups: int, clients: int, process_number: int) -> list
     for thread in threads:
         thread.join()
     gateway.close()
-    return outcomes
+    return outcomes, time.process_time() - started
 
 
 def _start(port: int, latency_ms: float, db: Path) -> subprocess.Popen:
