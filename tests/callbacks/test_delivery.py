@@ -203,9 +203,33 @@ def test_a_slow_receiver_does_not_hold_up_other_events(make_seller, settings):
     assert (slow.status, slow.attempts, slow.last_error) == ("pending", 1, "No answer within 3 s.")
 
 
-def _deliver_and_close():
+def test_events_that_fall_due_during_a_slow_attempt_go_out_at_once(make_seller, settings):
+    settings.CALLBACK_TIMEOUT_SECONDS = 3
+    slow_seller, fast_seller = make_seller(), make_seller()
+    with Receiver(delays={"/slow": 6}) as receiver:
+        set_callback_url(seller_id=slow_seller.pk, url=receiver.url("/slow"))
+        set_callback_url(seller_id=fast_seller.pk, url=receiver.url("/fast"))
+        slow = [record(slow_seller) for _ in range(10)]
+        deliverer = threading.Thread(target=_deliver_and_close, kwargs={"max_workers": 4, "limit": 7})
+        deliverer.start()
+        while len(receiver.received) < 3:  # a seller gets 3 of the 4 threads
+            time.sleep(0.02)
+        started = time.monotonic()
+        fast = record(fast_seller)  # falls due while every slow attempt hangs
+        while not CallbackEvent.objects.filter(pk=fast.pk, delivered_at__isnull=False).exists():
+            assert time.monotonic() - started < 2.5, "the new event waited for the slow receiver"
+            time.sleep(0.05)
+        assert [r.path for r in receiver.received].count("/slow") == 3
+        deliverer.join()
+
+    # 7 attempts: 3 slow ones, the fast one, 3 slow ones when the first timed out.
+    attempts = CallbackEvent.objects.filter(pk__in=[e.pk for e in slow]).values_list("attempts", "last_error")
+    assert sorted(attempts) == [(0, "")] * 4 + [(1, "No answer within 3 s.")] * 6
+
+
+def _deliver_and_close(**kwargs):
     try:
-        deliver_due_events()
+        deliver_due_events(**kwargs)
     finally:
         connection.close()
 
