@@ -8,9 +8,9 @@
   statement (`FOR UPDATE SKIP LOCKED`, which also counts the attempt and moves
   the event's due time a lease ahead), and writes outcomes as they come, those
   that finished together in one statement. While a slow receiver holds a
-  thread, the others go on claiming and delivering; and no seller has more
-  than half of the threads, so one slow or failing receiver cannot hold them
-  all. Callers may run it concurrently in any number of threads and processes:
+  thread, the others go on claiming and delivering, round-robin across
+  sellers; no seller has more than three quarters of the threads, so one slow
+  or failing receiver cannot hold them all. Callers may run it concurrently in any number of threads and processes:
   SKIP LOCKED hands each due event to one of them, and a caller that dies
   mid-way leaves its events due again when their lease ends (delivery is at
   least once; receivers deduplicate by id).

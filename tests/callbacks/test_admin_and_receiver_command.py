@@ -1,9 +1,11 @@
-"""The admin pages for callbacks, and `manage.py run_callback_receiver`
-receiving a real delivery in its own process."""
+"""The admin pages for callbacks; `manage.py run_callback_receiver` receiving a
+real delivery, and `manage.py deliver_callbacks` woken by a commit, each in its
+own process."""
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +16,7 @@ from django.test import Client
 
 from callbacks.models import CallbackEvent
 from callbacks.services import deliver_due_events, record_event, set_callback_url
+from tests.callbacks.receiver import Receiver
 from tests.callbacks.test_delivery import RECHARGE
 from tests.concurrency.workers import current_database_url
 
@@ -72,3 +75,29 @@ def test_the_receiver_command_verifies_and_prints_a_delivered_event(make_seller)
     finally:
         receiver.terminate()
         receiver.wait(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_delivery_command_sends_a_committed_event_within_five_seconds(make_seller):
+    seller = make_seller()
+    with Receiver() as receiver:
+        set_callback_url(seller_id=seller.pk, url=receiver.url())
+        env = {**os.environ, "DATABASE_URL": current_database_url(), "PYTHONUNBUFFERED": "1"}
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "deliver_callbacks"],
+            cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert worker.stdout.readline().startswith("Delivering callbacks; listening on callbacks_due")
+            for _ in range(2):
+                with transaction.atomic():
+                    record_event(seller_id=seller.pk, event_type="recharge.succeeded", data=RECHARGE)
+                committed = time.time()
+                while len(receiver.received) < CallbackEvent.objects.count():
+                    assert time.time() - committed < 5, "no attempt within 5 s of the commit"
+                    assert worker.poll() is None
+                    time.sleep(0.02)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=10)
+    assert CallbackEvent.objects.filter(delivered_at__isnull=False).count() == 2
