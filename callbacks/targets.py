@@ -57,9 +57,11 @@ def resolve_target(url: str) -> Target:
 def pinned_target(parsed: httpx.URL, address: str) -> Target:
     host = parsed.raw_host.decode("ascii")
     extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+    # Connection: close, as the pool knows a pinned connection by its address
+    # alone and could reuse one made for another host name at that address.
     return Target(
         url=str(parsed.copy_with(host=address)),
-        headers={"Host": parsed.netloc.decode("ascii")},
+        headers={"Host": parsed.netloc.decode("ascii"), "Connection": "close"},
         extensions=extensions,
     )
 

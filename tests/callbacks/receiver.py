@@ -71,6 +71,7 @@ class Receiver:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128
 
 
 def _bind(handler) -> _Server:
