@@ -1,16 +1,20 @@
 """Delivery to the operator simulator (a real subprocess) and back: statuses,
 refunds, the money, and never a second top-up for one recharge."""
 
+import json
 import time
 
 import pytest
 from django.db.models import Sum
 
+from callbacks.models import CallbackEvent
+from callbacks.services import set_callback_url
 from ledger.models import LedgerEntry
 from ledger.selectors import reconcile
 from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
 from recharges.errors import AlreadyFinal
 from recharges.models import Recharge
+from recharges.selectors import get_recharge
 from recharges.services import sell_recharge
 from tests.simulator.process import SimulatorProcess
 
@@ -65,6 +69,7 @@ def assert_books_balance(seller) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_each_sandbox_number_ends_as_the_contract_says(make_seller, gateway, sim, fast_backoff):
     seller = make_seller(balance=START)
+    set_callback_url(seller_id=seller.pk, url="https://shop.example/hooks")
     ids = {suffix: sell(seller, suffix) for suffix in ["0000", "9990", "9991", "9992", "9993", "9994"]}
     deliver_until_settled(gateway)
     ends = {
@@ -91,6 +96,13 @@ def test_each_sandbox_number_ends_as_the_contract_says(make_seller, gateway, sim
     stats = sim.stats()
     assert (stats["charged_twice"], stats["repeated_topup_requests"]) == (0, 0)
     assert stats["topup_requests"] == 6
+    # Each final status queued one signed event, carrying the recharge as GET shows it.
+    events = {json.loads(event.body)["data"]["id"]: event for event in CallbackEvent.objects.filter(seller=seller)}
+    assert {recharge_id: events[recharge_id].type for recharge_id in events} == {
+        recharge_id: "recharge.failed" if suffix in ("9990", "9992", "9994") else "recharge.succeeded"
+        for suffix, recharge_id in ids.items()
+    }
+    assert json.loads(events[ids["9990"]].body)["data"] == get_recharge(recharge_id=ids["9990"], seller_id=seller.pk)
 
 
 @pytest.mark.django_db(transaction=True)
