@@ -8,7 +8,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 
-from config.errors import ApplicationError, ServiceUnavailable
+from config.errors import ApplicationError, ServiceUnavailable, error_body
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -24,13 +24,6 @@ _DRF_CODES = [
     (exceptions.UnsupportedMediaType, "unsupported_media_type"),
     (exceptions.Throttled, "throttled"),
 ]
-
-
-def error_body(code: str, message: str, details=None) -> dict:
-    error = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return {"error": error}
 
 
 def error_response(error: ApplicationError) -> JsonResponse:

@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 
-from config.errors import ApplicationError, violated_constraint
-from config.exceptions import error_body
+from config.errors import ApplicationError, error_body, violated_constraint
 from idempotency.models import IdempotencyRecord
 from idempotency.selectors import stored_response
 

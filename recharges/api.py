@@ -18,8 +18,8 @@ from config.api import (
 )
 from config.errors import ApplicationError
 from config.exceptions import error_response
-from config.throttling import SellerRateThrottle
 from config.openapi import errors
+from config.throttling import SellerRateThrottle
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
 from idempotency.services import request_hash
 from recharges import selectors, services

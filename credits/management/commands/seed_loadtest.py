@@ -28,7 +28,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
-from credits.models import MAX_AMOUNT
+from config.constants import MAX_AMOUNT
 from credits.services import approve_credit_request, request_credit
 from sellers.services import create_seller, issue_api_token
 
