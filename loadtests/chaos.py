@@ -32,7 +32,7 @@ one on 127.0.0.1/localhost with pg_ctlcluster. Restarting a server the
 harness did not create needs --allow-restart: other people's connections
 drop too.
 
-Short run (about a minute; what tests/chaos runs, phase by phase):
+Short run (about a minute; what tests/system/chaos runs, phase by phase):
     .venv/bin/python -m loadtests.chaos --mode short
 Long run, for operators (about 10 minutes, more clients, repeated faults):
     .venv/bin/python -m loadtests.chaos --mode long
@@ -797,7 +797,7 @@ def render(report: Report) -> str:
 
 
 def run_chaos(config: ChaosConfig, log=print, postgres=None) -> Report:
-    """Runs the chaos scenario and returns its report (what tests/chaos use).
+    """Runs the chaos scenario and returns its report (what tests/system/chaos use).
     `postgres`: a running `loadtests.server.Postgres` to use and leave running."""
     return Run(config, log=log, postgres=postgres).execute()
 

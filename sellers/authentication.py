@@ -54,10 +54,10 @@ User = get_user_model()
 # Expiry is judged by the database's clock, as the fast sale path's SQL does.
 _USER_FIELDS = ["id", "is_superuser", "username", "is_staff", "is_active"]
 _SELLER_FIELDS = ["id", "user_id", "name", "balance"]
-_AUTH_SQL = f"""  # noqa: S608 - table names from the models, the digest a parameter
+_AUTH_SQL = f"""
     SELECT t.expiry < statement_timestamp(), u.id, u.is_superuser, u.username, u.is_staff, u.is_active, s.id, s.user_id, s.name, s.balance
       FROM {AuthToken._meta.db_table} t
       JOIN {User._meta.db_table} u ON u.id = t.user_id
       LEFT JOIN {Seller._meta.db_table} s ON s.user_id = u.id
      WHERE t.digest = %s
-"""
+"""  # noqa: S608 - table names come from the models; the digest is a parameter

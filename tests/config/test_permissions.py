@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from credits.services import request_credit
 from tests.helpers.api import API, ITEM_BODY, assert_error, nothing_written, post
+from tests.helpers.sellers import client_for
 
 ROLES = ["anonymous", "bad_token", "seller_a", "seller_b", "staff"]
 ERROR_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
@@ -81,8 +82,6 @@ def test_401_names_the_token_scheme(anonymous_client):
 
 
 def test_a_user_neither_seller_nor_staff_is_refused_everywhere(django_user_model, seller_a, objects):
-    from tests.helpers.sellers import client_for
-
     client = client_for(django_user_model.objects.create_user(username="nobody"))
     for method, path, body, _ in MATRIX:
         with nothing_written():

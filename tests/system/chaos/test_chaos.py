@@ -4,7 +4,7 @@ Idempotency-Key, replays return the first response, reconcile clean, no
 negative balance, every 5xx the contract's 503, no 500 logged, recovery.
 
 Each test starts gunicorn (4 workers) on a fresh copy of a migrated database
-on a private PostgreSQL (tests/chaos/conftest.py) and runs its phase for a
+on a private PostgreSQL (tests/system/conftest.py) and runs its phase for a
 few seconds under steady load from two client processes.
 """
 
