@@ -10,8 +10,22 @@ Design rules (each also enforced by PostgreSQL, see migration 0003_database_rule
    (UNIQUE per source), so a re-saved or re-approved request cannot credit twice.
 4. Entries are never updated or deleted (trigger; the model refuses too).
 
-Credits and adjustments lock the seller row (`select_for_update`) inside the
-caller's durable transaction; locks are taken source first, then seller.
+Credits and adjustments lock the seller row (`select_for_update`, in `_post`)
+inside the caller's transaction, and keep it until commit:
+
+- a credit runs in the approval's durable transaction, which has locked the
+  credit request first: the one lock order is credit request, then seller;
+- an adjustment runs in a transaction of its own, or nested in the durable one
+  that records its Idempotency-Key (`idempotency.services.run_idempotent`).
+  It inserts its `BalanceAdjustment` row before `_post` locks the seller. That
+  insert takes no lock on the seller because every foreign key to
+  `sellers_seller` is DEFERRABLE INITIALLY DEFERRED (Django's default on
+  PostgreSQL): the key check, with its FOR KEY SHARE lock, runs at commit,
+  when this transaction already holds the row lock. With an immediate key, two
+  adjustments of one seller would each hold FOR KEY SHARE and wait for the
+  other to release it before FOR UPDATE: a deadlock
+  (tests/system/concurrency/test_deferred_foreign_keys.py keeps this so).
+
 Recharges run as one SQL statement (`ledger_sell_recharge[_batch]`) in
 autocommit: a conditional `UPDATE ... WHERE balance >= amount` takes the row
 lock, then the recharge, its entry and the Idempotency-Key's stored response
@@ -85,8 +99,11 @@ def post_credit(*, credit_request) -> LedgerEntry:
 def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by) -> LedgerEntry:
     """Applies a staff correction; a negative one may not overdraw the balance.
 
-    Not durable: it may run inside the transaction that records its
-    Idempotency-Key (idempotency.services.run_idempotent), and nowhere else.
+    Not durable, so that it can run nested in the transaction that records its
+    Idempotency-Key (idempotency.services.run_idempotent); callers without a
+    key (the admin, the API) call it outside any transaction, and it is then
+    its own. The adjustment row goes in before the seller lock: see the
+    module docstring on deferred foreign keys.
     """
     with transaction.atomic():
         adjustment = BalanceAdjustment.objects.create(
