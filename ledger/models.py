@@ -24,6 +24,9 @@ class BalanceAdjustment(models.Model):
             models.CheckConstraint(condition=~Q(reason=""), name="adjustment_reason_not_empty"),
         ]
 
+    def __str__(self):
+        return f"{self.seller_id} {self.amount:+} ({self.reason})"
+
 
 class LedgerEntry(models.Model):
     """One movement of a seller's money; the ledger is append-only.
@@ -92,10 +95,10 @@ class LedgerEntry(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.seller_id}#{self.sequence} {self.kind} {self.amount:+}"
+
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise ValueError("Ledger entries are append-only; an existing entry cannot be saved.")
         super().save(*args, **kwargs)
-
-    def __str__(self):
-        return f"{self.seller_id}#{self.sequence} {self.kind} {self.amount:+}"

@@ -213,7 +213,7 @@ def render_table(headers: list[str], rows: list[list], *, align_left: int = 1) -
     def line(row):
         return "  ".join(
             value.ljust(width) if index < align_left else value.rjust(width)
-            for index, (value, width) in enumerate(zip(row, widths))
+            for index, (value, width) in enumerate(zip(row, widths, strict=False))
         ).rstrip()
 
     rule = "  ".join("-" * width for width in widths)

@@ -71,7 +71,7 @@ class _Outcomes:
         if self._recharges is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             # Line-buffered: a line is on disk as soon as it is written.
-            self._recharges = open(self.directory / f"recharges-{self.tag}.csv", "a", buffering=1)
+            self._recharges = open(self.directory / f"recharges-{self.tag}.csv", "a", buffering=1)  # noqa: SIM115 - open for the whole run, closed in save()
         self._recharges.write(f"{recharge_id},{seller_id},{amount}\n")
 
     def save(self) -> None:

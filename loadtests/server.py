@@ -29,6 +29,7 @@ Python process (loadtests/dbtasks.py) so this module never imports Django.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -52,7 +53,7 @@ TEMPLATE_DATABASE = "chaos_template"
 
 
 def _pg_bin() -> Path:
-    import pgserver._commands  # noqa: PLC0415 - imported only when a private server is used
+    import pgserver._commands  # here: imported only when a private server is used
 
     return pgserver._commands.POSTGRES_BIN_PATH
 
@@ -117,7 +118,7 @@ class Postgres:
         raise NotImplementedError
 
     def _sql(self, statement: str, database: str = "postgres") -> None:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         with psycopg.connect(_libpq(self.url(database)), autocommit=True, connect_timeout=10) as conn:
             conn.execute(statement)
@@ -145,13 +146,13 @@ class Postgres:
         return self.create_database(name, template=TEMPLATE_DATABASE)
 
     def _database_exists(self, name: str) -> bool:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         with psycopg.connect(_libpq(self.url()), autocommit=True, connect_timeout=10) as conn:
             return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
     def wait_ready(self, timeout: float = 30) -> None:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         deadline = time.monotonic() + timeout
         while True:
@@ -255,10 +256,8 @@ class PrivatePostgres(Postgres):
         if not self.created:
             return
         if (self.data_dir / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "30", "-m", "fast", "stop")
-            except RuntimeError:
-                pass
         if not self.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -431,7 +430,7 @@ class ApiServer:
 
     def kill_worker(self, pid: int | None = None) -> int | None:
         """SIGKILLs one worker (a random one by default); gunicorn replaces it."""
-        import random  # noqa: PLC0415
+        import random
 
         pids = self.worker_pids()
         if pid is None:

@@ -82,11 +82,15 @@ def _recharge_input(data) -> tuple[str, int]:
 
 
 def _batch_input(data) -> list[tuple[str, int]]:
-    if type(data) is dict and len(data) == 1 and type(data.get("items")) is list:
-        if 1 <= len(data["items"]) <= MAX_BATCH_ITEMS:
-            items = [_checked_item(item) for item in data["items"]]
-            if None not in items:
-                return items
+    if (
+        type(data) is dict
+        and len(data) == 1
+        and type(data.get("items")) is list
+        and 1 <= len(data["items"]) <= MAX_BATCH_ITEMS
+    ):
+        items = [_checked_item(item) for item in data["items"]]
+        if None not in items:
+            return items
     try:
         valid = validated(BatchCreateView.BatchInputSerializer, data)
     except serializers.ValidationError as error:
@@ -122,7 +126,7 @@ def _fast_sale(request) -> HttpResponse | None:
     """Sells the recharge if the request is a valid sale by an authenticated
     seller with nothing unusual about it, in one round trip to the database;
     else None (DRF then handles it, and gives the same answer for the same
-    input: tests/api run both paths)."""
+    input: tests/recharges and tests/config run both paths)."""
     if request.content_type != "application/json" or SellerRateThrottle.THROTTLE_RATES.get("seller"):
         return None
     digest = token_digest(request)

@@ -1,6 +1,7 @@
 """Cursor pagination and list filters: newest first, full `next`/`previous`
 URLs, page_size default 50 and at most 500, each row exactly once."""
 
+from itertools import pairwise
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -62,7 +63,7 @@ def test_ledger_pages_follow_the_running_balance(client_a, seller_a):
     sell(seller_a, 4, amount=2000)
     rows = [row for page in walk(client_a, f"{TRANSACTIONS}?page_size=2") for row in page]
     assert len(rows) == 8  # the funding credit and seven sales
-    for newer, older in zip(rows, rows[1:]):
+    for newer, older in pairwise(rows):
         assert newer["balance_after"] - newer["amount"] == older["balance_after"]
     assert rows[-1]["balance_after"] == rows[-1]["amount"] == START_BALANCE
     assert rows[0]["balance_after"] == START_BALANCE - 11_000

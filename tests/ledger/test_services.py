@@ -44,7 +44,7 @@ def test_two_sellers_ten_top_ups_and_a_thousand_recharges(make_seller, staff_use
         assert result.status_code == 201
     credited = [sum(1_000_000 + i * 10_000 for i in range(k, 10, 2)) for k in (0, 1)]
     spent = [sum(5_000 + (i % 3) * 1_000 for i in range(k, 1000, 2)) for k in (0, 1)]
-    for seller, credit, debit in zip(sellers, credited, spent):
+    for seller, credit, debit in zip(sellers, credited, spent, strict=True):
         assert balance_of(seller) == credit - debit
         assert ledger_sum(seller) == credit - debit
         sequences = list(LedgerEntry.objects.filter(seller=seller).order_by("sequence").values_list("sequence", flat=True))

@@ -51,11 +51,11 @@ def mixed_workload(run, single_workers: int, make_seller, staff_user) -> None:
     results = run(calls)
 
     outcomes(results)  # no worker raised
-    for (name, kwargs), result in zip(calls, results, strict=True):
+    for (_, kwargs), result in zip(calls, results, strict=True):
         kwargs["outcomes"] = result["ok"]
     for seller in sellers:
         mine = [(name, kwargs) for name, kwargs in calls if kwargs.get("seller_id") == seller.pk]
-        ok = lambda name: [o for n, kw in mine if n == name for o in kw["outcomes"] if o["status"] == 201]  # noqa: E731
+        ok = lambda name, mine=mine: [o for n, kw in mine if n == name for o in kw["outcomes"] if o["status"] == 201]  # noqa: E731
         refused = [o for _, kw in mine for o in kw["outcomes"] if o["status"] == 402]
         singles, batches, adjustments = ok("sell"), ok("sell_batches"), ok("adjust")
         assert refused, "the workload asks for more than the balance can cover"

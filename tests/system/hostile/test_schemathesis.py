@@ -212,7 +212,7 @@ def _fuzz(operation, credential, mode, max_examples, seeded, failures, exception
             for failure in group.exceptions:
                 first_line = failure.message.splitlines()[0] if failure.message else ""
                 _record(failures, f"{prefix} {failure.code} {failure.title}: {first_line}", str(group), exceptions)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any crash of a case is a finding, recorded with the others
             _record(failures, f"{prefix} {type(error).__name__}: {error}", traceback.format_exc(), exceptions)
 
     try:

@@ -101,6 +101,6 @@ def test_adjustment_on_a_locked_seller_is_a_fast_503_and_writes_nothing(live):
 
 
 def test_the_worker_is_not_hung_afterwards(live):
-    api, url, seeded = live
+    api, _, _ = live
     assert requests.get(api.url + "/healthz", timeout=5).status_code == 200
     assert "WORKER TIMEOUT" not in api.log_text()

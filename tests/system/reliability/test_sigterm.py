@@ -34,7 +34,7 @@ def live(private_postgres):
 
 def _send_until_refused(base_url: str, token: str, outcomes: list, stop_at: float) -> None:
     refused = 0
-    for number in range(MAX_REQUESTS_PER_THREAD):
+    for _ in range(MAX_REQUESTS_PER_THREAD):
         if refused >= 3 or time.monotonic() > stop_at:
             return
         key = f"term-{uuid.uuid4().hex}"
