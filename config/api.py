@@ -92,7 +92,7 @@ class NewestFirstPagination(pagination.CursorPagination):
             cursor = None
         else:
             # DRF trusts the position inside the (client-held) cursor; ours are ids.
-            if cursor is None or cursor.position is None or re.fullmatch(r"-?[0-9]{1,19}", cursor.position):
+            if cursor is None or cursor.position is None or re.fullmatch(r"-?[0-9]{1,19}", str(cursor.position)):
                 return cursor
         raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
 

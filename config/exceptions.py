@@ -54,10 +54,12 @@ def exception_handler(exc, context):
     # Plain JSON, never through a view's renderers: error bodies are JSON even
     # on the schema (YAML) and docs (HTML) views.
     response = JsonResponse(_drf_body(exc, code), status=exc.status_code)
-    if getattr(exc, "auth_header", None):
-        response["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None) is not None:
-        response["Retry-After"] = str(int(exc.wait) + 1)
+    auth_header = getattr(exc, "auth_header", None)  # NotAuthenticated, AuthenticationFailed
+    if auth_header:
+        response["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)  # Throttled
+    if wait is not None:
+        response["Retry-After"] = str(int(wait) + 1)
     return response
 
 

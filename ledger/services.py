@@ -34,7 +34,9 @@ No Python lock protects money: the service runs in many processes.
 """
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 
 from config.errors import violated_constraint
@@ -52,6 +54,14 @@ _ONE_PER_SOURCE = {
 }
 
 
+class CreditSource(Protocol):
+    """What the ledger reads of an approved credit request (the credits app
+    sits above the ledger, so the ledger does not import its model)."""
+
+    seller_id: int
+    amount: int
+
+
 @dataclass(frozen=True)
 class SaleResult:
     """What a recharge statement answered: the response to give (JSON text,
@@ -63,7 +73,7 @@ class SaleResult:
     replayed: bool
 
 
-def _post(*, seller_id: int, amount: int, kind: str, **source) -> LedgerEntry:
+def _post(*, seller_id: int, amount: int, kind: str, **source: Any) -> LedgerEntry:
     """Moves `amount` on the seller's balance and appends its entry.
 
     Must run inside the caller's transaction; the seller row lock is its first
@@ -86,7 +96,7 @@ def _post(*, seller_id: int, amount: int, kind: str, **source) -> LedgerEntry:
         raise
 
 
-def post_credit(*, credit_request) -> LedgerEntry:
+def post_credit(*, credit_request: CreditSource) -> LedgerEntry:
     """Credits an approved credit request; call inside the approval's transaction."""
     return _post(
         seller_id=credit_request.seller_id,
@@ -96,7 +106,7 @@ def post_credit(*, credit_request) -> LedgerEntry:
     )
 
 
-def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by) -> LedgerEntry:
+def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by: User) -> LedgerEntry:
     """Applies a staff correction; a negative one may not overdraw the balance.
 
     Not durable, so that it can run nested in the transaction that records its
@@ -161,18 +171,19 @@ class _Key:
     request_hash: str | None
 
 
-def _run_sale(sql: str, params: list, key: _Key) -> SaleResult:
+def _run_sale(sql: str, params: list[Any], key: _Key) -> SaleResult:
     result = _execute_sale(sql, params)
     if result is not None:
         return result
-    # A concurrent request with the same key committed first.
+    # A concurrent request with the same key committed first (so there is a key).
+    assert key.key is not None and key.request_hash is not None
     stored = stored_response(seller_id=key.seller_id, key=key.key, endpoint=key.endpoint, request_hash=key.request_hash)
     if stored is None:  # the key outlived its purged record: it named another recharge
         raise IdempotencyKeyReused()
     return SaleResult(status_code=stored.status_code, body=stored.body, replayed=True)
 
 
-def _execute_sale(sql: str, params: list) -> SaleResult | None:
+def _execute_sale(sql: str, params: list[Any]) -> SaleResult | None:
     """Runs one sale statement; None if a concurrent request with the same
     Idempotency-Key committed first (this statement then rolled back)."""
     # Called in autocommit (views never open a transaction), the statement is

@@ -1,4 +1,5 @@
 import json
+from typing import cast
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +14,7 @@ from config.api import (
     IsSeller,
     NewestFirstPagination,
     amount_field,
+    seller_of,
     token_digest,
     validated,
 )
@@ -90,15 +92,16 @@ def _batch_input(data) -> list[tuple[str, int]]:
     ):
         items = [_checked_item(item) for item in data["items"]]
         if None not in items:
-            return items
+            return cast("list[tuple[str, int]]", items)
     try:
         valid = validated(BatchCreateView.BatchInputSerializer, data)
     except serializers.ValidationError as error:
-        item_errors = error.detail.get("items") if isinstance(error.detail, dict) else None
-        if isinstance(item_errors, dict):
+        detail = error.detail
+        item_errors = detail.get("items") if isinstance(detail, dict) else None
+        if isinstance(detail, dict) and isinstance(item_errors, dict):
             # An item that is not an object (e.g. null) gets a bare list from DRF;
             # the contract's shape is {"items": {"<index>": {<field>: [messages]}}}.
-            error.detail["items"] = {
+            detail["items"] = {
                 index: {"non_field_errors": messages} if isinstance(messages, list) else messages
                 for index, messages in item_errors.items()
             }
@@ -160,7 +163,7 @@ class RechargeListCreateView(generics.ListAPIView):
 
     def get_queryset(self):
         key = self.request.query_params.get("idempotency_key")
-        recharges = selectors.recharge_list(seller_id=self.request.user.seller.pk, idempotency_key=key)
+        recharges = selectors.recharge_list(seller_id=seller_of(self.request.user).pk, idempotency_key=key)
         # A key no request could have used (e.g. with a NUL byte) names no recharge.
         return recharges.none() if key is not None and not valid_idempotency_key(key) else recharges
 
@@ -254,7 +257,7 @@ class BatchDetailView(APIView):
             "id": batch.pk,
             "count": batch.count,
             "total_amount": batch.total_amount,
-            "balance_after": recharges[-1].balance_after,
+            "balance_after": recharges[-1].balance_after,  # type: ignore[attr-defined]  # annotated by the selector
             "recharges": recharges,
         }
         return Response(BatchOutputSerializer(body).data)
