@@ -44,6 +44,7 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -261,14 +262,22 @@ class PhaseRunner:
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
+def _match(pattern: str, find: Callable[[str, str], re.Match[str] | None], text: str) -> re.Match[str]:
+    """The match a tool's output must contain; its absence is a clear error, not a TypeError."""
+    match = find(pattern, text)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in the output:\n{text[-2000:]}")
+    return match
+
+
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    number, unit = _match(r"([\d.]+)(us|ms|s|m)", re.fullmatch, text).groups()
     return float(number) * _UNITS_MS[unit]
 
 
 def parse_wrk(phase: Phase, output: str) -> Result:
     percentiles = {match[0]: _ms(match[1]) for match in re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M)}
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
+    rate = float(_match(r"Requests/sec:\s+([\d.]+)", re.search, output)[1])
     statuses = {key: int(value) for key, value in re.findall(r"(2xx|402|4xx|5xx)=(\d+)", output)}
     socket_errors = re.search(r"Socket errors: (.*)", output)
     return Result(
@@ -277,8 +286,8 @@ def parse_wrk(phase: Phase, output: str) -> Result:
 
 
 def parse_pgbench(phase: Phase, output: str, log_files: list[Path]) -> Result:
-    rate = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)[1])
-    processed = int(re.search(r"number of transactions actually processed: (\d+)", output)[1])
+    rate = float(_match(r"tps = ([\d.]+) \(without initial connection time\)", re.search, output)[1])
+    processed = int(_match(r"number of transactions actually processed: (\d+)", re.search, output)[1])
     failed = re.search(r"number of failed transactions: (\d+)", output)
     latencies = []
     for path in log_files:

@@ -25,6 +25,7 @@ import socket
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import TextIO
 
 from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
@@ -58,7 +59,7 @@ class _Outcomes:
         self.directory = Path(directory) if directory else None
         self.statuses: Counter = Counter()
         self.failures: Counter = Counter()
-        self._recharges = None
+        self._recharges: TextIO | None = None
 
     @property
     def tag(self) -> str:

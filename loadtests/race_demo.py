@@ -123,7 +123,7 @@ def _process_worker(queue, *args) -> None:
 def _in_threads(args: tuple, workers: int) -> list[int]:
     barrier = threading.Barrier(workers)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [f.result(timeout=TIMEOUT) for f in [pool.submit(_worker, *args, barrier) for _ in range(workers)]]
+        return [f.result(timeout=TIMEOUT) for f in [pool.submit(_worker, *args, barrier) for _ in range(workers)]]  # type: ignore[call-arg]  # _worker takes the barrier last
 
 
 def _in_processes(args: tuple, workers: int) -> list[int]:
@@ -157,7 +157,7 @@ def run(conninfo: str, *, strategy: str, runner: str, workers: int = 4, attempts
             connection.execute(sql.SQL("INSERT INTO {} VALUES (1, %s)").format(table), [start])
             run_workers = {"threads": _in_threads, "processes": _in_processes}[runner]
             sold = sum(run_workers((conninfo, table_name, strategy, attempts, amount), workers))
-            (final,) = connection.execute(sql.SQL("SELECT balance FROM {} WHERE id = 1").format(table)).fetchone()
+            (final,) = connection.execute(sql.SQL("SELECT balance FROM {} WHERE id = 1").format(table)).fetchone() or (None,)
         finally:
             connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
     return Outcome(runner, strategy, workers * attempts, amount, start, sold, final)

@@ -28,6 +28,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -121,14 +122,15 @@ def report_traffic(out: Path) -> list[str]:
     print()
     print(render_table(["request", "count", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "failures"], rows))
 
-    statuses, failures = defaultdict(Counter), Counter()
+    statuses: defaultdict[str, Counter[int]] = defaultdict(Counter)
+    failures: Counter[tuple[str, str]] = Counter()
     for path in out.glob("outcomes-*.json"):
         outcomes = json.loads(path.read_text())
         for row in outcomes["statuses"]:
             statuses[row["name"]][row["status"]] += row["count"]
         for row in outcomes["failures"]:
             failures[(row["name"], row["error"])] += row["count"]
-    totals = Counter()
+    totals: Counter[int] = Counter()
     for counts in statuses.values():
         totals.update(counts)
     every_status = sorted(totals)
@@ -158,7 +160,7 @@ def report_traffic(out: Path) -> list[str]:
 
 def _stats_row(name: str, entries: list[dict]) -> list:
     """One table row from locust's final statistics (summed over `entries`)."""
-    histogram = Counter()
+    histogram: Counter[Any] = Counter()
     for entry in entries:
         histogram.update({int(ms): count for ms, count in entry["response_times"].items()})
     count = sum(entry["num_requests"] for entry in entries)

@@ -183,7 +183,7 @@ class PrivatePostgres(Postgres):
         self.created = True
 
     @property
-    def private(self) -> bool:
+    def private(self) -> bool:  # type: ignore[override]  # a class attribute on Postgres, a fact of the instance here
         return self.created
 
     @classmethod
@@ -398,7 +398,7 @@ class ApiServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ApiServer:
-        env = django_env(self.database_url, HOST="127.0.0.1", PORT=self.port, WEB_CONCURRENCY=self.workers, **self.extra_env)
+        env = django_env(self.database_url, HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY=str(self.workers), **self.extra_env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 # No control socket: its default path ($HOME/.gunicorn/gunicorn.ctl) is

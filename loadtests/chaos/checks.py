@@ -10,11 +10,16 @@ from collections import Counter, defaultdict
 from itertools import pairwise
 
 from loadtests.chaos.clients import _retriable
-from loadtests.chaos.config import PHASES_ALL
-from loadtests.chaos.report import Check, outcome_label
+from loadtests.chaos.config import PHASES_ALL, ChaosConfig
+from loadtests.chaos.report import Check, Report, outcome_label
 
 
 class Checks:
+    # The Run's state that the checks use.
+    config: ChaosConfig
+    report: Report
+    restarts: list[dict]
+
     def _check(self, ops: list, facts: dict, seeded, hot) -> None:
         """Adds each check to the report, in the order the table shows them."""
         attempts = [a for op in ops for a in op["attempts"]]
@@ -35,7 +40,8 @@ class Checks:
             "adjustment": dict(map(tuple, facts["entries_per_adjustment"])),
             "approve": dict(map(tuple, facts["entries_per_credit_request"])),
         }
-        seen_ok, missing = Counter(), []
+        seen_ok: Counter[str] = Counter()
+        missing: list[tuple] = []
         for op in ops:
             kind, final = op["kind"], op["final"]
             if kind == "recharge" and final.get("status") == 201:
@@ -153,14 +159,14 @@ class Checks:
 
     def _summaries(self, ops, attempts, facts, hot) -> None:
         report = self.report
-        by_kind = defaultdict(Counter)
+        by_kind: defaultdict[str, Counter[str]] = defaultdict(Counter)
         for op in ops:
             label = op.get("disconnect") and f"recharge after disconnect ({op['disconnect']})"
             kind = label or ("storm " + op["kind"] if op.get("storm") else op["kind"])
             by_kind[kind][outcome_label(op["final"])] += 1
             by_kind[kind]["attempts"] += len(op["attempts"])
         report.operations = {kind: dict(counter) for kind, counter in sorted(by_kind.items())}
-        statuses = defaultdict(Counter)
+        statuses: defaultdict[str, Counter[str]] = defaultdict(Counter)
         for attempt in attempts:
             statuses[attempt["phase"]][outcome_label(attempt)] += 1
         report.statuses = {phase: dict(statuses[phase]) for phase in PHASES_ALL if phase in statuses}

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -70,7 +71,7 @@ class Terminal:
         self.rng = rng
 
     def send(self, method: str, path: str, token: str, body: dict | None = None, key: str | None = None) -> dict:
-        op = {"path": path, "key": key, "body": body, "attempts": []}
+        op: dict[str, Any] = {"path": path, "key": key, "body": body, "attempts": []}
         started = time.monotonic()
         for attempt in range(60):
             sent = time.time()
@@ -113,7 +114,7 @@ def steady_client(name: str, base_url: str, sellers: list[dict], staff_token: st
     and staff adjustments, until `stop` is set."""
     rng = random.Random(f"{config['random_seed']}-{name}")
     terminal = Terminal(base_url, phase, config, rng)
-    ops = []
+    ops: list[dict[str, Any]] = []
     number = 0
     while not stop.is_set() and len(ops) < 100_000:
         number += 1
@@ -181,7 +182,7 @@ def disconnect_client(name: str, base_url: str, sellers: list[dict], config: dic
     retried over HTTP, as a terminal that lost the answer would."""
     rng = random.Random(f"{config['random_seed']}-{name}")
     host, port = base_url.removeprefix("http://").split(":")
-    ops = []
+    ops: list[dict[str, Any]] = []
     kinds = ("partial", "complete", "complete_rst", "headers_only")
     for number in range(config["disconnects"]):
         seller = sellers[number % len(sellers)]

@@ -7,12 +7,33 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from loadtests.chaos.clients import _phone, disconnect_client, storm_client
-from loadtests.chaos.config import PHASES_ALL
+from loadtests.chaos.config import PHASES_ALL, ChaosConfig
+from loadtests.chaos.report import Report
+from loadtests.server import ApiServer
 
 
 class Faults:
+    # The Run's state that the phases use (set in Run.__init__ and Run._run).
+    config: ChaosConfig
+    report: Report
+    api: ApiServer
+    ctx: Any  # a multiprocessing spawn context
+    phase: Any  # a shared Value: index into PHASES_ALL
+    events: list[tuple[float, str]]
+    log: Callable[..., object]
+    log_marks: dict[str, int]
+    children: list[Any]
+    restarts: list[dict[str, Any]]
+
+    def _start_child(self, process) -> None:
+        process.daemon = True  # never outlives the harness
+        process.start()
+        self.children.append(process)
+
     def _phase(self, name: str, seconds: float) -> None:
         self.phase.value = PHASES_ALL.index(name)
         self.log_marks[name] = self.api.log_size()
@@ -42,7 +63,7 @@ class Faults:
         self._enter("restart")
         config = self.config
         slot = config.phase_seconds / (config.restarts + 1)
-        restarts = []
+        restarts: list[dict[str, Any]] = []
         for _ in range(config.restarts):
             time.sleep(slot / 2)
             began = time.time()
@@ -65,14 +86,14 @@ class Faults:
         rng = random.Random(config.random_seed)
         # Enough debits to drain the hot seller by about half again: some end in 402.
         amount = max(1000, int(config.credit * 1.5 / max(1, config.storm_requests)) // 1000 * 1000)
-        jobs = []
+        jobs: list[dict[str, Any]] = []
         while len(jobs) < config.storm_requests:
             key = f"storm-{len(jobs)}-{uuid.uuid4().hex[:8]}"
             if rng.random() < 0.05:
                 body = {"amount": rng.choice([1, -1]) * 50_000, "reason": f"chaos {key}"}
                 jobs.append({"kind": "adjustment", "key": key, "body": body})
                 continue
-            job = {"kind": "recharge", "key": key, "body": {"phone_number": _phone(rng), "amount": amount}}
+            job: dict[str, Any] = {"kind": "recharge", "key": key, "body": {"phone_number": _phone(rng), "amount": amount}}
             if rng.random() < 0.1:  # a double tap: the same request twice at once
                 jobs += [dict(job, double_tap=True), dict(job, double_tap=True)]
             else:

@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from loadtests.chaos.checks import Checks
 from loadtests.chaos.clients import steady_client
@@ -52,7 +53,7 @@ class Run(Faults, Checks):
         work = Path(config.out_dir or tempfile.mkdtemp(prefix="chaos-run-"))
         work.mkdir(parents=True, exist_ok=True)
         if owned:
-            pg.start()
+            pg.start()  # type: ignore[union-attr]  # owned: a PrivatePostgres
         database_name = f"chaos_{uuid.uuid4().hex[:10]}"
         try:
             url = pg.fresh_database(database_name)
@@ -65,7 +66,7 @@ class Run(Faults, Checks):
                 except Exception as error:  # noqa: BLE001 - cleanup must not hide the run's result
                     self.log(f"could not drop {database_name}: {error}")
             if owned:
-                pg.stop()
+                pg.stop()  # type: ignore[union-attr]
             if not config.out_dir:
                 shutil.rmtree(work, ignore_errors=True)
         return self.report
@@ -79,7 +80,8 @@ class Run(Faults, Checks):
         with ApiServer(url, workers=config.workers, log_path=work / "gunicorn.log") as api:
             self.api = api
             self.log(f"gunicorn {api.url} workers {api.worker_pids()}")
-            clients, self.children = [], []
+            clients: list[tuple[Any, str]] = []
+            self.children = []
             try:
                 self._load_and_faults(pg, api, work, seeded, hot, disconnect_seller, cfg, clients)
             finally:
@@ -113,18 +115,13 @@ class Run(Faults, Checks):
             self._start_child(process)
             clients.append((process, out))
         self._phase("warmup", config.warmup_seconds)
-        extra = []
+        extra: list[tuple[Any, str]] = []
         for name in config.phases:
             extra += getattr(self, f"_inject_{name}")(pg, api, work, hot, disconnect_seller, seeded.staff_token, cfg) or []
         self._phase("cooldown", config.cooldown_seconds)
         self.stopped_at = time.monotonic()
         self.stop.set()
         clients += extra
-
-    def _start_child(self, process) -> None:
-        process.daemon = True  # never outlives the harness
-        process.start()
-        self.children.append(process)
 
     def _scan_log(self, api) -> None:
         text = api.log_text()

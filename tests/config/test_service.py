@@ -83,7 +83,7 @@ def test_schema_declares_token_authentication_on_every_api_operation(schema):
     }
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            expected = [] if path == "/healthz" else [{"tokenAuth": []}]
+            expected: list[dict[str, list[str]]] = [] if path == "/healthz" else [{"tokenAuth": []}]
             assert operation.get("security", []) == expected, (method, path)
 
 

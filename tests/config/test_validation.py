@@ -1,6 +1,8 @@
 """Bad input on every POST that takes a body: a 4xx with the right code and
 details, and nothing written (balances, ledger, recharges, requests, keys)."""
 
+from typing import Any
+
 import pytest
 
 from tests.helpers.api import API, PHONE, Raw, assert_error, nothing_written, post
@@ -87,7 +89,8 @@ def case(endpoint, body, status, code, details=None, key=KEY, id=None):
 def amount_in(endpoint: str, amount) -> dict:
     if endpoint == "batches":
         return {"items": [ITEM, {**ITEM, "amount": amount}]}
-    return {**VALID[endpoint], "amount": amount}
+    valid: Any = VALID[endpoint]
+    return {**valid, "amount": amount}
 
 
 def amount_error(endpoint: str, message: str) -> dict:

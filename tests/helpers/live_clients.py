@@ -10,7 +10,9 @@ import multiprocessing
 import random
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import requests
 
@@ -32,7 +34,7 @@ def _terminal(base_url: str, sales: list[dict], retries: bool, seed: int) -> dic
     client timeout too short for an answer and are sent again, with the same
     Idempotency-Key, until the server answers."""
     rng = random.Random(seed)
-    result = {"sent": 0, "timeouts": 0, "statuses": Counter(), "sold": [], "refused": [], "unexpected": [], "replayed": 0}
+    result: dict[str, Any] = {"sent": 0, "timeouts": 0, "statuses": Counter(), "sold": [], "refused": [], "unexpected": [], "replayed": 0}
     with requests.Session() as session:
         for sale in sales:
             body = {"phone_number": sale["phone"], "amount": sale["amount"]}
@@ -70,7 +72,7 @@ def _terminal(base_url: str, sales: list[dict], retries: bool, seed: int) -> dic
 def _staff_top_ups(base_url: str, staff_token: str, seller: dict, top_ups: list[int]) -> dict:
     """The seller asks for each top-up; staff approve it, then approve it again
     (idempotent: 200, credits nothing more)."""
-    result = {"sent": 0, "credited": [], "unexpected": []}
+    result: dict[str, Any] = {"sent": 0, "credited": [], "unexpected": []}
     with requests.Session() as session:
         for amount in top_ups:
             response = _post(session, f"{base_url}/api/v1/credit-requests/", seller["token"], {"amount": amount})
@@ -91,7 +93,7 @@ def _staff_top_ups(base_url: str, staff_token: str, seller: dict, top_ups: list[
 
 
 def _staff_adjustments(base_url: str, staff_token: str, adjustments: list[dict]) -> dict:
-    result = {"sent": 0, "adjusted": [], "refused": [], "unexpected": []}
+    result: dict[str, Any] = {"sent": 0, "adjusted": [], "refused": [], "unexpected": []}
     with requests.Session() as session:
         for adjustment in adjustments:
             url = f"{base_url}/api/v1/sellers/{adjustment['seller_id']}/adjustments/"
@@ -110,11 +112,11 @@ def _staff_adjustments(base_url: str, staff_token: str, adjustments: list[dict])
 
 def _process(barrier, queue, index: int, jobs: list[tuple[str, dict]]) -> None:
     """One client process: its jobs run in as many threads, after the barrier."""
-    functions = {"terminal": _terminal, "top_ups": _staff_top_ups, "adjustments": _staff_adjustments}
+    functions: dict[str, Callable[..., dict[str, Any]]] = {"terminal": _terminal, "top_ups": _staff_top_ups, "adjustments": _staff_adjustments}
     try:
         barrier.wait(timeout=BARRIER_TIMEOUT)
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-            futures = [pool.submit(functions[name], **kwargs) for name, kwargs in jobs]
+            futures: list[Future[dict[str, Any]]] = [pool.submit(functions[name], **kwargs) for name, kwargs in jobs]
             queue.put((index, [future.result() for future in futures]))
     except Exception as error:  # noqa: BLE001 - reported to the test
         queue.put((index, [{"unexpected": [{"error": repr(error)}], "sent": 0}]))

@@ -2,4 +2,6 @@
 hostile folder's conftest prints them in the summary, even under -q and
 output capture."""
 
-STATS: dict[str, object] = {}
+from typing import Any
+
+STATS: dict[str, Any] = {}

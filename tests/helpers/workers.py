@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 BARRIER_TIMEOUT = 120
@@ -88,7 +89,7 @@ def sell_batches(*, seller_id: int, batches: list[list[tuple[str, int]]]) -> lis
 
     outcomes = []
     for items in batches:
-        result = sell_recharge_batch(seller_id=seller_id, items=[tuple(item) for item in items])
+        result = sell_recharge_batch(seller_id=seller_id, items=[(phone, amount) for phone, amount in items])
         body = json.loads(result.body)
         ok = result.status_code == 201
         outcomes.append(
@@ -120,7 +121,7 @@ def adjust(*, seller_id: int, amounts: list[int], staff_id: int) -> list[dict]:
     return outcomes
 
 
-OPERATIONS = {"approve": approve, "sell": sell, "sell_batches": sell_batches, "adjust": adjust}
+OPERATIONS: dict[str, Callable[..., list[dict]]] = {"approve": approve, "sell": sell, "sell_batches": sell_batches, "adjust": adjust}
 
 
 def _run(name: str, kwargs: dict, barrier) -> dict:

@@ -17,6 +17,7 @@ from empty tables (flushed in teardown). Deterministic and bounded:
 
 import itertools
 import json
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -75,12 +76,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.staff = None
+        self.staff: Any = None
         self.sellers: list[int] = []
         self.balance: dict[int, int] = {}  # the model: what each balance must be
         self.entries: dict[int, int] = {}  # how many ledger entries each seller must have
         self.requests: dict[int, tuple[int, int, str]] = {}  # id -> (seller, amount, status)
-        self.keys: dict[tuple[int, str], tuple[str, str, int, str]] = {}  # (seller, key) -> (endpoint, hash, status, body)
+        self.keys: dict[tuple[int, str], tuple[str, str | None, int, str]] = {}  # (seller, key) -> (endpoint, hash, status, body)
         self.refusals = 0
 
     @initialize(funding=st.lists(st.integers(min_value=0, max_value=3_000_000), min_size=2, max_size=3))

@@ -134,7 +134,7 @@ def seeded(make_seller, staff_user):
 
 
 def _operations():
-    operations = [result.ok() for result in SCHEMA.get_all_operations()]
+    operations = [result.ok() for result in SCHEMA.get_all_operations()]  # type: ignore[union-attr]  # the schema is ours and valid
     return sorted(operations, key=lambda operation: operation.label)
 
 

@@ -83,7 +83,7 @@ def run_and_check(api, staff_user, retries: bool) -> None:
     sold = [answer for r in terminals for answer in r["sold"]]
     refused = [answer for r in terminals for answer in r["refused"]]
     unexpected = [item for r in results for item in r["unexpected"]]
-    statuses = sum((r["statuses"] for r in terminals), Counter())
+    statuses: Counter[int] = sum((r["statuses"] for r in terminals), Counter())
     sent = sum(r["sent"] for r in results)
     recharge_posts = sum(r["sent"] for r in terminals)
     print(
@@ -98,10 +98,10 @@ def run_and_check(api, staff_user, retries: bool) -> None:
     if not retries:
         assert recharge_posts == len(sold) + len(refused) >= 2_000
 
-    credited = Counter()
+    credited: Counter[str] = Counter()
     for item in (c for r in results for c in r.get("credited", [])):
         credited[item["seller"]] += item["amount"]
-    adjusted = Counter()
+    adjusted: Counter[str] = Counter()
     for item in (a for r in results for a in r.get("adjusted", [])):
         adjusted[item["seller"]] += item["amount"]
 
@@ -126,7 +126,7 @@ def run_and_check(api, staff_user, retries: bool) -> None:
         if retries:
             keys = [answer["key"] for answer in mine]
             refused_keys = [answer["key"] for answer in refused if answer["seller"] == name]
-            assert sorted(Recharge.objects.filter(seller_id=seller["id"]).values_list("idempotency_key", flat=True)) == sorted(keys)
+            assert sorted(key or "" for key in Recharge.objects.filter(seller_id=seller["id"]).values_list("idempotency_key", flat=True)) == sorted(keys)
             assert not Recharge.objects.filter(seller_id=seller["id"], idempotency_key__in=refused_keys).exists()
 
 

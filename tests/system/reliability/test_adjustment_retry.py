@@ -6,6 +6,8 @@ the same Idempotency-Key, and the balance moved twice, because the endpoint
 ignored the key. This is the deterministic form: the same key twice adjusts once.
 """
 
+from typing import Any
+
 import requests
 
 from loadtests.server import ApiServer, database_facts, seed
@@ -16,7 +18,7 @@ def test_an_adjustment_sent_twice_with_one_key_applies_once(private_postgres):
     seeded = seed(url, sellers=1, credit=1_000_000)
     seller_id = seeded.sellers[0]["seller_id"]
     headers = {"Authorization": f"Token {seeded.staff_token}", "Idempotency-Key": "adjust-1"}
-    body = {"amount": -1000, "reason": "chargeback 1234"}
+    body: dict[str, Any] = {"amount": -1000, "reason": "chargeback 1234"}
     with ApiServer(url, workers=1) as api:
         first = requests.post(f"{api.url}/api/v1/sellers/{seller_id}/adjustments/", json=body, headers=headers, timeout=10)
         again = requests.post(f"{api.url}/api/v1/sellers/{seller_id}/adjustments/", json=body, headers=headers, timeout=10)

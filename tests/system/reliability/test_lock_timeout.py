@@ -8,6 +8,7 @@ is answered 503 service_unavailable with Retry-After long before gunicorn's
 """
 
 import time
+from typing import Any
 
 import psycopg
 import pytest
@@ -66,7 +67,7 @@ def test_recharge_on_a_locked_seller_is_a_fast_503_and_writes_nothing(live):
     api, url, seeded = live
     seller = seeded.sellers[0]
     headers = {"Authorization": f"Token {seller['token']}", "Idempotency-Key": "locked-1"}
-    body = {"phone_number": "09121234567", "amount": 5000}
+    body: dict[str, Any] = {"phone_number": "09121234567", "amount": 5000}
 
     response, elapsed, before, after = _post_while_locked(
         url, seller["seller_id"], lambda: requests.post(api.url + "/api/v1/recharges/", json=body, headers=headers, timeout=30)

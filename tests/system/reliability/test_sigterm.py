@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 import requests
@@ -38,7 +39,7 @@ def _send_until_refused(base_url: str, token: str, outcomes: list, stop_at: floa
         if refused >= 3 or time.monotonic() > stop_at:
             return
         key = f"term-{uuid.uuid4().hex}"
-        body = {"phone_number": "09121234567", "amount": 1000}
+        body: dict[str, Any] = {"phone_number": "09121234567", "amount": 1000}
         try:
             response = requests.post(
                 base_url + "/api/v1/recharges/",
