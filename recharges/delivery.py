@@ -36,7 +36,7 @@ from recharges.models import Recharge
 
 log = logging.getLogger(__name__)
 
-FAILURE_MESSAGES = {
+FAILURE_MESSAGES: dict[str, str] = {
     Recharge.Failure.OPERATOR_DECLINED: "The operator declined the top-up; the amount was refunded.",
     Recharge.Failure.OPERATOR_REJECTED_NUMBER: "The operator cannot top up this number; the amount was refunded.",
     Recharge.Failure.NOT_DELIVERED: "The top-up was not delivered; the amount was refunded.",
@@ -124,7 +124,7 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     if successes:
         _record_successes(successes)
     for outcome in outcomes:
-        if outcome.status == Recharge.Status.FAILED:
+        if outcome.status == Recharge.Status.FAILED and outcome.failure_code is not None:
             _record_failure(outcome.recharge_id, outcome.failure_code)
     unknown = [outcome for outcome in outcomes if outcome.status is None]
     if unknown:
@@ -144,7 +144,7 @@ def _record_successes(successes: list[Outcome]) -> None:
             """,
             [[o.recharge_id for o in successes], [o.operator_reference or "" for o in successes]],
         )
-        for recharge_id, seller_id, body in cursor.fetchall():
+        for _recharge_id, seller_id, body in cursor.fetchall():
             _send_event(seller_id, Recharge.Status.SUCCESSFUL, body)
 
 

@@ -80,7 +80,9 @@ def _read_topup(response: httpx.Response, reference: str) -> tuple[str, str | No
     if response.status_code not in (200, 201):
         return "unknown", None, f"HTTP {response.status_code}: {_error_message(response)}"
     body = _json(response)
-    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return "unknown", None, f"HTTP {response.status_code} without a JSON object: {response.text[:200]!r}"
+    status = body.get("status")
     if status not in TOPUP_OUTCOMES:
         return "unknown", None, f"HTTP {response.status_code} without a known status: {response.text[:200]!r}"
     if body.get("reference") != reference:

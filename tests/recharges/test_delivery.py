@@ -16,7 +16,7 @@ from recharges.errors import AlreadyFinal
 from recharges.models import Recharge
 from recharges.selectors import get_recharge
 from recharges.services import sell_recharge
-from tests.simulator.process import SimulatorProcess
+from tests.helpers.simulator import SimulatorProcess
 
 START = 1_000_000
 LEASE = 30
@@ -86,7 +86,9 @@ def test_each_sandbox_number_ends_as_the_contract_says(make_seller, gateway, sim
     }
     refunds = LedgerEntry.objects.filter(kind="refund").order_by("recharge_id")
     assert [(entry.recharge_id, entry.amount) for entry in refunds] == [
-        (ids["9990"], 5_000), (ids["9992"], 5_000), (ids["9994"], 5_000)
+        (ids["9990"], 5_000),
+        (ids["9992"], 5_000),
+        (ids["9994"], 5_000),
     ]
     seller.refresh_from_db()
     assert seller.balance == START - 3 * 5_000
@@ -148,9 +150,15 @@ def test_an_unknown_outcome_is_asked_again_and_parked_past_the_horizon(make_sell
     resolve_recharge(recharge_id=lost, successful=True, operator_reference="MCI-778899", resolved_by=staff_user)
     resolve_recharge(recharge_id=other, successful=False, resolved_by=staff_user)
     assert Recharge.objects.values_list("status", "operator_reference", "resolved_by").get(pk=lost) == (
-        "successful", "MCI-778899", staff_user.pk)
+        "successful",
+        "MCI-778899",
+        staff_user.pk,
+    )
     assert Recharge.objects.values_list("status", "failure_code", "resolved_by").get(pk=other) == (
-        "failed", "not_delivered", staff_user.pk)
+        "failed",
+        "not_delivered",
+        staff_user.pk,
+    )
     with pytest.raises(AlreadyFinal):
         resolve_recharge(recharge_id=other, successful=True, operator_reference="X", resolved_by=staff_user)
     seller.refresh_from_db()

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from recharges.gateway import HttpGateway, gateway_from_settings
-from tests.simulator.process import PORTS, bound_socket
+from tests.helpers.simulator import PORTS, bound_socket
 
 TOPUP = {"reference": "7", "number": "+989121234567", "amount": 1_000, "operator": "mci"}
 SUCCESSFUL = {"reference": "7", "status": "successful", "operator_reference": "OP-1", "message": "ok"}
