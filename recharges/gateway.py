@@ -16,11 +16,12 @@ import httpx
 from django.conf import settings
 
 TOPUP_OUTCOMES = ("successful", "declined", "rejected_number")
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
 class TopUpAnswer:
-    outcome: str  # "successful" | "declined" | "rejected_number" | "unknown"
+    outcome: str  # "successful" | "declined" | "rejected_number" | "unknown" | "not_sent"
     operator_reference: str | None = None
     message: str = ""
 
@@ -48,6 +49,10 @@ class HttpGateway:
         body = {"reference": reference, "msisdn": number, "amount": amount, "operator": operator}
         try:
             response = self._client.post("/v1/topups", json=body)
+        except NOT_SENT as error:
+            # No connection was made (or none was free): the operator never saw
+            # this request, so it may be sent again.
+            return TopUpAnswer("not_sent", message=_describe(error))
         except httpx.HTTPError as error:
             return TopUpAnswer("unknown", message=_describe(error))
         outcome, operator_reference, message = _read_topup(response, reference)

@@ -144,6 +144,7 @@ def test_an_unknown_outcome_is_asked_again_and_parked_past_the_horizon(make_sell
     gateway.close()
     parked = Recharge.objects.get(pk=lost)
     assert (parked.status, parked.next_attempt_at, parked.attempts) == ("pending", None, 1)
+    assert parked.topup_requested_at is None  # no connection was made: nothing reached the operator
     assert parked.last_error
     assert claim_due(limit=10, lease_seconds=LEASE) == []
 
@@ -164,4 +165,25 @@ def test_an_unknown_outcome_is_asked_again_and_parked_past_the_horizon(make_sell
     seller.refresh_from_db()
     assert seller.balance == START - 5_000
     assert LedgerEntry.objects.filter(recharge_id=other, kind="refund").count() == 1
+    assert_books_balance(seller)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_top_up_that_never_left_is_sent_once_the_operator_is_back(make_seller, tmp_path, fast_backoff):
+    """The simulator is down at the first attempt (connection refused: nothing
+    was sent), then up: the top-up goes through instead of failing."""
+    seller = make_seller(balance=START)
+    recharge_id = sell(seller, "0005")
+    simulator = SimulatorProcess(tmp_path / "late.sqlite3")
+    gateway = simulator.gateway(read_timeout=1.0)
+    record_outcomes([call_operator(gateway, claim) for claim in claim_due(limit=10, lease_seconds=LEASE)])
+    assert Recharge.objects.values_list("status", "topup_requested_at").get(pk=recharge_id) == ("pending", None)
+    simulator.start()
+    try:
+        deliver_until_settled(gateway)
+        assert Recharge.objects.get(pk=recharge_id).status == "successful"
+        assert simulator.references()[str(recharge_id)]["topup_requests"] == 1
+    finally:
+        gateway.close()
+        simulator.stop()
     assert_books_balance(seller)
