@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -74,6 +75,13 @@ TEMPLATES = [
 ]
 
 if "DATABASE_URL" not in os.environ:
+    if PRODUCTION:
+        # The embedded server is for development and tests: production data
+        # must never land in a directory of the code checkout.
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production needs DATABASE_URL (postgres://user:pass@host:5432/db); "
+            "the embedded PostgreSQL is for development only."
+        )
     from config.embedded_postgres import database_url
 
     os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata")
