@@ -8,10 +8,10 @@ from config.api import (
     MAX_AMOUNT,
     ErrorSerializer,
     IsSeller,
-    IsStaff,
     LedgerPagination,
     StrictCharField,
     StrictIntegerField,
+    staff_with,
     validated,
 )
 from config.openapi import errors
@@ -74,7 +74,7 @@ class TransactionListView(generics.ListAPIView):
 
 
 class AdjustmentCreateView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [staff_with("ledger.add_balanceadjustment")]
 
     class AdjustmentInputSerializer(serializers.Serializer):
         amount = StrictIntegerField(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT)

@@ -5,7 +5,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IsSeller, IsStaff, NewestFirstPagination, StrictCharField, validated
+from config.api import IsSeller, NewestFirstPagination, StrictCharField, staff_with, validated
 from config.openapi import errors
 from sellers import selectors, services
 
@@ -25,7 +25,7 @@ class MeView(APIView):
 
 
 class SellerListCreateView(generics.ListAPIView):
-    permission_classes = [IsStaff]
+    # Listing needs sellers.view_seller, creating sellers.add_seller (docs/permissions.md).
     serializer_class = SellerOutputSerializer
     pagination_class = NewestFirstPagination
 
@@ -40,6 +40,9 @@ class SellerListCreateView(generics.ListAPIView):
 
     class SellerCreatedSerializer(SellerOutputSerializer):
         api_token = serializers.CharField()
+
+    def get_permissions(self):
+        return [staff_with("sellers.add_seller" if self.request.method == "POST" else "sellers.view_seller")()]
 
     def get_queryset(self):
         return selectors.seller_list()
@@ -56,7 +59,7 @@ class SellerListCreateView(generics.ListAPIView):
 
 
 class SellerDetailView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [staff_with("sellers.view_seller")]
 
     @extend_schema(responses={200: SellerOutputSerializer, **errors(401, 403, 404)})
     def get(self, request, seller_id):
