@@ -13,7 +13,7 @@ from config.exceptions import error_body
 from idempotency.models import IdempotencyRecord
 from idempotency.selectors import stored_response
 
-UNIQUE_KEY = "idempotency_key_unique_per_seller"
+UNIQUE_KEYS = {"idempotency_key_unique_per_seller", "idempotency_key_unique_per_staff_user"}
 
 
 def request_hash(data) -> str:
@@ -24,18 +24,31 @@ def request_hash(data) -> str:
 
 
 def run_idempotent(
-    *, seller_id: int, key: str, endpoint: str, request_hash: str, action: Callable[[], tuple[int, dict]]
+    *,
+    seller_id: int | None,
+    key: str,
+    endpoint: str,
+    request_hash: str,
+    action: Callable[[], tuple[int, dict]],
+    staff_user_id: int | None = None,
 ) -> tuple[int, dict, bool]:
-    """Runs `action` once per (seller, key); a repeat gets the stored response.
+    """Runs `action` once per (seller, key), or per (seller, staff user, key)
+    for a staff user's request; a repeat gets the stored response.
 
     Returns (status, body, replayed). The response is stored in the action's
-    own transaction. A concurrent repeat blocks on the UNIQUE (seller, key)
-    index until the first commits, then fails on it, rolls back everything it
+    own transaction. A concurrent repeat blocks on the unique index until
+    the first commits, then fails on it, rolls back everything it
     did, and replays the first response. A business refusal (e.g. 402) is
     stored and replayed too; any other error keeps nothing, so the key can be
     used again.
     """
-    lookup = {"seller_id": seller_id, "key": key, "endpoint": endpoint, "request_hash": request_hash}
+    lookup = {
+        "seller_id": seller_id,
+        "staff_user_id": staff_user_id,
+        "key": key,
+        "endpoint": endpoint,
+        "request_hash": request_hash,
+    }
     stored = stored_response(**lookup)
     if stored is None:
         try:
@@ -44,7 +57,7 @@ def run_idempotent(
                 IdempotencyRecord.objects.create(**lookup, status_code=status, response=body)
             return status, body, False
         except IntegrityError as error:
-            if violated_constraint(error) != UNIQUE_KEY:
+            if violated_constraint(error) not in UNIQUE_KEYS:
                 raise
             stored = stored_response(**lookup)
     return stored.status_code, json.loads(stored.body), True

@@ -112,8 +112,14 @@ class AdjustmentCreateView(APIView):
         if key is None:
             code, body = adjust()
             return Response(body, status=code)
-        # Keys are scoped to the adjusted seller, so a retry from any staff tool replays.
+        # A staff user's keys are their own (per adjusted seller): a seller's key,
+        # or another staff member's, neither collides with nor reveals them.
         code, body, replayed = run_idempotent(
-            seller_id=seller.pk, key=key, endpoint="adjustments", request_hash=request_hash(request.data), action=adjust
+            seller_id=seller.pk,
+            staff_user_id=request.user.pk,
+            key=key,
+            endpoint="adjustments",
+            request_hash=request_hash(request.data),
+            action=adjust,
         )
         return Response(body, status=code, headers=replay_headers(replayed))
