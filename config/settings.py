@@ -159,7 +159,8 @@ AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=60)
 
 # Throttle counters must be shared by every worker process: Redis when
 # REDIS_URL is set, else a PostgreSQL table.
-if env("REDIS_URL", default=""):
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "throttle_cache"}}
