@@ -22,3 +22,35 @@ def free_port() -> int:
 def live_server(workers: int = 4, **env) -> ApiServer:
     """gunicorn serving the pytest-django test database (use as a context manager)."""
     return ApiServer(current_database_url(), workers=workers, port=free_port(), env={key: str(value) for key, value in env.items()})
+
+
+def raw_connection(autocommit: bool = False):
+    """A psycopg connection of its own to the test database, outside Django."""
+    import psycopg  # noqa: PLC0415
+    from django.db import connection  # noqa: PLC0415
+
+    s = connection.settings_dict
+    return psycopg.connect(
+        dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None, host=s["HOST"], port=s["PORT"] or None,
+        autocommit=autocommit,
+    )
+
+
+def wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
+    """Polls `condition()` (a database state another thread is expected to
+    reach, e.g. a backend waiting for a lock) until it holds."""
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def backends_waiting_for_a_lock(observer) -> int:
+    with observer.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
