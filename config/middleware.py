@@ -9,6 +9,7 @@ what is an outage, which the contract says is never a 500.
 
 import sys
 
+from django.core.exceptions import BadRequest
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from config.errors import ServiceUnavailable
@@ -50,3 +51,23 @@ def _remember_database_errors(sender, request=None, **kwargs):
 
 
 got_request_exception.connect(_remember_database_errors, dispatch_uid="config.middleware.database_unavailable")
+
+
+class RefuseNulInQueryMiddleware:
+    """A NUL character in the query of a page outside the API is a 400.
+
+    PostgreSQL text cannot hold NUL, and the admin hands list-filter values
+    (`?status__exact=%00`, `?name=%00`) straight to a query: each was a 500.
+    API endpoints validate their own parameters (a NUL there is a 400 or
+    matches nothing), so they are left alone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/") and "\x00" in "".join(
+            name + "".join(values) for name, values in request.GET.lists()
+        ):
+            raise BadRequest("A NUL character in the query string.")
+        return self.get_response(request)

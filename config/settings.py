@@ -51,9 +51,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.RefuseNulInQueryMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
+# CSRF refusals on API paths get the contract's JSON body (config/views.py).
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 # A POST to a URL without its trailing slash gets the JSON 404, not a redirect
 # that would silently drop its body.
 APPEND_SLASH = False
