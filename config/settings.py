@@ -168,6 +168,18 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "throttle_cache"}}
 
+# Failed logins through django.contrib.auth (the admin, any later web page)
+# are throttled per client address and per username by django-axes; the
+# API's tokens never go through authenticate() and keep their own throttle.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.throttling.client_address"
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recharge platform API",
     "DESCRIPTION": "B2B phone-recharge platform: sellers' credit, top-ups, recharges and ledger.",

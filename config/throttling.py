@@ -25,6 +25,13 @@ class SellerRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": seller.pk}
 
 
+def client_address(request) -> str:
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXIES proxies
+    the X-Forwarded-For entry the outermost of them added (DRF's NUM_PROXIES
+    rule). Also the address the admin's login throttle (django-axes) counts."""
+    return (BaseThrottle().get_ident(request) or "")[:64]
+
+
 def count_auth_failure(request) -> None:
     """Counts a failed authentication for the client's address in fixed
     windows; past the limit the client gets 429 until its window ends, and
@@ -38,9 +45,7 @@ def count_auth_failure(request) -> None:
     window = settings.AUTH_FAILURE_WINDOW_SECONDS
     now = time.time()
     window_ends = int((now // window + 1) * window)
-    # The client's address: REMOTE_ADDR, or behind TRUSTED_PROXIES proxies the
-    # X-Forwarded-For entry the outermost of them added (DRF's NUM_PROXIES rule).
-    address = (BaseThrottle().get_ident(request) or "")[:64]
+    address = client_address(request)
     count = _count_in_redis if settings.REDIS_URL else _count_in_postgres
     if count(address, window_ends) > settings.AUTH_FAILURE_LIMIT:
         raise Throttled(wait=window_ends - now)
