@@ -11,7 +11,9 @@ While the load runs it injects, one phase each:
   restart     a PostgreSQL restart in fast mode (`pg_ctl -D <datadir> restart
               -m fast` for a private/pgserver server, `pg_ctlcluster
               --skip-systemctl-redirect <ver> <cluster> restart -m fast` for the
-              machine's service);
+              machine's service); `--stop-mode immediate` (the long mode's
+              default) stops it without waiting for commits in flight, and
+              every unanswered request is then retried with its key;
   storm       hundreds of concurrent debits, adjustments and double-tapped
               keys on one hot seller;
   disconnect  clients that send the headers and part or all of the body of a
@@ -80,7 +82,10 @@ class ChaosConfig:
     credit: int = 50_000_000  # rials each seeded seller starts with
     kill_interval: float = 1.0  # seconds between worker SIGKILLs
     restarts: int = 1  # PostgreSQL restarts in the restart phase
-    outage_seconds: float = 0.0  # 0: `restart -m fast`; else stop -m fast, stay down this long, start
+    outage_seconds: float = 0.0  # 0: `restart -m <stop_mode>`; else stop -m <stop_mode>, stay down this long, start
+    # immediate: PostgreSQL stops without waiting for commits in flight, so a
+    # client may lose the answer to a commit that happened (issue 10, item 1).
+    stop_mode: str = "fast"
     storm_requests: int = 300
     storm_threads: int = 100
     disconnects: int = 60
@@ -105,6 +110,7 @@ PRESETS = {
         kill_interval=3.0,
         restarts=4,
         outage_seconds=3.0,
+        stop_mode="immediate",
         storm_requests=3000,
         storm_threads=300,
         disconnects=600,
@@ -503,15 +509,19 @@ class Run:
             began = time.time()
             # The long mode alternates a plain restart with a longer outage.
             down = config.outage_seconds if (len(restarts) % 2 or config.restarts == 1) else 0
-            took = pg.outage(down, "fast") if down else pg.restart("fast")
+            took = pg.outage(down, config.stop_mode) if down else pg.restart(config.stop_mode)
             restarts.append({"began": began, "pg_ctl_seconds": took, "down": down})
             self.log(f"  PostgreSQL {'down ' + str(down) + ' s' if down else 'restarted'} (took {took:.2f} s)")
             time.sleep(slot / 2)
         time.sleep(max(0.0, config.phase_seconds - slot * config.restarts))
         self.restarts = restarts
-        self.report.faults["PostgreSQL restarts (fast)"] = (
+        self.report.faults["PostgreSQL restarts"] = (
             f"{len(restarts)} via {type(pg).__name__}; down for "
-            + ", ".join(f"{r['pg_ctl_seconds']:.2f} s" + (" (stop, wait, start)" if r["down"] else " (restart -m fast)") for r in restarts)
+            + ", ".join(
+                f"{r['pg_ctl_seconds']:.2f} s"
+                + (f" (stop -m {config.stop_mode}, wait, start)" if r["down"] else f" (restart -m {config.stop_mode})")
+                for r in restarts
+            )
         )
 
     def _inject_storm(self, pg, api, work, hot, disconnect_seller, staff_token, cfg):
@@ -818,6 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--" + name.replace("_", "-"), type=int)
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else a private PostgreSQL under /tmp")
     parser.add_argument("--data-dir", help="data directory of the private PostgreSQL (default /tmp/chaos-pg-<pid>)")
+    parser.add_argument("--stop-mode", choices=["fast", "immediate"], help="how PostgreSQL is stopped (long mode: immediate)")
     parser.add_argument("--allow-restart", action="store_true", help="allow restarting a PostgreSQL this run did not create")
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--out-dir", help="keep the clients' records and gunicorn.log here")
