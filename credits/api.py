@@ -60,7 +60,9 @@ class CreditRequestListCreateView(generics.ListAPIView):
 
     def get_queryset(self):
         filters = validated(self.CreditRequestFilterSerializer, self.request.query_params)
-        return selectors.credit_request_list(seller_id=_caller_seller_id(self.request), **filters).select_related("seller")
+        return selectors.credit_request_list(seller_id=_caller_seller_id(self.request), **filters).select_related(
+            "seller"
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=CreditRequest.Status.values)],
@@ -91,7 +93,11 @@ class CreditRequestListCreateView(generics.ListAPIView):
             code, body = create()
             return Response(body, status=code)
         code, body, replayed = run_idempotent(
-            seller_id=seller_id, key=key, endpoint="credit-requests", request_hash=request_hash(request.data), action=create
+            seller_id=seller_id,
+            key=key,
+            endpoint="credit-requests",
+            request_hash=request_hash(request.data),
+            action=create,
         )
         return Response(body, status=code, headers=replay_headers(replayed))
 

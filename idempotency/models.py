@@ -20,9 +20,7 @@ class IdempotencyRecord(models.Model):
     # No index of its own: UNIQUE (seller, key) serves every lookup by seller,
     # and a second index tempted the planner into scanning all of a busy
     # seller's keys for one of them (loadtests.bench, 2 hot sellers).
-    seller = models.ForeignKey(
-        "sellers.Seller", on_delete=models.CASCADE, related_name="+", db_index=False, null=True
-    )
+    seller = models.ForeignKey("sellers.Seller", on_delete=models.CASCADE, related_name="+", db_index=False, null=True)
     staff_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False, null=True
     )

@@ -97,7 +97,8 @@ class AdjustmentCreateView(APIView):
             201: AdjustmentOutputSerializer,
             402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
             409: OpenApiResponse(
-                ErrorSerializer, description="balance_limit_exceeded: the balance would pass 2^63 - 1; nothing was written"
+                ErrorSerializer,
+                description="balance_limit_exceeded: the balance would pass 2^63 - 1; nothing was written",
             ),
             **errors(400, 401, 403, 404, 415, 422),
         },

@@ -56,10 +56,20 @@ class LedgerEntry(models.Model):
         db_index=False,
     )
     recharge = models.ForeignKey(
-        "recharges.Recharge", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries", db_index=False
+        "recharges.Recharge",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        db_index=False,
     )
     adjustment = models.ForeignKey(
-        BalanceAdjustment, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries", db_index=False
+        BalanceAdjustment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        db_index=False,
     )
     created_at = models.DateTimeField(db_default=Now())
 
@@ -84,8 +94,20 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_entry_balance_after_non_negative"),
             models.CheckConstraint(
                 condition=(
-                    Q(kind="credit", amount__gt=0, credit_request__isnull=False, recharge__isnull=True, adjustment__isnull=True)
-                    | Q(kind="recharge", amount__lt=0, credit_request__isnull=True, recharge__isnull=False, adjustment__isnull=True)
+                    Q(
+                        kind="credit",
+                        amount__gt=0,
+                        credit_request__isnull=False,
+                        recharge__isnull=True,
+                        adjustment__isnull=True,
+                    )
+                    | Q(
+                        kind="recharge",
+                        amount__lt=0,
+                        credit_request__isnull=True,
+                        recharge__isnull=False,
+                        adjustment__isnull=True,
+                    )
                     | Q(kind="adjustment", credit_request__isnull=True, recharge__isnull=True, adjustment__isnull=False)
                 ),
                 name="ledger_entry_exactly_one_source",

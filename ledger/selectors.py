@@ -20,7 +20,9 @@ def reconcile() -> list[dict]:
     """Sellers whose balance differs from the sum of their ledger entries, or
     whose running-balance chain is broken; an empty list when all is right."""
     problems = []
-    sums = dict(LedgerEntry.objects.values_list("seller_id").annotate(total=Sum("amount")).values_list("seller_id", "total"))
+    sums = dict(
+        LedgerEntry.objects.values_list("seller_id").annotate(total=Sum("amount")).values_list("seller_id", "total")
+    )
     for seller_id, balance in Seller.objects.values_list("pk", "balance"):
         total = sums.get(seller_id, 0)
         if balance != total or balance < 0:

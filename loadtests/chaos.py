@@ -192,7 +192,10 @@ class Terminal:
             except requests.ConnectionError as error:
                 outcome, retry_after = {"status": None, "error": "connection", "detail": type(error).__name__}, None
             except requests.RequestException as error:  # e.g. the body cut short by a killed worker
-                outcome, retry_after = {"status": None, "error": "broken response", "detail": type(error).__name__}, None
+                outcome, retry_after = (
+                    {"status": None, "error": "broken response", "detail": type(error).__name__},
+                    None,
+                )
             outcome.update(sent=sent, done=time.time(), phase=phase)
             op["attempts"].append(outcome)
             if not _retriable(outcome) or time.monotonic() - started > self.deadline:
@@ -241,7 +244,12 @@ def steady_client(name: str, base_url: str, sellers: list[dict], staff_token: st
             if credit_request_id:
                 ops.append(op)
                 op = terminal.send("POST", f"/api/v1/credit-requests/{credit_request_id}/approve/", staff_token)
-                op.update(kind="approve", seller_id=seller["seller_id"], credit_request_id=credit_request_id, amount=body["amount"])
+                op.update(
+                    kind="approve",
+                    seller_id=seller["seller_id"],
+                    credit_request_id=credit_request_id,
+                    amount=body["amount"],
+                )
         else:
             amount = rng.choice([1, 1, -1]) * rng.randrange(100, 1001, 100)
             body = {"amount": amount, "reason": f"chaos {key}"}
@@ -272,7 +280,9 @@ def storm_client(name: str, base_url: str, hot: dict, staff_token: str, config: 
             if job["kind"] == "recharge":
                 op = terminal.send("POST", RECHARGE, hot["token"], job["body"], job["key"])
             else:
-                op = terminal.send("POST", f"/api/v1/sellers/{hot['seller_id']}/adjustments/", staff_token, job["body"], job["key"])
+                op = terminal.send(
+                    "POST", f"/api/v1/sellers/{hot['seller_id']}/adjustments/", staff_token, job["body"], job["key"]
+                )
             op.update(kind=job["kind"], seller_id=hot["seller_id"], storm=True, double_tap=job.get("double_tap", False))
             with lock:
                 ops.append(op)
@@ -314,7 +324,17 @@ def disconnect_client(name: str, base_url: str, sellers: list[dict], config: dic
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         except OSError as exc:
             error = type(exc).__name__
-        ops.append({"kind": "disconnect", "how": kind, "key": key, "body": body, "seller": seller, "sent": sent, "error": error})
+        ops.append(
+            {
+                "kind": "disconnect",
+                "how": kind,
+                "key": key,
+                "body": body,
+                "seller": seller,
+                "sent": sent,
+                "error": error,
+            }
+        )
         time.sleep(rng.uniform(0, 0.02))
     time.sleep(0.5)  # let the server finish what it received
     terminal = Terminal(base_url, phase, config, rng)
@@ -386,7 +406,9 @@ class Run:
 
     def execute(self) -> Report:
         config = self.config
-        pg = self.postgres or postgres_for(config.database_url or os.environ.get("DATABASE_URL"), data_dir=config.data_dir)
+        pg = self.postgres or postgres_for(
+            config.database_url or os.environ.get("DATABASE_URL"), data_dir=config.data_dir
+        )
         owned = self.postgres is None and pg.private
         if "restart" in config.phases and not pg.private and pg.restartable and not config.allow_restart:
             raise SystemExit(
@@ -431,7 +453,11 @@ class Run:
             finally:
                 self.stop.set()
                 for process in self.children:  # only the processes this run started
-                    process.join(max(1.0, config.op_deadline + 30 - (time.monotonic() - self.stopped_at)) if self.stopped_at else 1)
+                    process.join(
+                        max(1.0, config.op_deadline + 30 - (time.monotonic() - self.stopped_at))
+                        if self.stopped_at
+                        else 1
+                    )
                     if process.is_alive():
                         process.terminate()
                         process.join(5)
@@ -441,7 +467,11 @@ class Run:
                     ops += json.loads(Path(out).read_text())
                 else:
                     lost.append(f"{Path(out).stem} (exit {process.exitcode})")
-            self._add("every client process reported", not lost, f"{len(clients)} processes" + (f"; NO RECORDS: {lost}" if lost else ""))
+            self._add(
+                "every client process reported",
+                not lost,
+                f"{len(clients)} processes" + (f"; NO RECORDS: {lost}" if lost else ""),
+            )
             api.wait_healthy(30)
             self._scan_log(api)
         facts = database_facts(url)
@@ -461,7 +491,9 @@ class Run:
         self._phase("warmup", config.warmup_seconds)
         extra = []
         for name in config.phases:
-            extra += getattr(self, f"_inject_{name}")(pg, api, work, hot, disconnect_seller, seeded.staff_token, cfg) or []
+            extra += (
+                getattr(self, f"_inject_{name}")(pg, api, work, hot, disconnect_seller, seeded.staff_token, cfg) or []
+            )
         self._phase("cooldown", config.cooldown_seconds)
         self.stopped_at = time.monotonic()
         self.stop.set()
@@ -497,7 +529,9 @@ class Run:
             if pid:
                 killed.append(pid)
         recovered = api.wait_healthy(60, workers=self.config.workers)
-        self.report.faults["workers SIGKILLed"] = f"{len(killed)} (all {self.config.workers} back {recovered:.1f} s after the last)"
+        self.report.faults["workers SIGKILLed"] = (
+            f"{len(killed)} (all {self.config.workers} back {recovered:.1f} s after the last)"
+        )
 
     def _inject_restart(self, pg, api, work, *args):
         self._enter("restart")
@@ -515,13 +549,10 @@ class Run:
             time.sleep(slot / 2)
         time.sleep(max(0.0, config.phase_seconds - slot * config.restarts))
         self.restarts = restarts
-        self.report.faults["PostgreSQL restarts"] = (
-            f"{len(restarts)} via {type(pg).__name__}; down for "
-            + ", ".join(
-                f"{r['pg_ctl_seconds']:.2f} s"
-                + (f" (stop -m {config.stop_mode}, wait, start)" if r["down"] else f" (restart -m {config.stop_mode})")
-                for r in restarts
-            )
+        self.report.faults["PostgreSQL restarts"] = f"{len(restarts)} via {type(pg).__name__}; down for " + ", ".join(
+            f"{r['pg_ctl_seconds']:.2f} s"
+            + (f" (stop -m {config.stop_mode}, wait, start)" if r["down"] else f" (restart -m {config.stop_mode})")
+            for r in restarts
         )
 
     def _inject_storm(self, pg, api, work, hot, disconnect_seller, staff_token, cfg):
@@ -548,7 +579,16 @@ class Run:
             out = str(work / f"storm-{index}.json")
             process = self.ctx.Process(
                 target=storm_client,
-                args=(f"s{index}", api.url, hot, staff_token, dict(cfg, storm_threads=threads), self.phase, out, jobs[index::2]),
+                args=(
+                    f"s{index}",
+                    api.url,
+                    hot,
+                    staff_token,
+                    dict(cfg, storm_threads=threads),
+                    self.phase,
+                    out,
+                    jobs[index::2],
+                ),
             )
             self._start_child(process)
             processes.append((process, out))
@@ -591,7 +631,9 @@ class Run:
                 phase = next((name for name, offset in reversed(marks) if offset <= match.start()), "setup")
                 context = text[match.start() : match.start() + 1200]
                 exception = re.findall(r"\n(\w[\w.]*(?:Error|Exception|Exit)[^\n]*)", context)
-                self.report.server_errors.append({"phase": phase, "line": match.group(0)[:200], "exception": exception[:1]})
+                self.report.server_errors.append(
+                    {"phase": phase, "line": match.group(0)[:200], "exception": exception[:1]}
+                )
 
     # --- checks ---
 
@@ -609,7 +651,12 @@ class Run:
             if kind == "recharge" and final.get("status") == 201:
                 seen_ok[kind] += 1
                 row = recharges.get(final.get("id"))
-                if entries["recharge"].get(final.get("id")) != 1 or row is None or row[2] != op["body"]["amount"] or row[3] != op["key"]:
+                if (
+                    entries["recharge"].get(final.get("id")) != 1
+                    or row is None
+                    or row[2] != op["body"]["amount"]
+                    or row[3] != op["key"]
+                ):
                     missing.append((kind, final.get("id"), op["key"]))
             elif kind == "adjustment" and final.get("status") == 201:
                 seen_ok[kind] += 1
@@ -661,20 +708,28 @@ class Run:
             f"{sum(1 for op in ops if any(a.get('replayed') for a in op['attempts']))} replayed, "
             f"{len(double_taps)} double taps" + (f"; DIFFERENT: {inconsistent[:5]}" if inconsistent else ""),
         )
-        self._add("reconcile clean", not facts["reconcile"], json.dumps(facts["reconcile"][:5]) if facts["reconcile"] else "0 problems")
+        self._add(
+            "reconcile clean",
+            not facts["reconcile"],
+            json.dumps(facts["reconcile"][:5]) if facts["reconcile"] else "0 problems",
+        )
         balances = [row[1] for row in facts["sellers"]]
-        self._add("no negative balance", min(balances) >= 0, f"min balance {min(balances)} over {len(balances)} sellers")
+        self._add(
+            "no negative balance", min(balances) >= 0, f"min balance {min(balances)} over {len(balances)} sellers"
+        )
         # Every 5xx is the contract's 503.
         attempts = [a for op in ops for a in op["attempts"]]
         bad = [a for a in attempts if (a.get("status") or 0) >= 500 and not a.get("contract_503")]
         self.report.bad_responses = [
-            {"phase": a["phase"], "status": a["status"], "body": a.get("body"), "retry_after": a.get("retry_after")} for a in bad[:20]
+            {"phase": a["phase"], "status": a["status"], "body": a.get("body"), "retry_after": a.get("retry_after")}
+            for a in bad[:20]
         ]
         good_503 = sum(1 for a in attempts if a.get("contract_503"))
         self._add(
             "every 5xx is 503 service_unavailable + Retry-After + details.outcome",
             not bad,
-            f"{good_503} contract 503s" + (f"; {len(bad)} OTHER 5xx, first: {self.report.bad_responses[:2]}" if bad else ", 0 other 5xx"),
+            f"{good_503} contract 503s"
+            + (f"; {len(bad)} OTHER 5xx, first: {self.report.bad_responses[:2]}" if bad else ", 0 other 5xx"),
         )
         # A 503 with outcome not_written promises nothing was written: the same key
         # must not later replay a success (outcome unknown promises nothing).
@@ -690,7 +745,9 @@ class Run:
             f"{len(broken_promises)} broken" + (f": {broken_promises[:5]}" if broken_promises else ""),
         )
         server_500s = [e for e in self.report.server_errors if not e["line"].startswith("WORKER TIMEOUT")]
-        summary = Counter((e["phase"], e["line"][:60], tuple(e["exception"])) for e in server_errors_unique(server_500s))
+        summary = Counter(
+            (e["phase"], e["line"][:60], tuple(e["exception"])) for e in server_errors_unique(server_500s)
+        )
         self._add(
             "no 500 logged by the server",
             not server_500s,
@@ -726,7 +783,9 @@ class Run:
         credited = sum(row[2] for row in facts["credit_requests"] if row[3] == "approved")
         debited = sum(row[2] for row in facts["recharges"])
         adjusted = sum(row[2] for row in facts["adjustments"])
-        acknowledged = {op["final"].get("id") for op in ops if op["kind"] == "recharge" and op["final"].get("status") == 201}
+        acknowledged = {
+            op["final"].get("id") for op in ops if op["kind"] == "recharge" and op["final"].get("status") == 201
+        }
         report.money = {
             "sellers": len(facts["sellers"]),
             "credited (approved requests)": credited,
@@ -746,7 +805,9 @@ class Run:
         if report.money["sum of balances"] != report.money["credited - debited + adjusted"]:
             self._add("money adds up", False, "sum of balances != credited - debited + adjusted")
         else:
-            self._add("money adds up", True, f"{report.money['sum of balances']} IRR across {len(facts['sellers'])} sellers")
+            self._add(
+                "money adds up", True, f"{report.money['sum of balances']} IRR across {len(facts['sellers'])} sellers"
+            )
         for restart in getattr(self, "restarts", []):
             began = restart["began"]
             after = sorted((a for a in attempts if a["sent"] >= began or a["done"] >= began), key=lambda a: a["done"])
@@ -758,8 +819,12 @@ class Run:
             report.recovery.setdefault("restarts", []).append(
                 {
                     "pg_ctl restart took": f"{restart['pg_ctl_seconds']:.2f} s",
-                    "first failure after restart began": f"{first_failure - began:.2f} s" if first_failure else "none seen",
-                    "first 2xx after the outage (from restart begin)": f"{first_ok - began:.2f} s" if first_ok else "NEVER",
+                    "first failure after restart began": f"{first_failure - began:.2f} s"
+                    if first_failure
+                    else "none seen",
+                    "first 2xx after the outage (from restart begin)": f"{first_ok - began:.2f} s"
+                    if first_ok
+                    else "NEVER",
                     "failed attempts in between": sum(1 for a in failures if first_ok is None or a["done"] <= first_ok),
                 }
             )
@@ -798,16 +863,37 @@ def render(report: Report) -> str:
             if header and index == 0:
                 lines.append("  " + "  ".join("-" * width for width in widths))
 
-    table("OPERATIONS (final outcome per operation)", [(k, ", ".join(f"{l} {n}" for l, n in sorted(v.items()))) for k, v in report.operations.items()], ("operation", "outcomes"))
+    table(
+        "OPERATIONS (final outcome per operation)",
+        [(k, ", ".join(f"{l} {n}" for l, n in sorted(v.items()))) for k, v in report.operations.items()],
+        ("operation", "outcomes"),
+    )
     table("FAULTS INJECTED", list(report.faults.items()), ("fault", "what happened"))
     table("MONEY", list(report.money.items()), ("quantity", "IRR / count"))
     labels = sorted({label for counts in report.statuses.values() for label in counts})
-    table("RESPONSES BY PHASE (every attempt)", [(phase, *(counts.get(l, 0) for l in labels)) for phase, counts in report.statuses.items()], ("phase", *labels))
+    table(
+        "RESPONSES BY PHASE (every attempt)",
+        [(phase, *(counts.get(l, 0) for l in labels)) for phase, counts in report.statuses.items()],
+        ("phase", *labels),
+    )
     if report.recovery.get("restarts"):
-        table("RECOVERY AFTER POSTGRESQL RESTART", [(f"#{i + 1}", "; ".join(f"{k}: {v}" for k, v in r.items())) for i, r in enumerate(report.recovery["restarts"])], ("restart", "timings"))
-    table("CHECKS", [("PASS" if c.ok else "FAIL", c.name, c.detail) for c in report.checks], ("result", "check", "detail"))
+        table(
+            "RECOVERY AFTER POSTGRESQL RESTART",
+            [
+                (f"#{i + 1}", "; ".join(f"{k}: {v}" for k, v in r.items()))
+                for i, r in enumerate(report.recovery["restarts"])
+            ],
+            ("restart", "timings"),
+        )
+    table(
+        "CHECKS", [("PASS" if c.ok else "FAIL", c.name, c.detail) for c in report.checks], ("result", "check", "detail")
+    )
     if report.server_errors:
-        table("SERVER LOG (errors)", [(e["phase"], e["line"][:90], "; ".join(e["exception"])[:120]) for e in report.server_errors[:15]], ("phase", "line", "exception"))
+        table(
+            "SERVER LOG (errors)",
+            [(e["phase"], e["line"][:90], "; ".join(e["exception"])[:120]) for e in report.server_errors[:15]],
+            ("phase", "line", "exception"),
+        )
     lines.append(f"\n{'OK: no violation' if report.ok else f'VIOLATIONS: {len(report.violations)}'}")
     return "\n".join(lines)
 
@@ -822,14 +908,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=sorted(PRESETS), default="short", help="short: ~1 minute; long: ~10 minutes")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
-    for name in ("warmup_seconds", "phase_seconds", "cooldown_seconds", "kill_interval", "request_timeout", "op_deadline", "outage_seconds"):
+    for name in (
+        "warmup_seconds",
+        "phase_seconds",
+        "cooldown_seconds",
+        "kill_interval",
+        "request_timeout",
+        "op_deadline",
+        "outage_seconds",
+    ):
         parser.add_argument("--" + name.replace("_", "-"), type=float)
-    for name in ("clients", "workers", "sellers_per_client", "credit", "restarts", "storm_requests", "storm_threads", "disconnects", "random_seed"):
+    for name in (
+        "clients",
+        "workers",
+        "sellers_per_client",
+        "credit",
+        "restarts",
+        "storm_requests",
+        "storm_threads",
+        "disconnects",
+        "random_seed",
+    ):
         parser.add_argument("--" + name.replace("_", "-"), type=int)
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else a private PostgreSQL under /tmp")
     parser.add_argument("--data-dir", help="data directory of the private PostgreSQL (default /tmp/chaos-pg-<pid>)")
-    parser.add_argument("--stop-mode", choices=["fast", "immediate"], help="how PostgreSQL is stopped (long mode: immediate)")
-    parser.add_argument("--allow-restart", action="store_true", help="allow restarting a PostgreSQL this run did not create")
+    parser.add_argument(
+        "--stop-mode", choices=["fast", "immediate"], help="how PostgreSQL is stopped (long mode: immediate)"
+    )
+    parser.add_argument(
+        "--allow-restart", action="store_true", help="allow restarting a PostgreSQL this run did not create"
+    )
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--out-dir", help="keep the clients' records and gunicorn.log here")
     parser.add_argument("--json", help="also write the report as JSON to this file")
@@ -839,7 +947,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phases {sorted(unknown)}")
-    config = replace(PRESETS[args.mode], **{**overrides, "phases": phases, "allow_restart": args.allow_restart, "keep_database": args.keep_database})
+    config = replace(
+        PRESETS[args.mode],
+        **{**overrides, "phases": phases, "allow_restart": args.allow_restart, "keep_database": args.keep_database},
+    )
     report = run_chaos(config)
     print(report.table())
     if args.json:

@@ -129,7 +129,9 @@ def _in_threads(args: tuple, workers: int) -> list[int]:
 def _in_processes(args: tuple, workers: int) -> list[int]:
     context = multiprocessing.get_context("spawn")
     barrier, queue = context.Barrier(workers), context.Queue()
-    processes = [context.Process(target=_process_worker, args=(queue, *args, barrier), daemon=True) for _ in range(workers)]
+    processes = [
+        context.Process(target=_process_worker, args=(queue, *args, barrier), daemon=True) for _ in range(workers)
+    ]
     for process in processes:
         process.start()
     try:
@@ -145,7 +147,9 @@ def _in_processes(args: tuple, workers: int) -> list[int]:
     return results
 
 
-def run(conninfo: str, *, strategy: str, runner: str, workers: int = 4, attempts: int = 150, amount: int = 1_000) -> Outcome:
+def run(
+    conninfo: str, *, strategy: str, runner: str, workers: int = 4, attempts: int = 150, amount: int = 1_000
+) -> Outcome:
     """Debits one scratch account from `workers` threads or processes at once,
     `attempts` times each; the balance covers half of all the attempts."""
     start = amount * workers * attempts // 2

@@ -231,13 +231,37 @@ class PrivatePostgres(Postgres):
         )
         if not self.created:  # someone else's server: start it as it was started
             options = (self.data_dir / "postmaster.opts").read_text().split(" ", 1)[1].replace('"', "'")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(self.data_dir / "log"), "-o", options, "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.data_dir / "log"),
+            "-o",
+            options,
+            "start",
+        )
         self.wait_ready()
 
     def restart(self, mode: str = "fast") -> float:
         started = time.monotonic()
         # pg_ctl restart reuses the options the server was started with (postmaster.opts).
-        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-m", mode, "-l", str(self.data_dir / "log"), "restart")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-w",
+            "-t",
+            "60",
+            "-m",
+            mode,
+            "-l",
+            str(self.data_dir / "log"),
+            "restart",
+        )
         return time.monotonic() - started
 
     def outage(self, seconds: float, mode: str = "fast") -> float:
@@ -399,7 +423,9 @@ class ApiServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ApiServer:
-        env = django_env(self.database_url, HOST="127.0.0.1", PORT=self.port, WEB_CONCURRENCY=self.workers, **self.extra_env)
+        env = django_env(
+            self.database_url, HOST="127.0.0.1", PORT=self.port, WEB_CONCURRENCY=self.workers, **self.extra_env
+        )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 # No control socket: its default path ($HOME/.gunicorn/gunicorn.ctl) is
@@ -450,14 +476,21 @@ class ApiServer:
         started = time.monotonic()
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"gunicorn exited with {self.process.returncode}; see {self.log_path}:\n{self.log_tail()}"
+                )
             try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200 and len(self.worker_pids()) >= workers:
+                if (
+                    requests.get(self.url + "/healthz", timeout=2).status_code == 200
+                    and len(self.worker_pids()) >= workers
+                ):
                     return time.monotonic() - started
             except requests.RequestException:
                 pass
             if time.monotonic() - started > timeout:
-                raise TimeoutError(f"{self.url}/healthz not healthy after {timeout} s; see {self.log_path}:\n{self.log_tail()}")
+                raise TimeoutError(
+                    f"{self.url}/healthz not healthy after {timeout} s; see {self.log_path}:\n{self.log_tail()}"
+                )
             time.sleep(0.1)
 
     def log_size(self) -> int:

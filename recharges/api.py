@@ -214,9 +214,7 @@ class BatchCreateView(APIView):
     permission_classes = [IsSeller]
 
     class BatchInputSerializer(serializers.Serializer):
-        items = serializers.ListField(
-            child=RechargeInputSerializer(), min_length=1, max_length=MAX_BATCH_ITEMS
-        )
+        items = serializers.ListField(child=RechargeInputSerializer(), min_length=1, max_length=MAX_BATCH_ITEMS)
 
     @extend_schema(
         request=BatchInputSerializer,

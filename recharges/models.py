@@ -35,7 +35,9 @@ class RechargeBatch(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(count__gte=1, count__lte=MAX_BATCH_ITEMS), name="recharge_batch_count_in_range"),
+            models.CheckConstraint(
+                condition=Q(count__gte=1, count__lte=MAX_BATCH_ITEMS), name="recharge_batch_count_in_range"
+            ),
             models.CheckConstraint(condition=Q(total_amount__gt=0), name="recharge_batch_total_positive"),
         ]
 
@@ -61,7 +63,9 @@ class Recharge(models.Model):
             models.Index(fields=["batch"], name="recharge_batch", condition=Q(batch__isnull=False)),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT), name="recharge_amount_in_range"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT), name="recharge_amount_in_range"
+            ),
             models.UniqueConstraint(
                 fields=["seller", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),

@@ -3,11 +3,20 @@ from ledger.services import SaleResult
 
 
 def sell_recharge(
-    *, seller_id: int, phone_number: str, amount: int, idempotency_key: str | None = None, request_hash: str | None = None
+    *,
+    seller_id: int,
+    phone_number: str,
+    amount: int,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
 ) -> SaleResult:
     """Sells one recharge to an E.164 number: 201 with the recharge, or 402."""
     return ledger.debit_recharge(
-        seller_id=seller_id, phone_e164=phone_number, amount=amount, idempotency_key=idempotency_key, request_hash=request_hash
+        seller_id=seller_id,
+        phone_e164=phone_number,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
     )
 
 
@@ -17,7 +26,11 @@ def sell_recharge_by_token(
     """sell_recharge by the seller holding this token, or None if the general
     path must answer (see ledger.services.debit_recharge_by_token)."""
     return ledger.debit_recharge_by_token(
-        token_digest=token_digest, phone_e164=phone_number, amount=amount, idempotency_key=idempotency_key, request_hash=request_hash
+        token_digest=token_digest,
+        phone_e164=phone_number,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
     )
 
 

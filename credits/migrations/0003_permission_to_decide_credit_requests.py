@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('credits', '0002_decided_requests_are_frozen'),
+        ("credits", "0002_decided_requests_are_frozen"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='creditrequest',
-            options={'permissions': [('decide_creditrequest', 'Can approve or reject credit requests')]},
+            name="creditrequest",
+            options={"permissions": [("decide_creditrequest", "Can approve or reject credit requests")]},
         ),
     ]

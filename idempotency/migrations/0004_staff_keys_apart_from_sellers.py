@@ -67,7 +67,11 @@ STATE = [
         model_name="idempotencyrecord",
         name="seller",
         field=models.ForeignKey(
-            db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="sellers.seller"
+            db_index=False,
+            null=True,
+            on_delete=django.db.models.deletion.CASCADE,
+            related_name="+",
+            to="sellers.seller",
         ),
     ),
     migrations.AddConstraint(

@@ -4,23 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('idempotency', '0004_staff_keys_apart_from_sellers'),
+        ("idempotency", "0004_staff_keys_apart_from_sellers"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuthFailureWindow',
+            name="AuthFailureWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(max_length=64)),
-                ('window_ends', models.BigIntegerField(help_text='Unix seconds at which the window ends.')),
-                ('failures', models.IntegerField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("address", models.CharField(max_length=64)),
+                ("window_ends", models.BigIntegerField(help_text="Unix seconds at which the window ends.")),
+                ("failures", models.IntegerField()),
             ],
             options={
-                'indexes': [models.Index(fields=['window_ends'], name='auth_failure_window_ends')],
-                'constraints': [models.UniqueConstraint(fields=('address', 'window_ends'), name='auth_failure_window_unique')],
+                "indexes": [models.Index(fields=["window_ends"], name="auth_failure_window_ends")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("address", "window_ends"), name="auth_failure_window_unique")
+                ],
             },
         ),
     ]

@@ -17,8 +17,12 @@ _RULES = importlib.import_module("ledger.migrations.0003_database_rules").RULES
 _LOOKUP = "WHERE seller_id = p_seller AND key = p_key;"
 _OWN_LOOKUP = "WHERE seller_id = p_seller AND key = p_key AND staff_user_id IS NULL;"
 # 0003's two sale functions, from the first of them to the end of its SQL.
-_SALE_FUNCTIONS = "CREATE OR REPLACE FUNCTION ledger_sell_recharge(" + _RULES.split("CREATE FUNCTION ledger_sell_recharge(", 1)[1]
-_SALE_FUNCTIONS = _SALE_FUNCTIONS.replace("CREATE FUNCTION ledger_sell_recharge_batch(", "CREATE OR REPLACE FUNCTION ledger_sell_recharge_batch(")
+_SALE_FUNCTIONS = (
+    "CREATE OR REPLACE FUNCTION ledger_sell_recharge(" + _RULES.split("CREATE FUNCTION ledger_sell_recharge(", 1)[1]
+)
+_SALE_FUNCTIONS = _SALE_FUNCTIONS.replace(
+    "CREATE FUNCTION ledger_sell_recharge_batch(", "CREATE OR REPLACE FUNCTION ledger_sell_recharge_batch("
+)
 assert _SALE_FUNCTIONS.count(_LOOKUP) == 2, "0003's sale functions changed: rewrite this migration"
 
 

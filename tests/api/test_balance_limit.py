@@ -101,7 +101,9 @@ def test_the_admin_approve_action_skips_it(rich, admin):
 def test_the_admin_adjustment_form_refuses_it(rich, admin):
     with nothing_written():
         response = admin.post(
-            "/admin/ledger/balanceadjustment/add/", {"seller": rich.pk, "amount": 10**15, "reason": "too much"}, follow=True
+            "/admin/ledger/balanceadjustment/add/",
+            {"seller": rich.pk, "amount": 10**15, "reason": "too much"},
+            follow=True,
         )
     assert response.status_code == 200
     messages = [str(m) for m in response.context["messages"]]

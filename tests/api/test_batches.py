@@ -45,7 +45,9 @@ def test_get_batch_returns_the_body_of_the_post(client_a):
 
 
 def test_batch_above_the_balance_is_402_and_writes_nothing(client_a):
-    items = [{"phone_number": "09121234567", "amount": 400_000}] * 2 + [{"phone_number": "09121234567", "amount": 200_001}]
+    items = [{"phone_number": "09121234567", "amount": 400_000}] * 2 + [
+        {"phone_number": "09121234567", "amount": 200_001}
+    ]
     with nothing_written():
         response = post(client_a, BATCHES, {"items": items})
     assert_error(response, 402, "insufficient_balance", {"balance": START_BALANCE, "amount": START_BALANCE + 1})
@@ -71,5 +73,9 @@ def test_one_bad_item_refuses_the_whole_batch(client_a):
     items = [*ITEMS, {"phone_number": "02112345678", "amount": 1000}]
     with nothing_written():
         response = post(client_a, BATCHES, {"items": items})
-    assert_error(response, 400, "validation_error",
-                 {"items": {"4": {"phone_number": ["Enter an Iranian mobile number, e.g. 09121234567."]}}})
+    assert_error(
+        response,
+        400,
+        "validation_error",
+        {"items": {"4": {"phone_number": ["Enter an Iranian mobile number, e.g. 09121234567."]}}},
+    )

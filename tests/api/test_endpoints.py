@@ -115,8 +115,18 @@ def test_status_filter_on_credit_requests(client_a, staff_client, status):
 
 @pytest.mark.parametrize(
     "written",
-    ["09121234567", "+989121234567", "989121234567", "00989121234567", "9121234567",
-     "0912 123 4567", "0912-123-4567", "+98 912 123 4567", "(0912) 123-4567", "۰۹۱۲۱۲۳۴۵۶۷"],
+    [
+        "09121234567",
+        "+989121234567",
+        "989121234567",
+        "00989121234567",
+        "9121234567",
+        "0912 123 4567",
+        "0912-123-4567",
+        "+98 912 123 4567",
+        "(0912) 123-4567",
+        "۰۹۱۲۱۲۳۴۵۶۷",
+    ],
 )
 def test_recharge_accepts_common_forms_and_answers_e164(client_a, written):
     response = post(client_a, f"{API}/recharges/", {"phone_number": written, "amount": 5000})
@@ -159,10 +169,16 @@ def test_adjustments_move_the_balance_both_ways(staff_client, client_a, seller_a
     minus = post(staff_client, path, {"amount": -START_BALANCE - 5000, "reason": "chargeback 1234"})
     assert plus.status_code == minus.status_code == 201
     assert plus.json() == {
-        "id": plus.json()["id"], "amount": 5000, "reason": "goodwill", "balance_after": START_BALANCE + 5000
+        "id": plus.json()["id"],
+        "amount": 5000,
+        "reason": "goodwill",
+        "balance_after": START_BALANCE + 5000,
     }
     assert minus.json() == {
-        "id": minus.json()["id"], "amount": -START_BALANCE - 5000, "reason": "chargeback 1234", "balance_after": 0
+        "id": minus.json()["id"],
+        "amount": -START_BALANCE - 5000,
+        "reason": "chargeback 1234",
+        "balance_after": 0,
     }
     assert minus.json()["id"] > plus.json()["id"]
     assert balance(client_a) == 0
@@ -218,8 +234,12 @@ def test_unknown_ids_are_404_for_sellers(client_a, path, missing_id):
 
 @pytest.mark.parametrize(
     "method, path",
-    [("GET", "/sellers/{}/"), ("GET", "/credit-requests/{}/"), ("POST", "/credit-requests/{}/approve/"),
-     ("POST", "/credit-requests/{}/reject/")],
+    [
+        ("GET", "/sellers/{}/"),
+        ("GET", "/credit-requests/{}/"),
+        ("POST", "/credit-requests/{}/approve/"),
+        ("POST", "/credit-requests/{}/reject/"),
+    ],
 )
 @pytest.mark.parametrize("missing_id", [10**12, 2**63])
 def test_unknown_ids_are_404_for_staff(staff_client, method, path, missing_id):
@@ -235,16 +255,27 @@ def test_adjusting_an_unknown_seller_is_404(staff_client):
 
 
 SELLER_405 = [
-    ("post", "/me/"), ("delete", "/me/"), ("put", "/credit-requests/"),
+    ("post", "/me/"),
+    ("delete", "/me/"),
+    ("put", "/credit-requests/"),
     ("delete", "/credit-requests/{credit_request}/"),
-    ("patch", "/recharges/"), ("put", "/recharges/{recharge}/"), ("delete", "/recharges/{recharge}/"),
-    ("post", "/recharges/{recharge}/"), ("get", "/recharge-batches/"), ("delete", "/recharge-batches/{batch}/"),
-    ("post", "/transactions/"), ("delete", "/transactions/"),
+    ("patch", "/recharges/"),
+    ("put", "/recharges/{recharge}/"),
+    ("delete", "/recharges/{recharge}/"),
+    ("post", "/recharges/{recharge}/"),
+    ("get", "/recharge-batches/"),
+    ("delete", "/recharge-batches/{batch}/"),
+    ("post", "/transactions/"),
+    ("delete", "/transactions/"),
 ]
 STAFF_405 = [
-    ("delete", "/sellers/"), ("put", "/sellers/{seller}/"), ("delete", "/sellers/{seller}/"),
-    ("get", "/sellers/{seller}/adjustments/"), ("get", "/credit-requests/{credit_request}/approve/"),
-    ("delete", "/credit-requests/{credit_request}/reject/"), ("patch", "/credit-requests/{credit_request}/"),
+    ("delete", "/sellers/"),
+    ("put", "/sellers/{seller}/"),
+    ("delete", "/sellers/{seller}/"),
+    ("get", "/sellers/{seller}/adjustments/"),
+    ("get", "/credit-requests/{credit_request}/approve/"),
+    ("delete", "/credit-requests/{credit_request}/reject/"),
+    ("patch", "/credit-requests/{credit_request}/"),
 ]
 
 

@@ -90,7 +90,9 @@ def test_accept_header_gives_the_same_answer_on_both_sale_paths(client_a):
     """The fast path ignores Accept (201, money moves); the same valid sale
     through DRF (an ignored extra field sends it there) is 406 not_acceptable,
     a code the contract does not have. Every body is JSON anyway."""
-    fast = client_a.post(f"{API}/recharges/", json.dumps(SALE), content_type="application/json", HTTP_ACCEPT="text/html")
+    fast = client_a.post(
+        f"{API}/recharges/", json.dumps(SALE), content_type="application/json", HTTP_ACCEPT="text/html"
+    )
     drf = client_a.post(
         f"{API}/recharges/", json.dumps({**SALE, "note": "x"}), content_type="application/json", HTTP_ACCEPT="text/html"
     )

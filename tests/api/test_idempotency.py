@@ -21,7 +21,9 @@ SAME = {
     ),
     BATCHES: (
         Raw(f'{{"items":[{{"phone_number":"{PHONE}","amount":5000}},{{"amount":7000,"phone_number":"{PHONE}"}}]}}'),
-        Raw(f'{{ "items" : [ {{ "amount":5000, "phone_number":"{PHONE}" }}, {{"phone_number":"{PHONE}","amount":7000}} ] }}'),
+        Raw(
+            f'{{ "items" : [ {{ "amount":5000, "phone_number":"{PHONE}" }}, {{"phone_number":"{PHONE}","amount":7000}} ] }}'
+        ),
     ),
     CREDIT_REQUESTS: (Raw('{"amount":5000}'), Raw('  {\t"amount":   5000 }  ')),
 }
@@ -148,7 +150,7 @@ def test_replayed_credit_request_keeps_its_first_answer_after_approval(client_a,
 
 
 def test_same_number_written_another_way_is_another_body(client_a):
-    """"The same request" is the same parsed JSON body, not the same meaning."""
+    """ "The same request" is the same parsed JSON body, not the same meaning."""
     assert post(client_a, RECHARGES, {"phone_number": "09121234567", "amount": 5000}, key="k").status_code == 201
     with nothing_written():
         response = post(client_a, RECHARGES, {"phone_number": "+989121234567", "amount": 5000}, key="k")

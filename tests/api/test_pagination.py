@@ -79,8 +79,10 @@ def test_staff_walk_every_seller(staff_client, make_seller):
 def test_transactions_filtered_by_kind(client_a, staff_client, seller_a):
     sell(seller_a, 2)
     post(staff_client, f"{API}/sellers/{seller_a.pk}/adjustments/", {"amount": 10, "reason": "x"})
-    kinds = {kind: [row["kind"] for row in client_a.get(TRANSACTIONS, {"kind": kind}).json()["results"]]
-             for kind in ["credit", "recharge", "adjustment"]}
+    kinds = {
+        kind: [row["kind"] for row in client_a.get(TRANSACTIONS, {"kind": kind}).json()["results"]]
+        for kind in ["credit", "recharge", "adjustment"]
+    }
     assert kinds == {"credit": ["credit"], "recharge": ["recharge"] * 2, "adjustment": ["adjustment"]}
 
 

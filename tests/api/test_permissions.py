@@ -49,7 +49,14 @@ def objects(seller_a, sold):
 
 @pytest.fixture
 def clients(anonymous_client, bad_token_client, client_a, client_b, staff_client, staff_without_permissions):
-    clients = [anonymous_client, bad_token_client, client_a, client_b, staff_client, client_for(staff_without_permissions)]
+    clients = [
+        anonymous_client,
+        bad_token_client,
+        client_a,
+        client_b,
+        staff_client,
+        client_for(staff_without_permissions),
+    ]
     return dict(zip(ROLES, clients, strict=True))
 
 
@@ -92,7 +99,9 @@ def test_a_user_neither_seller_nor_staff_is_refused_everywhere(django_user_model
             assert_error(call(client, method, API + path.format(**objects), body), 403, "permission_denied")
 
 
-@pytest.mark.parametrize("path", ["/credit-requests/{credit_request}/", "/recharges/{recharge}/", "/recharge-batches/{batch}/"])
+@pytest.mark.parametrize(
+    "path", ["/credit-requests/{credit_request}/", "/recharges/{recharge}/", "/recharge-batches/{batch}/"]
+)
 def test_another_sellers_object_looks_exactly_like_a_missing_one(client_b, objects, path):
     theirs = client_b.get(API + path.format(**objects))
     missing = client_b.get(API + path.format(**{name: 10**12 for name in objects}))

@@ -37,7 +37,9 @@ def test_a_refused_creation_keeps_no_key(staff_client):
     assert created.status_code == 201, created.content
 
 
-@pytest.mark.parametrize("taken, given", [("staff", "ＳＴＡＦＦ"), ("staff", "Staff"), ("shopä", "SHOPÄ"), ("Shop-V", "shop-v")])
+@pytest.mark.parametrize(
+    "taken, given", [("staff", "ＳＴＡＦＦ"), ("staff", "Staff"), ("shopä", "SHOPÄ"), ("Shop-V", "shop-v")]
+)
 def test_a_username_differing_only_in_case_or_width_is_refused(staff_client, taken, given):
     get_user_model().objects.create_user(username=taken)
     with nothing_written():

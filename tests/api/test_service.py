@@ -43,7 +43,9 @@ def resolve(schema: dict, node: dict) -> dict:
 
 
 def response_schema(schema: dict, path: str, method: str, status: int) -> dict:
-    return resolve(schema, schema["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"])
+    return resolve(
+        schema, schema["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
+    )
 
 
 def test_healthz(anonymous_client, db):
@@ -61,7 +63,9 @@ def test_schema_is_valid_openapi_3_in_yaml(anonymous_client):
 
 
 def test_schema_is_valid_openapi_3_in_json(schema, anonymous_client):
-    assert anonymous_client.get("/api/schema/?format=json")["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    assert anonymous_client.get("/api/schema/?format=json")["Content-Type"].startswith(
+        "application/vnd.oai.openapi+json"
+    )
     validate(schema)
 
 
@@ -77,7 +81,9 @@ def test_schema_lists_exactly_the_contracts_paths(schema):
 def test_schema_declares_token_authentication_on_every_api_operation(schema):
     assert schema["components"]["securitySchemes"] == {
         "tokenAuth": {
-            "type": "apiKey", "in": "header", "name": "Authorization",
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
             "description": 'Token-based authentication with required prefix "Token"',
         }
     }
@@ -127,7 +133,9 @@ def test_schema_bodies_match_real_responses(schema, client_a, staff_client, sell
         ("/api/v1/me/", "get", 200, client_a.get(f"{API}/me/").json()),
     ]:
         assert set(response_schema(schema, path, method, status)["properties"]) == set(body), path
-    item = resolve(schema, response_schema(schema, "/api/v1/transactions/", "get", 200)["properties"]["results"]["items"])
+    item = resolve(
+        schema, response_schema(schema, "/api/v1/transactions/", "get", 200)["properties"]["results"]["items"]
+    )
     assert set(item["properties"]) == set(entry)
 
 
@@ -136,7 +144,9 @@ def test_docs_are_served_locally_without_a_token(anonymous_client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     html = response.content.decode()
-    assert not re.search(r"(?:https?:)?//(?!/)[\w.-]+\.[a-z]{2,}", html.replace("http://testserver", "")), "external host"
+    assert not re.search(r"(?:https?:)?//(?!/)[\w.-]+\.[a-z]{2,}", html.replace("http://testserver", "")), (
+        "external host"
+    )
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets)
     for asset in assets:

@@ -61,7 +61,11 @@ def test_the_database_keeps_each_key_once_per_scope(seller_a, staff_user):
     _record(seller_id=seller_a.pk)
     _record(seller_id=seller_a.pk, staff_user=staff_user)
     _record(seller_id=None, staff_user=staff_user)
-    for duplicate in [{"seller_id": seller_a.pk}, {"seller_id": seller_a.pk, "staff_user": staff_user}, {"seller_id": None, "staff_user": staff_user}]:
+    for duplicate in [
+        {"seller_id": seller_a.pk},
+        {"seller_id": seller_a.pk, "staff_user": staff_user},
+        {"seller_id": None, "staff_user": staff_user},
+    ]:
         with pytest.raises(IntegrityError):
             _record(**duplicate)
     with pytest.raises(IntegrityError, match="idempotency_record_has_a_scope"):

@@ -17,9 +17,7 @@ NOT_MOBILE = "Enter an Iranian mobile number, e.g. 09121234567."
 BAD_KEY = "Use 1 to 255 visible ASCII characters."
 NO_DATA = "No data provided"
 NON_ZERO = "An adjustment may not be 0."
-BAD_USERNAME = (
-    "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
-)
+BAD_USERNAME = "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
 
 
 def not_a_dict(kind: str) -> str:
@@ -123,55 +121,130 @@ CASES = [
     case("adjustments", {"amount": 5000}, 400, "validation_error", {"reason": [REQUIRED]}),
     # Amounts.
     *[
-        case(endpoint, amount_in(endpoint, amount), 400, "validation_error", amount_error(endpoint, message),
-             id=f"{endpoint}-amount-{amount!r}"[:60])
+        case(
+            endpoint,
+            amount_in(endpoint, amount),
+            400,
+            "validation_error",
+            amount_error(endpoint, message),
+            id=f"{endpoint}-amount-{amount!r}"[:60],
+        )
         for endpoint in SELLER_ENDPOINTS
         for amount, message in BAD_POSITIVE_AMOUNTS
     ],
     *[
-        case("adjustments", amount_in("adjustments", amount), 400, "validation_error", {"amount": [message]},
-             id=f"adjustments-amount-{amount!r}"[:60])
+        case(
+            "adjustments",
+            amount_in("adjustments", amount),
+            400,
+            "validation_error",
+            {"amount": [message]},
+            id=f"adjustments-amount-{amount!r}"[:60],
+        )
         for amount, message in BAD_ADJUSTMENTS
     ],
     # Amounts written as numbers JSON allows but Python's json.dumps would not produce.
     *[
-        case("recharges", Raw(f'{{"phone_number": "{PHONE}", "amount": {text}}}'), 400, "validation_error",
-             {"amount": [INTEGER]}, id=f"recharges-amount-{text}")
+        case(
+            "recharges",
+            Raw(f'{{"phone_number": "{PHONE}", "amount": {text}}}'),
+            400,
+            "validation_error",
+            {"amount": [INTEGER]},
+            id=f"recharges-amount-{text}",
+        )
         for text in ["5e3", "5000.00", "1e400", "-0.0"]
     ],
     # Phone numbers.
     *[
-        case("recharges", {**ITEM, "phone_number": phone}, 400, "validation_error", {"phone_number": [message]},
-             id=f"recharges-phone-{phone!r}"[:60])
+        case(
+            "recharges",
+            {**ITEM, "phone_number": phone},
+            400,
+            "validation_error",
+            {"phone_number": [message]},
+            id=f"recharges-phone-{phone!r}"[:60],
+        )
         for phone, message in BAD_PHONES
     ],
     *[
-        case("batches", {"items": [ITEM, {**ITEM, "phone_number": phone}]}, 400, "validation_error",
-             {"items": {"1": {"phone_number": [message]}}}, id=f"batches-phone-{phone!r}"[:60])
+        case(
+            "batches",
+            {"items": [ITEM, {**ITEM, "phone_number": phone}]},
+            400,
+            "validation_error",
+            {"items": {"1": {"phone_number": [message]}}},
+            id=f"batches-phone-{phone!r}"[:60],
+        )
         for phone, message in BAD_PHONES
     ],
     # Batches: size and item shape; every bad item is reported under its index.
-    case("batches", {"items": []}, 400, "validation_error",
-         {"items": ["Ensure this field has at least 1 elements."]}, id="batches-0-items"),
-    case("batches", {"items": [ITEM] * 1001}, 400, "validation_error",
-         {"items": ["Ensure this field has no more than 1000 elements."]}, id="batches-1001-items"),
+    case(
+        "batches",
+        {"items": []},
+        400,
+        "validation_error",
+        {"items": ["Ensure this field has at least 1 elements."]},
+        id="batches-0-items",
+    ),
+    case(
+        "batches",
+        {"items": [ITEM] * 1001},
+        400,
+        "validation_error",
+        {"items": ["Ensure this field has no more than 1000 elements."]},
+        id="batches-1001-items",
+    ),
     case("batches", {"items": None}, 400, "validation_error", {"items": [NULL]}),
-    case("batches", {"items": ITEM}, 400, "validation_error",
-         {"items": ['Expected a list of items but got type "dict".']}, id="batches-items-an-object"),
-    case("batches", {"items": "x"}, 400, "validation_error",
-         {"items": ['Expected a list of items but got type "str".']}, id="batches-items-a-string"),
-    case("batches", {"items": [ITEM, 5, {}, ITEM, {"phone_number": "abc", "amount": 0}]}, 400, "validation_error",
-         {"items": {
-             "1": {"non_field_errors": [not_a_dict("int")]},
-             "2": {"phone_number": [REQUIRED], "amount": [REQUIRED]},
-             "4": {"phone_number": [NOT_MOBILE], "amount": [AT_LEAST_1]},
-         }}, id="batches-several-bad-items"),
-    case("batches", {"items": [ITEM] * 999 + [{**ITEM, "amount": "5000"}]}, 400, "validation_error",
-         {"items": {"999": {"amount": [INTEGER]}}}, id="batches-last-of-1000-bad"),
+    case(
+        "batches",
+        {"items": ITEM},
+        400,
+        "validation_error",
+        {"items": ['Expected a list of items but got type "dict".']},
+        id="batches-items-an-object",
+    ),
+    case(
+        "batches",
+        {"items": "x"},
+        400,
+        "validation_error",
+        {"items": ['Expected a list of items but got type "str".']},
+        id="batches-items-a-string",
+    ),
+    case(
+        "batches",
+        {"items": [ITEM, 5, {}, ITEM, {"phone_number": "abc", "amount": 0}]},
+        400,
+        "validation_error",
+        {
+            "items": {
+                "1": {"non_field_errors": [not_a_dict("int")]},
+                "2": {"phone_number": [REQUIRED], "amount": [REQUIRED]},
+                "4": {"phone_number": [NOT_MOBILE], "amount": [AT_LEAST_1]},
+            }
+        },
+        id="batches-several-bad-items",
+    ),
+    case(
+        "batches",
+        {"items": [ITEM] * 999 + [{**ITEM, "amount": "5000"}]},
+        400,
+        "validation_error",
+        {"items": {"999": {"amount": [INTEGER]}}},
+        id="batches-last-of-1000-bad",
+    ),
     # Idempotency-Key header.
     *[
-        case(endpoint, VALID[endpoint], 400, "validation_error", {"Idempotency-Key": [BAD_KEY]}, key=key,
-             id=f"{endpoint}-key-{key[:12]!r}")
+        case(
+            endpoint,
+            VALID[endpoint],
+            400,
+            "validation_error",
+            {"Idempotency-Key": [BAD_KEY]},
+            key=key,
+            id=f"{endpoint}-key-{key[:12]!r}",
+        )
         for endpoint in SELLER_ENDPOINTS
         for key in BAD_KEYS
     ],
@@ -180,21 +253,45 @@ CASES = [
     case("sellers", {"name": "", "username": "shopx"}, 400, "validation_error", {"name": [BLANK]}),
     case("sellers", {"name": 5, "username": "shopx"}, 400, "validation_error", {"name": [STRING]}),
     case("sellers", {"name": "Shop X", "username": 123}, 400, "validation_error", {"username": [STRING]}),
-    case("sellers", {"name": "x" * 201, "username": "shopx"}, 400, "validation_error",
-         {"name": ["Ensure this field has no more than 200 characters."]}, id="sellers-name-201-chars"),
-    case("sellers", {"name": "Shop X", "username": "u" * 151}, 400, "validation_error",
-         {"username": ["Ensure this field has no more than 150 characters."]}, id="sellers-username-151-chars"),
+    case(
+        "sellers",
+        {"name": "x" * 201, "username": "shopx"},
+        400,
+        "validation_error",
+        {"name": ["Ensure this field has no more than 200 characters."]},
+        id="sellers-name-201-chars",
+    ),
+    case(
+        "sellers",
+        {"name": "Shop X", "username": "u" * 151},
+        400,
+        "validation_error",
+        {"username": ["Ensure this field has no more than 150 characters."]},
+        id="sellers-username-151-chars",
+    ),
     *[
-        case("sellers", {"name": "Shop X", "username": username}, 400, "validation_error", {"username": [BAD_USERNAME]},
-             id=f"sellers-username-{username!r}")
+        case(
+            "sellers",
+            {"name": "Shop X", "username": username},
+            400,
+            "validation_error",
+            {"username": [BAD_USERNAME]},
+            id=f"sellers-username-{username!r}",
+        )
         for username in ["shop x", "shop!", "shop/1"]
     ],
     # Adjustments.
     case("adjustments", {"amount": 5000, "reason": ""}, 400, "validation_error", {"reason": [BLANK]}),
     case("adjustments", {"amount": 5000, "reason": None}, 400, "validation_error", {"reason": [NULL]}),
     case("adjustments", {"amount": 5000, "reason": 1234}, 400, "validation_error", {"reason": [STRING]}),
-    case("adjustments", {"amount": 5000, "reason": "r" * 256}, 400, "validation_error",
-         {"reason": ["Ensure this field has no more than 255 characters."]}, id="adjustments-reason-256-chars"),
+    case(
+        "adjustments",
+        {"amount": 5000, "reason": "r" * 256},
+        400,
+        "validation_error",
+        {"reason": ["Ensure this field has no more than 255 characters."]},
+        id="adjustments-reason-256-chars",
+    ),
 ]
 
 

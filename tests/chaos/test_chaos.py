@@ -8,7 +8,6 @@ on a private PostgreSQL (tests/chaos/conftest.py) and runs its phase for a
 few seconds under steady load from two client processes.
 """
 
-
 from loadtests.chaos import ChaosConfig, run_chaos
 
 SHORT = ChaosConfig(
@@ -24,8 +23,11 @@ SHORT = ChaosConfig(
     op_deadline=25,
 )
 
+
 def _run(private_postgres, **overrides):
-    report = run_chaos(ChaosConfig(**{**SHORT.__dict__, **overrides}), log=lambda *args: None, postgres=private_postgres)
+    report = run_chaos(
+        ChaosConfig(**{**SHORT.__dict__, **overrides}), log=lambda *args: None, postgres=private_postgres
+    )
     print(report.table())
     assert not report.violations, report.table()
     return report

@@ -16,7 +16,9 @@ def assert_books_balance(*seller_ids: int) -> None:
         totals = LedgerEntry.objects.filter(seller=seller).aggregate(
             total=Sum("amount"), count=Count("id"), lowest=Min("balance_after")
         )
-        sequences = list(LedgerEntry.objects.filter(seller=seller).order_by("sequence").values_list("sequence", flat=True))
+        sequences = list(
+            LedgerEntry.objects.filter(seller=seller).order_by("sequence").values_list("sequence", flat=True)
+        )
         assert seller.balance == (totals["total"] or 0)
         assert seller.balance >= 0
         assert (totals["lowest"] or 0) >= 0

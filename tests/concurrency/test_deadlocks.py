@@ -48,8 +48,14 @@ def sales_sharing_numbers_in_opposite_orders(run, make_seller) -> None:
     rounds = [[f"+98901{r:03d}{i:04d}" for i in range(6)] for r in range(ROUNDS)]
     calls = [
         ("sell_batches", {"seller_id": first.pk, "batches": [[(p, 1_000) for p in numbers] for numbers in rounds]}),
-        ("sell_batches", {"seller_id": second.pk, "batches": [[(p, 2_000) for p in reversed(numbers)] for numbers in rounds]}),
-        ("sell", {"seller_id": second.pk, "phones": [p for numbers in rounds for p in reversed(numbers)], "amount": 3_000}),
+        (
+            "sell_batches",
+            {"seller_id": second.pk, "batches": [[(p, 2_000) for p in reversed(numbers)] for numbers in rounds]},
+        ),
+        (
+            "sell",
+            {"seller_id": second.pk, "phones": [p for numbers in rounds for p in reversed(numbers)], "amount": 3_000},
+        ),
         ("sell", {"seller_id": first.pk, "phones": [p for numbers in rounds for p in numbers], "amount": 4_000}),
     ]
 

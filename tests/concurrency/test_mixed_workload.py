@@ -28,7 +28,14 @@ def phone(seller_index: int, worker: int, index: int) -> str:
 def seller_calls(seller, seller_index: int, single_workers: int, staff_id: int) -> list[tuple[str, dict]]:
     per_worker = SINGLES // single_workers
     calls = [
-        ("sell", {"seller_id": seller.pk, "phones": [phone(seller_index, w, i) for i in range(per_worker)], "amount": SINGLE})
+        (
+            "sell",
+            {
+                "seller_id": seller.pk,
+                "phones": [phone(seller_index, w, i) for i in range(per_worker)],
+                "amount": SINGLE,
+            },
+        )
         for w in range(single_workers)
     ]
     batches = [[(phone(seller_index, 900, b * 3 + i), BATCH_ITEM) for i in range(3)] for b in range(4)]
@@ -39,7 +46,9 @@ def seller_calls(seller, seller_index: int, single_workers: int, staff_id: int) 
 
 def mixed_workload(run, single_workers: int, make_seller, staff_user) -> None:
     sellers = [make_seller(balance=START), make_seller(balance=START)]
-    requests = {seller.pk: [request_credit(seller_id=seller.pk, amount=TOP_UP).pk for _ in range(TOP_UPS)] for seller in sellers}
+    requests = {
+        seller.pk: [request_credit(seller_id=seller.pk, amount=TOP_UP).pk for _ in range(TOP_UPS)] for seller in sellers
+    }
     all_requests = [pk for pks in requests.values() for pk in pks]
     calls = [
         ("approve", {"credit_request_ids": all_requests, "staff_id": staff_user.pk}),

@@ -39,7 +39,9 @@ def overdraw(run, workers: int, per_worker: int, make_seller) -> list[dict]:
     assert balance_of(seller.pk) == BALANCE - len(sold) * AMOUNT == 10_000
     # Every 201 has its one recharge and one ledger entry; every 402 wrote nothing.
     assert Recharge.objects.filter(seller=seller).count() == len(sold)
-    ledger_recharge_ids = list(LedgerEntry.objects.filter(seller=seller, kind="recharge").values_list("recharge_id", flat=True))
+    ledger_recharge_ids = list(
+        LedgerEntry.objects.filter(seller=seller, kind="recharge").values_list("recharge_id", flat=True)
+    )
     assert sorted(ledger_recharge_ids) == sorted(answer["recharge_id"] for answer in sold)
     assert_books_balance(seller.pk)
     return results
@@ -56,7 +58,10 @@ def test_processes_overdrawing_a_balance_sell_exactly_what_it_covers(make_seller
 
 def same_key_everywhere(run, workers: int, make_seller) -> list[dict]:
     seller = make_seller(balance=100_000)
-    call = ("sell", {"seller_id": seller.pk, "phones": ["+989121234567"], "amount": 10_000, "keys": ["pos-7-receipt-42"]})
+    call = (
+        "sell",
+        {"seller_id": seller.pk, "phones": ["+989121234567"], "amount": 10_000, "keys": ["pos-7-receipt-42"]},
+    )
 
     results = run([call] * workers)
 

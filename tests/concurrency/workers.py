@@ -67,7 +67,9 @@ def sell(*, seller_id: int, phones: list[str], amount: int, keys: list[str] | No
     for index, phone in enumerate(phones):
         key = keys[index] if keys else None
         digest = request_hash({"phone_number": phone, "amount": amount}) if key else None
-        result = sell_recharge(seller_id=seller_id, phone_number=phone, amount=amount, idempotency_key=key, request_hash=digest)
+        result = sell_recharge(
+            seller_id=seller_id, phone_number=phone, amount=amount, idempotency_key=key, request_hash=digest
+        )
         body = json.loads(result.body)
         outcomes.append(
             {

@@ -15,7 +15,13 @@ ENDPOINTS = [
     ("GET", "/sellers/", None, "sellers.view_seller", 200),
     ("GET", "/sellers/{seller}/", None, "sellers.view_seller", 200),
     ("POST", "/sellers/", {"name": "New shop", "username": "newshop"}, "sellers.add_seller", 201),
-    ("POST", "/sellers/{seller}/adjustments/", {"amount": 1000, "reason": "goodwill"}, "ledger.add_balanceadjustment", 201),
+    (
+        "POST",
+        "/sellers/{seller}/adjustments/",
+        {"amount": 1000, "reason": "goodwill"},
+        "ledger.add_balanceadjustment",
+        201,
+    ),
     ("GET", "/credit-requests/", None, "credits.view_creditrequest", 200),
     ("GET", "/credit-requests/{credit_request}/", None, "credits.view_creditrequest", 200),
     ("POST", "/credit-requests/{credit_request}/approve/", None, "credits.decide_creditrequest", 200),
@@ -70,7 +76,9 @@ def test_a_permission_through_a_group_counts(ids):
 
 def test_the_suggested_groups_exist_with_their_permissions(db):
     def held(name):
-        return sorted(f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name=name).permissions.all())
+        return sorted(
+            f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name=name).permissions.all()
+        )
 
     assert held("approver") == ["credits.decide_creditrequest", "credits.view_creditrequest", "sellers.view_seller"]
     assert "ledger.add_balanceadjustment" in held("accountant")

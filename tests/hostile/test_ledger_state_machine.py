@@ -80,7 +80,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.balance: dict[int, int] = {}  # the model: what each balance must be
         self.entries: dict[int, int] = {}  # how many ledger entries each seller must have
         self.requests: dict[int, tuple[int, int, str]] = {}  # id -> (seller, amount, status)
-        self.keys: dict[tuple[int, str], tuple[str, str, int, str]] = {}  # (seller, key) -> (endpoint, hash, status, body)
+        self.keys: dict[
+            tuple[int, str], tuple[str, str, int, str]
+        ] = {}  # (seller, key) -> (endpoint, hash, status, body)
         self.refusals = 0
 
     @initialize(funding=st.lists(st.integers(min_value=0, max_value=3_000_000), min_size=2, max_size=3))
@@ -162,13 +164,22 @@ class LedgerMachine(RuleBasedStateMachine):
         signed = -amount if debit else amount
         if self.balance[seller] + signed < 0:
             self.refused(
-                InsufficientBalance, adjust_balance, seller_id=seller, amount=signed, reason="machine", created_by=self.staff
+                InsufficientBalance,
+                adjust_balance,
+                seller_id=seller,
+                amount=signed,
+                reason="machine",
+                created_by=self.staff,
             )
             return
         entry = adjust_balance(seller_id=seller, amount=signed, reason="machine", created_by=self.staff)
         self.balance[seller] += signed
         self.entries[seller] += 1
-        assert (entry.amount, entry.balance_after, entry.sequence) == (signed, self.balance[seller], self.entries[seller])
+        assert (entry.amount, entry.balance_after, entry.sequence) == (
+            signed,
+            self.balance[seller],
+            self.entries[seller],
+        )
 
     # Invariants -------------------------------------------------------------
 
@@ -179,7 +190,9 @@ class LedgerMachine(RuleBasedStateMachine):
             assert balance == self.balance[seller]
             assert balance >= 0
             entries = list(
-                LedgerEntry.objects.filter(seller_id=seller).order_by("sequence").values_list("sequence", "amount", "balance_after")
+                LedgerEntry.objects.filter(seller_id=seller)
+                .order_by("sequence")
+                .values_list("sequence", "amount", "balance_after")
             )
             assert [entry[0] for entry in entries] == list(range(1, len(entries) + 1))
             assert len(entries) == sequence == self.entries[seller]
@@ -199,7 +212,9 @@ class LedgerMachine(RuleBasedStateMachine):
         """Approves and checks against the model: credited once, or AlreadyDecided."""
         seller, amount, status = self.requests[credit_request_id]
         if status == "rejected":
-            self.refused(AlreadyDecided, approve_credit_request, credit_request_id=credit_request_id, decided_by=self.staff)
+            self.refused(
+                AlreadyDecided, approve_credit_request, credit_request_id=credit_request_id, decided_by=self.staff
+            )
             return
         before = money_tables()
         decided = approve_credit_request(credit_request_id=credit_request_id, decided_by=self.staff)
@@ -215,7 +230,9 @@ class LedgerMachine(RuleBasedStateMachine):
         """Rejects and checks against the model: no money moves, or AlreadyDecided."""
         seller, amount, status = self.requests[credit_request_id]
         if status == "approved":
-            self.refused(AlreadyDecided, reject_credit_request, credit_request_id=credit_request_id, decided_by=self.staff)
+            self.refused(
+                AlreadyDecided, reject_credit_request, credit_request_id=credit_request_id, decided_by=self.staff
+            )
             return
         before = money_tables()
         decided = reject_credit_request(credit_request_id=credit_request_id, decided_by=self.staff)
@@ -251,7 +268,11 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         result = service(seller_id=seller, idempotency_key=key, request_hash=digest, **kwargs)
         if stored is not None:  # the same request again: the first answer, no money moves
-            assert (result.replayed, result.status_code, json.loads(result.body)) == (True, stored[2], json.loads(stored[3]))
+            assert (result.replayed, result.status_code, json.loads(result.body)) == (
+                True,
+                stored[2],
+                json.loads(stored[3]),
+            )
             assert (money_tables(), IdempotencyRecord.objects.count()) == (before, records)
             return
         assert not result.replayed

@@ -112,7 +112,9 @@ def seeded(make_seller, staff_user):
     sellers = [make_seller(name="Shop A", balance=1_000_000), make_seller(name="Shop B", balance=1_000_000)]
     ids = {"seller_id": [seller.pk for seller in sellers], "credit_request_id": [], "recharge_id": [], "batch_id": []}
     for seller in sellers:
-        pending, approved, rejected = (request_credit(seller_id=seller.pk, amount=amount).pk for amount in (1_000, 2_000, 3_000))
+        pending, approved, rejected = (
+            request_credit(seller_id=seller.pk, amount=amount).pk for amount in (1_000, 2_000, 3_000)
+        )
         approve_credit_request(credit_request_id=approved, decided_by=staff_user)
         reject_credit_request(credit_request_id=rejected, decided_by=staff_user)
         ids["credit_request_id"] += [pending, approved, rejected]
@@ -121,7 +123,9 @@ def seeded(make_seller, staff_user):
         )
         batch = json.loads(
             sell_recharge_batch(
-                seller_id=seller.pk, items=[(PHONE, 1_000), ("+989351234567", 2_000)], idempotency_key="seed-batch",
+                seller_id=seller.pk,
+                items=[(PHONE, 1_000), ("+989351234567", 2_000)],
+                idempotency_key="seed-batch",
                 request_hash="seed",
             ).body
         )
@@ -149,7 +153,10 @@ def _runs(label: str):
     """(credential name, generation mode, max_examples) for an operation."""
     roles = ROLES[label]
     if roles == {PUBLIC}:
-        return [(PUBLIC, GenerationMode.POSITIVE, OWN_ROLE_POSITIVE), (PUBLIC, GenerationMode.NEGATIVE, OWN_ROLE_NEGATIVE)]
+        return [
+            (PUBLIC, GenerationMode.POSITIVE, OWN_ROLE_POSITIVE),
+            (PUBLIC, GenerationMode.NEGATIVE, OWN_ROLE_NEGATIVE),
+        ]
     runs = []
     for role in sorted(roles):
         runs += [(role, GenerationMode.POSITIVE, OWN_ROLE_POSITIVE), (role, GenerationMode.NEGATIVE, OWN_ROLE_NEGATIVE)]
@@ -179,7 +186,9 @@ def test_operation_conforms_to_schema(operation, seeded):
             STATS["schemathesis requests generated"] = STATS.get("schemathesis requests generated", 0) + sent
     finally:
         got_request_exception.disconnect(exceptions)
-    STATS["schemathesis responses by status"] = ", ".join(f"{code}: {count}" for code, count in sorted(STATUSES.items()))
+    STATS["schemathesis responses by status"] = ", ".join(
+        f"{code}: {count}" for code, count in sorted(STATUSES.items())
+    )
     assert not failures, "\n\n".join(failures.values())
 
 

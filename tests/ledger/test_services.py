@@ -47,7 +47,9 @@ def test_two_sellers_ten_top_ups_and_a_thousand_recharges(make_seller, staff_use
     for seller, credit, debit in zip(sellers, credited, spent):
         assert balance_of(seller) == credit - debit
         assert ledger_sum(seller) == credit - debit
-        sequences = list(LedgerEntry.objects.filter(seller=seller).order_by("sequence").values_list("sequence", flat=True))
+        sequences = list(
+            LedgerEntry.objects.filter(seller=seller).order_by("sequence").values_list("sequence", flat=True)
+        )
         assert sequences == list(range(1, 506))
     assert Recharge.objects.count() == 1000
     assert reconcile() == []

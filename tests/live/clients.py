@@ -32,7 +32,15 @@ def _terminal(base_url: str, sales: list[dict], retries: bool, seed: int) -> dic
     client timeout too short for an answer and are sent again, with the same
     Idempotency-Key, until the server answers."""
     rng = random.Random(seed)
-    result = {"sent": 0, "timeouts": 0, "statuses": Counter(), "sold": [], "refused": [], "unexpected": [], "replayed": 0}
+    result = {
+        "sent": 0,
+        "timeouts": 0,
+        "statuses": Counter(),
+        "sold": [],
+        "refused": [],
+        "unexpected": [],
+        "replayed": 0,
+    }
     with requests.Session() as session:
         for sale in sales:
             body = {"phone_number": sale["phone"], "amount": sale["amount"]}
@@ -41,7 +49,9 @@ def _terminal(base_url: str, sales: list[dict], retries: bool, seed: int) -> dic
                 timeout = (5, rng.choice([0.005, 0.02, 0.1])) if attempt < short_attempts else TIMEOUT
                 result["sent"] += 1
                 try:
-                    response = _post(session, f"{base_url}/api/v1/recharges/", sale["token"], body, sale.get("key"), timeout)
+                    response = _post(
+                        session, f"{base_url}/api/v1/recharges/", sale["token"], body, sale.get("key"), timeout
+                    )
                 except requests.Timeout:
                     result["timeouts"] += 1
                     if not retries:
@@ -76,7 +86,9 @@ def _staff_top_ups(base_url: str, staff_token: str, seller: dict, top_ups: list[
             response = _post(session, f"{base_url}/api/v1/credit-requests/", seller["token"], {"amount": amount})
             result["sent"] += 1
             if response.status_code != 201:
-                result["unexpected"].append({"step": "request", "status": response.status_code, "body": response.text[:500]})
+                result["unexpected"].append(
+                    {"step": "request", "status": response.status_code, "body": response.text[:500]}
+                )
                 continue
             request_id = response.json()["id"]
             for repeat in range(2):
@@ -86,7 +98,9 @@ def _staff_top_ups(base_url: str, staff_token: str, seller: dict, top_ups: list[
                     if repeat == 0:
                         result["credited"].append({"seller": seller["name"], "id": request_id, "amount": amount})
                 else:
-                    result["unexpected"].append({"step": "approve", "status": response.status_code, "body": response.text[:500]})
+                    result["unexpected"].append(
+                        {"step": "approve", "status": response.status_code, "body": response.text[:500]}
+                    )
     return result
 
 
@@ -127,7 +141,9 @@ def run_processes(plans: list[list[tuple[str, dict]]]) -> tuple[list[dict], floa
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(len(plans) + 1)
     queue = context.Queue()
-    processes = [context.Process(target=_process, args=(barrier, queue, i, plan), daemon=True) for i, plan in enumerate(plans)]
+    processes = [
+        context.Process(target=_process, args=(barrier, queue, i, plan), daemon=True) for i, plan in enumerate(plans)
+    ]
     for process in processes:
         process.start()
     try:

@@ -63,9 +63,14 @@ def plans(base_url: str, sellers: dict, staff_token: str, retries: bool) -> list
                 sales.append(sale)
             jobs.append(("terminal", {"base_url": base_url, "sales": sales, "retries": retries, "seed": p * 100 + t}))
         plans.append(jobs)
-    adjustments = [{"seller": s["name"], "seller_id": s["id"], "amount": a} for a in ADJUSTMENTS for s in sellers.values()]
+    adjustments = [
+        {"seller": s["name"], "seller_id": s["id"], "amount": a} for a in ADJUSTMENTS for s in sellers.values()
+    ]
     plans.append(
-        [("top_ups", {"base_url": base_url, "staff_token": staff_token, "seller": s, "top_ups": TOP_UPS}) for s in sellers.values()]
+        [
+            ("top_ups", {"base_url": base_url, "staff_token": staff_token, "seller": s, "top_ups": TOP_UPS})
+            for s in sellers.values()
+        ]
         + [("adjustments", {"base_url": base_url, "staff_token": staff_token, "adjustments": adjustments})]
         + [("adjustments", {"base_url": base_url, "staff_token": staff_token, "adjustments": adjustments[::-1]})]
     )
@@ -122,11 +127,15 @@ def run_and_check(api, staff_user, retries: bool) -> None:
         assert balance == seller["start"] + credited[name] + adjusted[name] - spent
         assert balance == entries.aggregate(total=Sum("amount"))["total"] >= 0
         assert entries.filter(balance_after__lt=0).count() == 0
-        print(f"  seller {name}: {len(mine)} sold, balance {balance}, top-ups landed after sales {_sales_before_top_ups(entries)}")
+        print(
+            f"  seller {name}: {len(mine)} sold, balance {balance}, top-ups landed after sales {_sales_before_top_ups(entries)}"
+        )
         if retries:
             keys = [answer["key"] for answer in mine]
             refused_keys = [answer["key"] for answer in refused if answer["seller"] == name]
-            assert sorted(Recharge.objects.filter(seller_id=seller["id"]).values_list("idempotency_key", flat=True)) == sorted(keys)
+            assert sorted(
+                Recharge.objects.filter(seller_id=seller["id"]).values_list("idempotency_key", flat=True)
+            ) == sorted(keys)
             assert not Recharge.objects.filter(seller_id=seller["id"], idempotency_key__in=refused_keys).exists()
 
 

@@ -18,8 +18,12 @@ def test_an_adjustment_sent_twice_with_one_key_applies_once(private_postgres):
     headers = {"Authorization": f"Token {seeded.staff_token}", "Idempotency-Key": "adjust-1"}
     body = {"amount": -1000, "reason": "chargeback 1234"}
     with ApiServer(url, workers=1) as api:
-        first = requests.post(f"{api.url}/api/v1/sellers/{seller_id}/adjustments/", json=body, headers=headers, timeout=10)
-        again = requests.post(f"{api.url}/api/v1/sellers/{seller_id}/adjustments/", json=body, headers=headers, timeout=10)
+        first = requests.post(
+            f"{api.url}/api/v1/sellers/{seller_id}/adjustments/", json=body, headers=headers, timeout=10
+        )
+        again = requests.post(
+            f"{api.url}/api/v1/sellers/{seller_id}/adjustments/", json=body, headers=headers, timeout=10
+        )
     facts = database_facts(url)
     private_postgres.drop_database(url.split("/")[-1].split("?")[0])
 

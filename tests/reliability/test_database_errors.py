@@ -63,8 +63,9 @@ def test_an_outage_in_a_later_middleware_is_a_503():
 
 def test_other_errors_are_left_alone():
     listed = _middleware(with_ours=True)
-    with override_settings(MIDDLEWARE=listed), mock.patch(
-        "config.views.HealthView.get", side_effect=RuntimeError("a bug")
+    with (
+        override_settings(MIDDLEWARE=listed),
+        mock.patch("config.views.HealthView.get", side_effect=RuntimeError("a bug")),
     ):
         response = Client(raise_request_exception=False).get("/healthz")
     assert response.status_code == 500

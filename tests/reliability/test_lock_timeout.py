@@ -69,7 +69,9 @@ def test_recharge_on_a_locked_seller_is_a_fast_503_and_writes_nothing(live):
     body = {"phone_number": "09121234567", "amount": 5000}
 
     response, elapsed, before, after = _post_while_locked(
-        url, seller["seller_id"], lambda: requests.post(api.url + "/api/v1/recharges/", json=body, headers=headers, timeout=30)
+        url,
+        seller["seller_id"],
+        lambda: requests.post(api.url + "/api/v1/recharges/", json=body, headers=headers, timeout=30),
     )
 
     _assert_fast_503(response, elapsed)

@@ -16,7 +16,9 @@ def manage_in_production(*args: str, **environment: str) -> subprocess.Completed
 
 
 def test_check_deploy_passes_with_production_settings():
-    result = manage_in_production("check", "--deploy", "--fail-level", "WARNING", SECRET_KEY="k" * 30 + "-0123456789-production")
+    result = manage_in_production(
+        "check", "--deploy", "--fail-level", "WARNING", SECRET_KEY="k" * 30 + "-0123456789-production"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

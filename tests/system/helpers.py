@@ -21,7 +21,9 @@ def free_port() -> int:
 
 def live_server(workers: int = 4, **env) -> ApiServer:
     """gunicorn serving the pytest-django test database (use as a context manager)."""
-    return ApiServer(current_database_url(), workers=workers, port=free_port(), env={key: str(value) for key, value in env.items()})
+    return ApiServer(
+        current_database_url(), workers=workers, port=free_port(), env={key: str(value) for key, value in env.items()}
+    )
 
 
 def raw_connection(autocommit: bool = False):
@@ -31,7 +33,11 @@ def raw_connection(autocommit: bool = False):
 
     s = connection.settings_dict
     return psycopg.connect(
-        dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None, host=s["HOST"], port=s["PORT"] or None,
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        host=s["HOST"],
+        port=s["PORT"] or None,
         autocommit=autocommit,
     )
 

@@ -35,7 +35,9 @@ CREATE CONSTRAINT TRIGGER test_sleep_at_commit AFTER INSERT ON ledger_ledgerentr
 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (abs(NEW.amount) = {MAGIC})
 EXECUTE FUNCTION test_sleep_at_commit();
 """
-DROP = "DROP TRIGGER IF EXISTS test_sleep_at_commit ON ledger_ledgerentry; DROP FUNCTION IF EXISTS test_sleep_at_commit();"
+DROP = (
+    "DROP TRIGGER IF EXISTS test_sleep_at_commit ON ledger_ledgerentry; DROP FUNCTION IF EXISTS test_sleep_at_commit();"
+)
 
 
 @pytest.fixture
@@ -121,6 +123,8 @@ def test_a_lock_timeout_on_a_write_wrote_nothing(make_seller, staff_client):
         locker.execute("SELECT 1 FROM sellers_seller WHERE id = %s FOR UPDATE", [seller.pk])
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")
-        response = post(staff_client, f"{API}/sellers/{seller.pk}/adjustments/", {"amount": 1000, "reason": "x"}, key="t-1")
+        response = post(
+            staff_client, f"{API}/sellers/{seller.pk}/adjustments/", {"amount": 1000, "reason": "x"}, key="t-1"
+        )
         locker.rollback()
     assert_503(response, "not_written")

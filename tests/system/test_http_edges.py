@@ -47,14 +47,18 @@ def test_a_chunked_body_is_read(staff_user):
     with live_server(workers=2) as api:
         headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         # A generator body: requests sends it with Transfer-Encoding: chunked, in pieces.
-        sale = requests.post(f"{api.url}/api/v1/recharges/", data=iter([body[:10], body[10:]]), headers=headers, timeout=30)
+        sale = requests.post(
+            f"{api.url}/api/v1/recharges/", data=iter([body[:10], body[10:]]), headers=headers, timeout=30
+        )
         assert sale.request.headers.get("Transfer-Encoding") == "chunked"
         assert sale.status_code == 201, sale.text
         assert sale.json()["balance_after"] == 95_000
         # Through DRF's parser too (a keyed credit request).
         credit = requests.post(
-            f"{api.url}/api/v1/credit-requests/", data=iter([b'{"amount": ', b"7000}"]),
-            headers={**headers, "Idempotency-Key": "chunked-1"}, timeout=30,
+            f"{api.url}/api/v1/credit-requests/",
+            data=iter([b'{"amount": ', b"7000}"]),
+            headers={**headers, "Idempotency-Key": "chunked-1"},
+            timeout=30,
         )
         assert credit.status_code == 201, credit.text
         assert credit.json()["amount"] == 7000
@@ -72,9 +76,11 @@ def test_errors_gunicorn_answers_itself_are_json():
         assert_json_error(raw_http(api.port, too_long), 414)
         big_header = b"GET /api/v1/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n"
         assert_json_error(raw_http(api.port, big_header), 431)
-        many_headers = b"GET /api/v1/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(
-            b"X-%d: 1\r\n" % number for number in range(150)
-        ) + b"\r\n"
+        many_headers = (
+            b"GET /api/v1/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + b"".join(b"X-%d: 1\r\n" % number for number in range(150))
+            + b"\r\n"
+        )
         assert_json_error(raw_http(api.port, many_headers), 431)
         assert_json_error(raw_http(api.port, b"NOT HTTP AT ALL\r\n\r\n"), 400)
 

@@ -59,7 +59,9 @@ class Command(BaseCommand):
         usernames = [f"{prefix}-{number:06d}" for number in range(1, sellers + 1)]
         jobs = max(1, min(jobs, sellers))
         connections.close_all()  # forked workers must not share the parent's connection
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_fast_commits) as pool:
+        with ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("fork"), initializer=_fast_commits
+        ) as pool:
             fund = partial(_funded_seller, credit=credit, staff=staff)
             seeded = list(pool.map(fund, usernames, chunksize=max(1, sellers // (jobs * 4))))
         seeded.sort(key=lambda seller: seller["seller_id"])
@@ -81,7 +83,9 @@ def _fast_commits() -> None:
 def _staff_user(username: str):
     """The staff user (created on first use) and a new API token key for it
     (keys are stored hashed: an earlier one cannot be read back)."""
-    user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True})
+    user, _ = get_user_model().objects.get_or_create(
+        username=username, defaults={"is_staff": True, "is_superuser": True}
+    )
     if not user.is_staff or hasattr(user, "seller"):
         raise CommandError(f"User {username!r} exists and is not a plain staff user.")
     return user, issue_api_token(user=user)
