@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,9 +53,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.RefuseNulInQueryMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
+# CSRF refusals on API paths get the contract's JSON body (config/views.py).
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 # A POST to a URL without its trailing slash gets the JSON 404, not a redirect
 # that would silently drop its body.
 APPEND_SLASH = False
@@ -76,6 +80,13 @@ TEMPLATES = [
 ]
 
 if "DATABASE_URL" not in os.environ:
+    if PRODUCTION:
+        # The embedded server is for development and tests: production data
+        # must never land in a directory of the code checkout.
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production needs DATABASE_URL (postgres://user:pass@host:5432/db); "
+            "the embedded PostgreSQL is for development only."
+        )
     from config.embedded_postgres import database_url
 
     os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata")
@@ -153,10 +164,23 @@ AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=60)
 
 # Throttle counters must be shared by every worker process: Redis when
 # REDIS_URL is set, else a PostgreSQL table.
-if env("REDIS_URL", default=""):
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "throttle_cache"}}
+
+# Failed logins through django.contrib.auth (the admin, any later web page)
+# are throttled per client address and per username by django-axes; the
+# API's tokens never go through authenticate() and keep their own throttle.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.throttling.client_address"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recharge platform API",

@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
+from config.errors import ApplicationError
 from ledger import services
-from ledger.errors import InsufficientBalance
 from ledger.models import BalanceAdjustment, LedgerEntry
 
 
@@ -39,7 +39,7 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
         # is then a transaction of its own, holding the seller lock briefly.
         try:
             return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]  # Django's own, unwrapped
-        except InsufficientBalance as error:
+        except ApplicationError as error:  # e.g. insufficient balance, balance limit
             self.message_user(request, f"Refused: {error.message}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 

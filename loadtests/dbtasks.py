@@ -18,7 +18,7 @@ def seed(sellers: int, credit: int) -> dict:
     from sellers.services import create_seller, issue_api_token
 
     run = uuid.uuid4().hex[:8]
-    staff = get_user_model().objects.create_user(username=f"chaos-staff-{run}", is_staff=True)
+    staff = get_user_model().objects.create_user(username=f"chaos-staff-{run}", is_staff=True, is_superuser=True)
     seeded = []
     for number in range(1, sellers + 1):
         seller, token = create_seller(name=f"Chaos shop {number}", username=f"chaos-{run}-{number}")

@@ -13,6 +13,10 @@ class SellerAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     actions = ["rotate_token", "revoke_tokens"]
 
+    def save_model(self, request, obj, form, change):
+        # Only what the form edits: writing back the balance it read would undo a sale made meanwhile.
+        obj.save(update_fields=form.changed_data if change else None)
+
     def has_delete_permission(self, request, obj=None):
         return False
 

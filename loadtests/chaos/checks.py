@@ -130,19 +130,21 @@ class Checks:
         ]
         good_503 = sum(1 for a in attempts if a.get("contract_503"))
         self._add(
-            "every 5xx is 503 service_unavailable + Retry-After",
+            "every 5xx is 503 service_unavailable + Retry-After + details.outcome",
             not bad,
             f"{good_503} contract 503s"
             + (f"; {len(bad)} OTHER 5xx, first: {self.report.bad_responses[:2]}" if bad else ", 0 other 5xx"),
         )
-        # A 503 promises nothing was written: the same key must not later replay a success.
+        # A 503 with outcome not_written promises nothing was written: the same key
+        # must not later replay a success (outcome unknown promises nothing).
         broken_promises = []
         for op in ops:
             for earlier, later in pairwise(op["attempts"]):
-                if earlier.get("contract_503") and later.get("replayed") and later.get("status") in (200, 201):
+                promised = earlier.get("contract_503") and earlier.get("outcome") == "not_written"
+                if promised and later.get("replayed") and later.get("status") in (200, 201):
                     broken_promises.append(op["key"])
         self._add(
-            "a 503 wrote nothing (no later replay of a success)",
+            "a not_written 503 wrote nothing (no later replay of a success)",
             not broken_promises,
             f"{len(broken_promises)} broken" + (f": {broken_promises[:5]}" if broken_promises else ""),
         )

@@ -37,6 +37,9 @@ def _classify(response) -> dict:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         outcome["code"] = body["error"].get("code")
+        details = body["error"].get("details")
+        if isinstance(details, dict) and "outcome" in details:
+            outcome["outcome"] = details["outcome"]
     if response.headers.get("Idempotent-Replayed") == "true":
         outcome["replayed"] = True
     if isinstance(body, dict) and 200 <= response.status_code < 300:
@@ -48,6 +51,7 @@ def _classify(response) -> dict:
             response.status_code == 503
             and outcome.get("code") == "service_unavailable"
             and bool(response.headers.get("Retry-After"))
+            and outcome.get("outcome") in ("not_written", "unknown")
         )
         if not outcome["contract_503"]:
             outcome["body"] = response.text[:300]

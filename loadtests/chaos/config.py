@@ -21,7 +21,10 @@ class ChaosConfig:
     credit: int = 50_000_000  # rials each seeded seller starts with
     kill_interval: float = 1.0  # seconds between worker SIGKILLs
     restarts: int = 1  # PostgreSQL restarts in the restart phase
-    outage_seconds: float = 0.0  # 0: `restart -m fast`; else stop -m fast, stay down this long, start
+    outage_seconds: float = 0.0  # 0: `restart -m <stop_mode>`; else stop -m <stop_mode>, stay down this long, start
+    # immediate: PostgreSQL stops without waiting for commits in flight, so a
+    # client may lose the answer to a commit that happened (issue 10, item 1).
+    stop_mode: str = "fast"
     storm_requests: int = 300
     storm_threads: int = 100
     disconnects: int = 60
@@ -50,6 +53,7 @@ PRESETS = {
         kill_interval=3.0,
         restarts=4,
         outage_seconds=3.0,
+        stop_mode="immediate",
         storm_requests=3000,
         storm_threads=300,
         disconnects=600,

@@ -47,7 +47,7 @@ def test_postgresql_restart_mid_load(private_postgres):
     report = _run(private_postgres, phases=("restart",))
     (restart,) = report.recovery["restarts"]
     assert restart["first 2xx after the outage (from restart begin)"] != "NEVER"
-    assert report.check("every 5xx is 503 service_unavailable + Retry-After").ok
+    assert report.check("every 5xx is 503 service_unavailable + Retry-After + details.outcome").ok
 
 
 def test_lock_storm_on_one_hot_seller(private_postgres):
