@@ -33,11 +33,10 @@ def stored_response(
     user's for the seller (or for no seller)."""
     scope = _SCOPES[(seller_id is not None, staff_user_id is not None)]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT endpoint, request_hash, status_code, response::text FROM idempotency_idempotencyrecord"
-            f" WHERE {scope} AND key = %(key)s",
-            {"seller_id": seller_id, "staff_user_id": staff_user_id, "key": key},
-        )
+        columns = "endpoint, request_hash, status_code, response::text"
+        # scope is one of _SCOPES' constant clauses; every value is a parameter.
+        sql = f"SELECT {columns} FROM idempotency_idempotencyrecord WHERE {scope} AND key = %(key)s"  # noqa: S608
+        cursor.execute(sql, {"seller_id": seller_id, "staff_user_id": staff_user_id, "key": key})
         row = cursor.fetchone()
     if row is None:
         return None
