@@ -186,3 +186,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# Reports (issue 13): days are calendar days in this zone.
+INSTALLED_APPS += ["reports"]
+BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Tehran")

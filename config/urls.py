@@ -7,6 +7,7 @@ from config.views import HealthView
 from credits import api as credits
 from ledger import api as ledger
 from recharges import api as recharges
+from reports import api as reports
 from sellers import api as sellers
 
 api = [
@@ -24,6 +25,9 @@ api = [
     path("recharge-batches/", recharges.BatchCreateView.as_view()),
     path("recharge-batches/<int:batch_id>/", recharges.BatchDetailView.as_view()),
     path("transactions/", ledger.TransactionListView.as_view()),
+    path("transactions/export/", reports.TransactionExportView.as_view()),
+    path("sellers/<int:seller_id>/transactions/export/", reports.SellerTransactionExportView.as_view()),
+    path("reports/daily/", reports.DailyReportView.as_view()),
 ]
 
 urlpatterns = [
