@@ -8,6 +8,7 @@ from credits import api as credits
 from ledger import api as ledger
 from recharges import api as recharges
 from reports import api as reports
+from reports.dashboard import dashboard
 from sellers import api as sellers
 
 api = [
@@ -32,6 +33,7 @@ api = [
 
 urlpatterns = [
     path("api/v1/", include(api)),
+    path("admin/dashboard/", admin.site.admin_view(dashboard), name="reports_dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", HealthView.as_view()),
     # The schema alone comes in two formats (YAML, or JSON with ?format=json).

@@ -16,7 +16,10 @@ from django.db import connection, transaction
 from django.db.models import Count, DateField, Q, Sum, Value
 from django.db.models.functions import Abs, Coalesce, Greatest, Least, TruncDate
 
+from credits.models import CreditRequest
+from credits.selectors import credit_request_list
 from ledger.models import LedgerEntry
+from recharges.models import Recharge
 
 # By name, not LedgerEntry.Kind: `refund` arrives with the delivery work, and
 # these sums must be right before and after it does.
@@ -144,3 +147,84 @@ class Export:
             cursor.execute(sql, params)
             while rows := cursor.fetchmany(EXPORT_CHUNK_ROWS):
                 yield "".join(line for (line,) in rows)
+
+
+# The staff dashboard.
+
+TOP_SELLERS = 10
+
+
+def period_totals(*, today: date) -> dict:
+    """Sales, refunds and approved top-ups of `today` and of its month, in one query."""
+    month_start, today_start = day_start(today.replace(day=1)), day_start(today)
+    tomorrow_start = day_start(today + timedelta(1))
+    figures = {}
+    for period, start in (("today", today_start), ("month", month_start)):
+        within = Q(created_at__gte=start, created_at__lt=tomorrow_start)
+        for name, kind in (("sales", RECHARGE), ("refunds", REFUND), ("top_ups", CREDIT)):
+            figures[f"{period}_{name}_count"] = Count("pk", filter=within & Q(kind=kind))
+            figures[f"{period}_{name}_amount"] = Coalesce(Sum(Abs("amount"), filter=within & Q(kind=kind)), Value(0))
+    totals = LedgerEntry.objects.filter(created_at__gte=month_start, created_at__lt=tomorrow_start).aggregate(**figures)
+    return {
+        period: {
+            name: {"count": totals[f"{period}_{name}_count"], "amount": totals[f"{period}_{name}_amount"]}
+            for name in ("sales", "refunds", "top_ups")
+        }
+        for period in ("today", "month")
+    }
+
+
+def top_sellers(*, since: date, limit: int = TOP_SELLERS) -> list[dict]:
+    """Sellers by recharged amount since the start of `since`, highest first."""
+    return list(
+        LedgerEntry.objects.filter(kind=RECHARGE, created_at__gte=day_start(since))
+        .values("seller_id", "seller__name")
+        .annotate(recharges=Count("pk"), amount=Sum(Abs("amount")))
+        .order_by("-amount", "seller_id")[:limit]
+    )
+
+
+def pending_credit_requests() -> dict:
+    waiting = credit_request_list(seller_id=None, status=CreditRequest.Status.PENDING)
+    return waiting.aggregate(count=Count("pk"), amount=Coalesce(Sum("amount"), Value(0)))
+
+
+def delivery_overview(*, since: date, now: datetime) -> dict | None:
+    """Everything the dashboard reads from the delivery fields of recharges
+    (operator, status): per-operator outcomes and daily sales since the
+    start of `since`, deliveries pending and stuck past the status-query
+    horizon. None while recharges have no such fields."""
+    fields = {field.name for field in Recharge._meta.get_fields()}
+    if not {"operator", "status"} <= fields:
+        return None
+    recent = Recharge.objects.filter(created_at__gte=day_start(since))
+    outcomes = list(
+        recent.values("operator_id")
+        .annotate(
+            successful=Count("pk", filter=Q(status="successful")),
+            failed=Count("pk", filter=Q(status="failed")),
+            pending=Count("pk", filter=Q(status="pending")),
+        )
+        .order_by("operator_id")
+    )
+    for row in outcomes:
+        final = row["successful"] + row["failed"]
+        row["success_rate"] = row["successful"] / final if final else None
+    daily_sales = (
+        recent.exclude(status="failed")
+        .annotate(day=TruncDate("created_at", tzinfo=business_zone()))
+        .values("day", "operator_id")
+        .annotate(amount=Sum("amount"))
+    )
+    pending = Recharge.objects.filter(status="pending")
+    return {
+        "operators": outcomes,
+        "daily_sales": {(row["day"], row["operator_id"]): row["amount"] for row in daily_sales},
+        "pending": pending.count(),
+        "stuck": pending.filter(created_at__lt=now - delivery_horizon()).count(),
+    }
+
+
+def delivery_horizon() -> timedelta:
+    """How long delivery keeps asking the operator before staff must resolve a recharge."""
+    return timedelta(hours=getattr(settings, "DELIVERY_STATUS_HORIZON_HOURS", 24))
