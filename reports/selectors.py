@@ -20,6 +20,7 @@ from credits.models import CreditRequest
 from credits.selectors import credit_request_list
 from ledger.models import LedgerEntry
 from recharges.models import Recharge
+from reports.models import DayTotal, SummaryState
 
 # By name, not LedgerEntry.Kind: `refund` arrives with the delivery work, and
 # these sums must be right before and after it does.
@@ -54,7 +55,8 @@ def _day_totals() -> dict:
     }
 
 
-_EMPTY_DAY = {"recharges": 0, "recharged_amount": 0, "refunded_amount": 0, "credited_amount": 0, "adjusted_amount": 0}
+FIGURES = ["recharges", "recharged_amount", "refunded_amount", "credited_amount", "adjusted_amount"]
+_EMPTY_DAY = dict.fromkeys(FIGURES, 0)
 
 
 def daily_report(*, date_from: date, date_to: date, seller_id: int | None = None) -> list[dict]:
@@ -63,35 +65,59 @@ def daily_report(*, date_from: date, date_to: date, seller_id: int | None = None
     With `seller_id`: that seller's rows, each with `balance_end` (the sum of
     every entry before the day's end: for today and later, the balance).
     Without: all sellers summed, no balance.
+
+    Days up to the last summed one (reports.services.summarize_days) come
+    from DayTotal, later days from the entries themselves: at most three
+    queries, whatever the range, and a cost that does not grow with the
+    ledger's history. DayTotal rows change only for days already over, so
+    the two reads need no common snapshot.
     """
+    through = summarized_through()
     if seller_id is None:
-        return _all_sellers_days(date_from, date_to)
-    return _seller_days(seller_id, date_from, date_to)
+        return _all_sellers_days(date_from, date_to, through)
+    return _seller_days(seller_id, date_from, date_to, through)
 
 
-def _all_sellers_days(date_from: date, date_to: date) -> list[dict]:
-    totals = (
-        LedgerEntry.objects.filter(created_at__gte=day_start(date_from), created_at__lt=day_start(date_to + timedelta(1)))
-        .annotate(day=TruncDate("created_at", tzinfo=business_zone()))
-        .values("day")
-        .annotate(**_day_totals())
-    )
-    by_day = {row.pop("day"): row for row in totals}
+def summarized_through() -> date | None:
+    """The last day DayTotal holds, if it holds days of this time zone."""
+    state = SummaryState.objects.filter(pk=1, time_zone=str(business_zone())).values_list("through", flat=True)
+    return state.first()
+
+
+def _all_sellers_days(date_from: date, date_to: date, through: date | None) -> list[dict]:
+    by_day = {}
+    if through is not None and date_from <= through:
+        summed = DayTotal.objects.filter(seller__isnull=True, day__gte=date_from, day__lte=min(date_to, through))
+        by_day = {row.pop("day"): row for row in summed.values("day", *FIGURES)}
+    live_from = date_from if through is None else max(date_from, through + timedelta(1))
+    if live_from <= date_to:
+        live = (
+            LedgerEntry.objects.filter(created_at__gte=day_start(live_from), created_at__lt=day_start(date_to + timedelta(1)))
+            .annotate(day=TruncDate("created_at", tzinfo=business_zone()))
+            .values("day")
+            .annotate(**_day_totals())
+        )
+        by_day.update({row.pop("day"): row for row in live})
     return [{"date": day, **by_day.get(day, _EMPTY_DAY)} for day in _days(date_from, date_to)]
 
 
-def _seller_days(seller_id: int, date_from: date, date_to: date) -> list[dict]:
-    # One statement, so one snapshot: entries before the range fold into the
-    # day before it (the opening balance), entries after it into the day after.
+def _seller_days(seller_id: int, date_from: date, date_to: date, through: date | None) -> list[dict]:
+    # Days before the range fold into the day before it (the opening
+    # balance), days after it into the day after.
     before, after = date_from - timedelta(1), date_to + timedelta(1)
-    day = Least(Greatest(TruncDate("created_at", tzinfo=business_zone()), Value(before)), Value(after), output_field=DateField())
-    totals = (
-        LedgerEntry.objects.filter(seller_id=seller_id)
-        .annotate(day=day)
-        .values("day")
-        .annotate(net=Sum("amount"), **_day_totals())
-    )
-    by_day = {row.pop("day"): row for row in totals}
+    by_day: dict[date, dict] = {}
+    live = LedgerEntry.objects.filter(seller_id=seller_id)
+    if through is not None:
+        live = live.filter(created_at__gte=day_start(through + timedelta(1)))
+        summed = (
+            DayTotal.objects.filter(seller_id=seller_id, day__lte=min(through, after))
+            .annotate(bucket=Greatest("day", Value(before)))
+            .values("bucket")
+            .annotate(net=Sum("net"), **{name: Sum(name) for name in FIGURES})
+        )
+        _add_rows(by_day, summed)
+    bucket = Least(Greatest(TruncDate("created_at", tzinfo=business_zone()), Value(before)), Value(after), output_field=DateField())
+    _add_rows(by_day, live.annotate(bucket=bucket).values("bucket").annotate(net=Sum("amount"), **_day_totals()))
     balance = by_day.get(before, {}).get("net", 0)
     rows = []
     for day in _days(date_from, date_to):
@@ -99,6 +125,14 @@ def _seller_days(seller_id: int, date_from: date, date_to: date) -> list[dict]:
         balance += row.pop("net")
         rows.append({"date": day, **row, "balance_end": balance})
     return rows
+
+
+def _add_rows(by_day: dict, rows) -> None:
+    for row in rows:
+        day = row.pop("bucket")
+        if day in by_day:
+            row = {name: by_day[day][name] + value for name, value in row.items()}
+        by_day[day] = row
 
 
 def _days(date_from: date, date_to: date) -> Iterator[date]:
