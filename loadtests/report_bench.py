@@ -6,7 +6,8 @@ one run (absolute times on shared machines move from run to run):
 On a scratch database (created on the project's PostgreSQL server, migrated,
 dropped at the end) it seeds one seller with --big ledger entries and another
 with --small, both spread evenly over the last 366 days, through the ledger's
-triggers (loadtests/ledger_seed.py). Then, through Django's full request
+triggers (loadtests/ledger_seed.py), and sums the closed days as
+`manage.py summarize_ledger_days` does (timed). Then, through Django's full request
 stack in this process (server time, no network), the median of --repeat runs
 after a warm-up:
 
@@ -61,6 +62,7 @@ def run(args) -> int:
 
     from loadtests.ledger_seed import seed_ledger
     from reports.selectors import business_today
+    from reports.services import summarize_days
     from sellers.services import create_seller, issue_api_token
 
     staff = get_user_model().objects.create_user(username="bench-staff", is_staff=True)
@@ -76,13 +78,17 @@ def run(args) -> int:
         log(f"seeded {count:,} entries for {name} in {time.monotonic() - started:.1f} s")
         sellers[name] = seller
     _analyze()
+    # As `manage.py summarize_ledger_days` does hourly in production; its first run sums the whole history.
+    started = time.monotonic()
+    through = summarize_days()
+    log(f"summed days through {through} in {time.monotonic() - started:.1f} s")
 
     staff_client = client(APIClient, issue_api_token(user=staff))
     big = sellers["big"]
     today = business_today()
     year = {"from": str(today - timedelta(365)), "to": str(today)}
     day = {"from": str(today), "to": str(today)}
-    report = f"/api/v1/reports/daily/"
+    report = "/api/v1/reports/daily/"
 
     rows = []
     all_year = timed(args.repeat, lambda: staff_client.get(report, year))
