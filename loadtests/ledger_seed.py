@@ -40,6 +40,10 @@ def seed_ledger(*, seller_id: int, user_id: int, count: int, start: datetime, st
     with transaction.atomic(), connection.cursor() as cursor:
         # A million rows take longer than a request may (DB_STATEMENT_TIMEOUT_MS).
         cursor.execute("SET LOCAL statement_timeout = 0")
+        # The running-balance trigger's lookup is planned for each row: a plan
+        # this session cached while the ledger looked empty (after autovacuum
+        # of a small table) may be a sequential scan, quadratic over a million rows.
+        cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         cursor.execute(_SQL, params)
         cursor.execute(
             f"UPDATE {Seller._meta.db_table} SET balance = balance + %s, ledger_sequence = ledger_sequence + %s WHERE id = %s",

@@ -31,6 +31,22 @@ class IsSellerOrLedgerStaff(permissions.BasePermission):
         return IsSeller().has_permission(request, view)
 
 
+class ReportRowSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    recharges = serializers.IntegerField(help_text="Recharges sold that day.")
+    recharged_amount = serializers.IntegerField(help_text="Rials, absolute.")
+    refunded_amount = serializers.IntegerField(help_text="Rials, absolute.")
+    credited_amount = serializers.IntegerField(help_text="Rials, absolute.")
+    adjusted_amount = serializers.IntegerField(help_text="Rials, signed sum of adjustments.")
+    balance_end = serializers.IntegerField(
+        required=False, help_text="Balance at the end of the day (current balance for today and later); one seller only."
+    )
+
+
+class ReportSerializer(serializers.Serializer):
+    results = ReportRowSerializer(many=True)
+
+
 class DailyReportView(APIView):
     permission_classes = [IsSellerOrLedgerStaff]
 
@@ -49,30 +65,18 @@ class DailyReportView(APIView):
                 raise serializers.ValidationError({"to": [f"A report covers at most {MAX_REPORT_DAYS} days."]})
             return data
 
-    class ReportRowSerializer(serializers.Serializer):
-        date = serializers.DateField()
-        recharges = serializers.IntegerField(help_text="Recharges sold that day.")
-        recharged_amount = serializers.IntegerField(help_text="Rials, absolute.")
-        refunded_amount = serializers.IntegerField(help_text="Rials, absolute.")
-        credited_amount = serializers.IntegerField(help_text="Rials, absolute.")
-        adjusted_amount = serializers.IntegerField(help_text="Rials, signed sum of adjustments.")
-        balance_end = serializers.IntegerField(
-            required=False, help_text="Balance at the end of the day (current balance for today and later); one seller only."
-        )
-
     @extend_schema(
         parameters=[
             OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day, YYYY-MM-DD, inclusive."),
             OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day, inclusive; at most 366 days."),
             OpenApiParameter(
-                "seller", OpenApiTypes.INT, description="Staff: one seller's rows with balance_end (404 if unknown). Sellers always get their own."
+                "seller",
+                OpenApiTypes.INT,
+                description="Staff: one seller's rows, with balance_end (404 if unknown). Sellers always get their own.",
             ),
         ],
         responses={
-            200: OpenApiResponse(
-                ReportRowSerializer(many=True),
-                description='`{"results": [row, ...]}`, one row per day, oldest first, days in BUSINESS_TIME_ZONE.',
-            ),
+            200: OpenApiResponse(ReportSerializer, description="One row per day, oldest first, days in BUSINESS_TIME_ZONE."),
             **errors(400, 401, 403, 404),
         },
         description="Daily totals. Staff without `seller` get all sellers summed, without balance_end.",
@@ -85,7 +89,7 @@ class DailyReportView(APIView):
         rows = selectors.daily_report(
             date_from=data["from"], date_to=data["to"], seller_id=seller.pk if seller else None
         )
-        return Response({"results": self.ReportRowSerializer(rows, many=True).data})
+        return Response({"results": ReportRowSerializer(rows, many=True).data})
 
 
 class ExportFilterSerializer(serializers.Serializer):

@@ -138,3 +138,14 @@ def test_who_may_read_reports(history, staff_client):
     params = {"from": "2026-01-10", "to": "2026-01-10"}
     assert_error(APIClient().get(REPORT, params), 401, "not_authenticated")
     assert_error(staff_client.get(REPORT, params), 403, "permission_denied")  # staff without the permission
+
+
+def test_schema_describes_the_report_body(db):
+    schema = APIClient().get("/api/schema/?format=json").json()
+    ok = schema["paths"]["/api/v1/reports/daily/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    body = schema["components"]["schemas"][ok["$ref"].rsplit("/", 1)[1]]
+    row = schema["components"]["schemas"][body["properties"]["results"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert set(row["properties"]) == {"date", *ZERO, "balance_end"}
+    assert set(row["required"]) == {"date", *ZERO}
+    parameters = {p["name"]: p.get("required", False) for p in schema["paths"]["/api/v1/reports/daily/"]["get"]["parameters"]}
+    assert parameters == {"from": True, "to": True, "seller": False}
