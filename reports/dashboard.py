@@ -29,7 +29,7 @@ def dashboard(request):
         "waiting": selectors.pending_credit_requests(),
         "deliveries": deliveries,
         "horizon_hours": int(selectors.delivery_horizon().total_seconds() // 3600),
-        "sales_chart": charts.stacked_bars("Sales per day, last 30 days", days, _sales_series(days, report, deliveries)),
+        "sales_chart": charts.stacked_bars("Sales per day, last 30 days", days, _sales_series(days, deliveries)),
         "top_up_chart": charts.stacked_bars(
             "Approved top-ups per day, last 30 days", days, {"top-ups": [row["credited_amount"] for row in report]}
         ),
@@ -38,11 +38,8 @@ def dashboard(request):
     return TemplateResponse(request, "reports/dashboard.html", context)
 
 
-def _sales_series(days, report, deliveries) -> dict[str, list[int]]:
-    """Daily sales per operator once recharges know their operator; until
-    then one series, the ledger's recharged amounts."""
-    if deliveries is None:
-        return {"all operators": [row["recharged_amount"] for row in report]}
+def _sales_series(days, deliveries) -> dict[str, list[int]]:
+    """One series of daily sales per operator that sold, in code order."""
     operators = sorted({operator for _, operator in deliveries["daily_sales"]})
     return {
         operator: [deliveries["daily_sales"].get((day, operator), 0) for day in days] for operator in operators

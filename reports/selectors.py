@@ -223,23 +223,20 @@ def pending_credit_requests() -> dict:
     return waiting.aggregate(count=Count("pk"), amount=Coalesce(Sum("amount"), Value(0)))
 
 
-def delivery_overview(*, since: date, now: datetime) -> dict | None:
+def delivery_overview(*, since: date, now: datetime) -> dict:
     """Everything the dashboard reads from the delivery fields of recharges
-    (operator, status): per-operator outcomes and daily sales since the
-    start of `since`, deliveries pending and stuck past the status-query
-    horizon. None while recharges have no such fields."""
-    fields = {field.name for field in Recharge._meta.get_fields()}
-    if not {"operator", "status"} <= fields:
-        return None
+    (operator, status): per-operator outcomes and daily sales (failed ones
+    left out: they were refunded) since the start of `since`, deliveries
+    pending and stuck past the status-query horizon."""
     recent = Recharge.objects.filter(created_at__gte=day_start(since))
     outcomes = list(
-        recent.values("operator_id")
+        recent.values("operator")
         .annotate(
             successful=Count("pk", filter=Q(status="successful")),
             failed=Count("pk", filter=Q(status="failed")),
             pending=Count("pk", filter=Q(status="pending")),
         )
-        .order_by("operator_id")
+        .order_by("operator")
     )
     for row in outcomes:
         final = row["successful"] + row["failed"]
@@ -247,13 +244,13 @@ def delivery_overview(*, since: date, now: datetime) -> dict | None:
     daily_sales = (
         recent.exclude(status="failed")
         .annotate(day=TruncDate("created_at", tzinfo=business_zone()))
-        .values("day", "operator_id")
+        .values("day", "operator")
         .annotate(amount=Sum("amount"))
     )
     pending = Recharge.objects.filter(status="pending")
     return {
         "operators": outcomes,
-        "daily_sales": {(row["day"], row["operator_id"]): row["amount"] for row in daily_sales},
+        "daily_sales": {(row["day"], row["operator"]): row["amount"] for row in daily_sales},
         "pending": pending.count(),
         "stuck": pending.filter(created_at__lt=now - delivery_horizon()).count(),
     }
@@ -261,4 +258,4 @@ def delivery_overview(*, since: date, now: datetime) -> dict | None:
 
 def delivery_horizon() -> timedelta:
     """How long delivery keeps asking the operator before staff must resolve a recharge."""
-    return timedelta(hours=getattr(settings, "DELIVERY_STATUS_HORIZON_HOURS", 24))
+    return timedelta(seconds=settings.DELIVERY_HORIZON_SECONDS)

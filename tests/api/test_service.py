@@ -25,6 +25,8 @@ CONTRACT_PATHS = {
     "/api/v1/recharge-batches/",
     "/api/v1/recharge-batches/{batch_id}/",
     "/api/v1/transactions/",
+    "/api/v1/operators/",
+    "/api/v1/me/callback/",
     "/api/v1/transactions/export/",
     "/api/v1/sellers/{seller_id}/transactions/export/",
     "/api/v1/reports/daily/",

@@ -73,6 +73,9 @@ ROLES = {
     "POST /api/v1/recharge-batches/": {SELLER},
     "GET /api/v1/recharge-batches/{batch_id}/": {SELLER},
     "GET /api/v1/transactions/": {SELLER},
+    "GET /api/v1/me/callback/": {SELLER},
+    "PUT /api/v1/me/callback/": {SELLER},
+    "DELETE /api/v1/me/callback/": {SELLER},
 }
 
 # Examples per operation: (credential, generation mode) -> max_examples.

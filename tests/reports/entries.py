@@ -42,4 +42,5 @@ def _source(seller, kind: str, amount: int, at: datetime) -> dict:
     if kind == "adjustment":
         return {"adjustment": BalanceAdjustment.objects.create(seller=seller, amount=amount, reason="test", created_by=staff)}
     phone, _ = PhoneNumber.objects.get_or_create(e164="+989121234567")
-    return {"recharge": Recharge.objects.create(seller=seller, phone_number=phone, amount=-amount, created_at=at)}
+    recharge = Recharge.objects.create(seller=seller, phone_number=phone, amount=-amount, created_at=at, operator="mci")
+    return {"recharge": recharge}
