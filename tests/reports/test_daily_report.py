@@ -1,6 +1,7 @@
 """GET /api/v1/reports/daily/: days in Asia/Tehran (UTC+03:30), every day a
 row, exact sums and end-of-day balances."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -8,6 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from recharges.delivery import resolve_recharge
+from recharges.services import sell_recharge
 from reports.selectors import business_today
 from tests.api.helpers import API, assert_error, nothing_written
 from tests.reports.entries import entry_at
@@ -149,3 +152,20 @@ def test_schema_describes_the_report_body(db):
     assert set(row["required"]) == {"date", *ZERO}
     parameters = {p["name"]: p.get("required", False) for p in schema["paths"]["/api/v1/reports/daily/"]["get"]["parameters"]}
     assert parameters == {"from": True, "to": True, "seller": False}
+
+
+def test_refunds_count_on_their_day_and_in_the_export(make_seller, seller_client, staff_user):
+    seller = make_seller(balance=100_000)
+    sold = json.loads(sell_recharge(seller_id=seller.pk, phone_number="+989121239990", amount=30_000).body)
+    resolve_recharge(recharge_id=sold["id"], successful=False, resolved_by=staff_user)
+    today = str(business_today())
+    (row,) = report(seller_client(seller), {"from": today, "to": today})
+    assert row == {
+        **ZERO, "date": today, "recharges": 1, "recharged_amount": 30_000, "refunded_amount": 30_000,
+        "credited_amount": 100_000, "balance_end": 100_000,
+    }
+    lines = b"".join(seller_client(seller).get(f"{API}/transactions/export/").streaming_content).decode().splitlines()
+    assert [line.split(",")[2:] for line in lines[1:]][1:] == [
+        ["recharge", "-30000", "70000", "recharge", str(sold["id"])],
+        ["refund", "30000", "100000", "recharge", str(sold["id"])],
+    ]
