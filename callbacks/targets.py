@@ -101,7 +101,7 @@ def _public_address(parsed: httpx.URL) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise UnsafeTarget(f"The host {host} could not be resolved.") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
         if not is_public(ipaddress.ip_address(address.split("%")[0])):
             raise UnsafeTarget(f"The host {host} is or resolves to a non-public address ({address}).")

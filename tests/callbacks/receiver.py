@@ -88,4 +88,3 @@ def wait_for_next_second() -> None:
     start = int(time.time())
     while int(time.time()) == start:
         time.sleep(0.01)
-

@@ -18,7 +18,7 @@ from callbacks.models import CallbackEvent
 from callbacks.services import deliver_due_events, record_event, set_callback_url
 from tests.callbacks.receiver import Receiver
 from tests.callbacks.test_delivery import RECHARGE
-from tests.concurrency.workers import current_database_url
+from tests.helpers.workers import current_database_url
 
 RECEIVER_PORT = 8349
 
@@ -58,7 +58,12 @@ def test_the_receiver_command_verifies_and_prints_a_delivered_event(make_seller)
     env = {**os.environ, "DATABASE_URL": current_database_url(), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "manage.py", "run_callback_receiver", "--port", str(RECEIVER_PORT), "--secret", secret]
     receiver = subprocess.Popen(
-        command, cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert receiver.stdout.readline().startswith(f"Receiving callbacks on {url}")

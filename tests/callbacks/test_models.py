@@ -38,7 +38,10 @@ def test_a_url_is_http_or_https(seller, url):
 def test_one_endpoint_per_seller(seller):
     with connection.cursor() as cursor:
         cursor.execute(ENDPOINT_SQL, [seller.pk, "https://shop.example/", GOOD_SECRET])
-    assert refused(ENDPOINT_SQL, [seller.pk, "https://shop.example/2", GOOD_SECRET]) == "callbacks_callbackendpoint_seller_id_key"
+    assert (
+        refused(ENDPOINT_SQL, [seller.pk, "https://shop.example/2", GOOD_SECRET])
+        == "callbacks_callbackendpoint_seller_id_key"
+    )
 
 
 EVENT_SQL = (
