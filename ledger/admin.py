@@ -10,7 +10,17 @@ from ledger.errors import InsufficientBalance
 from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.models import Seller
 
-EXPORT_COLUMNS = ["seller_id", "sequence", "created_at", "kind", "amount", "balance_after", "credit_request_id", "recharge_id", "adjustment_id"]
+EXPORT_COLUMNS = [
+    "seller_id",
+    "sequence",
+    "created_at",
+    "kind",
+    "amount",
+    "balance_after",
+    "credit_request_id",
+    "recharge_id",
+    "adjustment_id",
+]
 
 
 class _Echo:

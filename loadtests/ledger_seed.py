@@ -34,7 +34,9 @@ WINDOW w AS (ORDER BY a.id)
 """
 
 
-def seed_ledger(*, seller_id: int, user_id: int, count: int, start: datetime, step: timedelta, amount: int = 1000) -> None:
+def seed_ledger(
+    *, seller_id: int, user_id: int, count: int, start: datetime, step: timedelta, amount: int = 1000
+) -> None:
     """Appends `count` entries to the seller's ledger, the first at `start`."""
     params = {"seller": seller_id, "user": user_id, "count": count, "start": start, "step": step, "amount": amount}
     with transaction.atomic(), connection.cursor() as cursor:

@@ -72,9 +72,7 @@ def run(args) -> int:
     for name, count in (("big", args.big), ("small", args.small)):
         seller, _ = create_seller(name=name, username=f"bench-{name}")
         started = time.monotonic()
-        seed_ledger(
-            seller_id=seller.pk, user_id=staff.pk, count=count, start=timezone.now() - span, step=span / count
-        )
+        seed_ledger(seller_id=seller.pk, user_id=staff.pk, count=count, start=timezone.now() - span, step=span / count)
         log(f"seeded {count:,} entries for {name} in {time.monotonic() - started:.1f} s")
         sellers[name] = seller
     _analyze()
@@ -115,9 +113,15 @@ def run(args) -> int:
     small_client = client(APIClient, issue_api_token(user=sellers["small"].user))
     big_page = timed(args.repeat, lambda: big_client.get("/api/v1/transactions/"))
     small_page = timed(args.repeat, lambda: small_client.get("/api/v1/transactions/"))
-    rows.append(["transactions page: big / small seller", ms(big_page), ms(small_page), big_page / small_page, "<= 1.2"])
+    rows.append(
+        ["transactions page: big / small seller", ms(big_page), ms(small_page), big_page / small_page, "<= 1.2"]
+    )
 
-    print(render_table(["figure", "measured", "reference", "ratio", "target"], [r[:3] + [f"{r[3]:.2f}"] + r[4:] for r in rows]))
+    print(
+        render_table(
+            ["figure", "measured", "reference", "ratio", "target"], [[*r[:3], f"{r[3]:.2f}", *r[4:]] for r in rows]
+        )
+    )
     return 0
 
 

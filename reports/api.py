@@ -39,7 +39,8 @@ class ReportRowSerializer(serializers.Serializer):
     credited_amount = serializers.IntegerField(help_text="Rials, absolute.")
     adjusted_amount = serializers.IntegerField(help_text="Rials, signed sum of adjustments.")
     balance_end = serializers.IntegerField(
-        required=False, help_text="Balance at the end of the day (current balance for today and later); one seller only."
+        required=False,
+        help_text="Balance at the end of the day (current balance for today and later); one seller only.",
     )
 
 
@@ -68,7 +69,9 @@ class DailyReportView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day, YYYY-MM-DD, inclusive."),
-            OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day, inclusive; at most 366 days."),
+            OpenApiParameter(
+                "to", OpenApiTypes.DATE, required=True, description="Last day, inclusive; at most 366 days."
+            ),
             OpenApiParameter(
                 "seller",
                 OpenApiTypes.INT,
@@ -76,7 +79,9 @@ class DailyReportView(APIView):
             ),
         ],
         responses={
-            200: OpenApiResponse(ReportSerializer, description="One row per day, oldest first, days in BUSINESS_TIME_ZONE."),
+            200: OpenApiResponse(
+                ReportSerializer, description="One row per day, oldest first, days in BUSINESS_TIME_ZONE."
+            ),
             **errors(400, 401, 403, 404),
         },
         description="Daily totals. Staff without `seller` get all sellers summed, without balance_end.",

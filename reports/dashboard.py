@@ -41,6 +41,4 @@ def dashboard(request):
 def _sales_series(days, deliveries) -> dict[str, list[int]]:
     """One series of daily sales per operator that sold, in code order."""
     operators = sorted({operator for _, operator in deliveries["daily_sales"]})
-    return {
-        operator: [deliveries["daily_sales"].get((day, operator), 0) for day in days] for operator in operators
-    }
+    return {operator: [deliveries["daily_sales"].get((day, operator), 0) for day in days] for operator in operators}

@@ -18,9 +18,14 @@ class DayTotal(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["seller", "day"], name="day_total_one_per_seller_day", nulls_distinct=False),
+            models.UniqueConstraint(
+                fields=["seller", "day"], name="day_total_one_per_seller_day", nulls_distinct=False
+            ),
         ]
         indexes = [models.Index(fields=["day"], condition=Q(seller__isnull=True), name="day_total_all_sellers")]
+
+    def __str__(self):
+        return f"{self.day} {self.seller_id or 'all sellers'}"
 
 
 class SummaryState(models.Model):
@@ -33,3 +38,6 @@ class SummaryState(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="summary_state_one_row")]
+
+    def __str__(self):
+        return f"days summed through {self.through} ({self.time_zone})"

@@ -92,7 +92,9 @@ def _all_sellers_days(date_from: date, date_to: date, through: date | None) -> l
     live_from = date_from if through is None else max(date_from, through + timedelta(1))
     if live_from <= date_to:
         live = (
-            LedgerEntry.objects.filter(created_at__gte=day_start(live_from), created_at__lt=day_start(date_to + timedelta(1)))
+            LedgerEntry.objects.filter(
+                created_at__gte=day_start(live_from), created_at__lt=day_start(date_to + timedelta(1))
+            )
             .annotate(day=TruncDate("created_at", tzinfo=business_zone()))
             .values("day")
             .annotate(**_day_totals())
@@ -116,7 +118,9 @@ def _seller_days(seller_id: int, date_from: date, date_to: date, through: date |
             .annotate(net=Sum("net"), **{name: Sum(name) for name in FIGURES})
         )
         _add_rows(by_day, summed)
-    bucket = Least(Greatest(TruncDate("created_at", tzinfo=business_zone()), Value(before)), Value(after), output_field=DateField())
+    bucket = Least(
+        Greatest(TruncDate("created_at", tzinfo=business_zone()), Value(before)), Value(after), output_field=DateField()
+    )
     _add_rows(by_day, live.annotate(bucket=bucket).values("bucket").annotate(net=Sum("amount"), **_day_totals()))
     balance = by_day.get(before, {}).get("net", 0)
     rows = []
@@ -153,7 +157,7 @@ _EXPORT_SQL = f"""
       FROM {LedgerEntry._meta.db_table}
      WHERE seller_id = %s AND (%s::timestamptz IS NULL OR created_at >= %s) AND (%s::timestamptz IS NULL OR created_at < %s)
      ORDER BY sequence
-"""
+"""  # noqa: S608 - the table name comes from the model; values are parameters
 
 
 def export_sql(*, seller_id: int, created_after: datetime | None, created_before: datetime | None) -> tuple[str, list]:

@@ -5,41 +5,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('sellers', '0001_initial'),
+        ("sellers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SummaryState',
+            name="SummaryState",
             fields=[
-                ('id', models.SmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('time_zone', models.CharField(max_length=64)),
-                ('through', models.DateField()),
+                ("id", models.SmallIntegerField(default=1, primary_key=True, serialize=False)),
+                ("time_zone", models.CharField(max_length=64)),
+                ("through", models.DateField()),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='summary_state_one_row')],
+                "constraints": [models.CheckConstraint(condition=models.Q(("id", 1)), name="summary_state_one_row")],
             },
         ),
         migrations.CreateModel(
-            name='DayTotal',
+            name="DayTotal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('recharges', models.BigIntegerField()),
-                ('recharged_amount', models.BigIntegerField()),
-                ('refunded_amount', models.BigIntegerField()),
-                ('credited_amount', models.BigIntegerField()),
-                ('adjusted_amount', models.BigIntegerField()),
-                ('net', models.BigIntegerField(help_text="Signed sum of the day's entries.")),
-                ('seller', models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sellers.seller')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("recharges", models.BigIntegerField()),
+                ("recharged_amount", models.BigIntegerField()),
+                ("refunded_amount", models.BigIntegerField()),
+                ("credited_amount", models.BigIntegerField()),
+                ("adjusted_amount", models.BigIntegerField()),
+                ("net", models.BigIntegerField(help_text="Signed sum of the day's entries.")),
+                (
+                    "seller",
+                    models.ForeignKey(
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="sellers.seller",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('seller__isnull', True)), fields=['day'], name='day_total_all_sellers')],
-                'constraints': [models.UniqueConstraint(fields=('seller', 'day'), name='day_total_one_per_seller_day', nulls_distinct=False)],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("seller__isnull", True)), fields=["day"], name="day_total_all_sellers"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("seller", "day"), name="day_total_one_per_seller_day", nulls_distinct=False
+                    )
+                ],
             },
         ),
     ]

@@ -14,7 +14,7 @@ from credits.services import request_credit
 from ledger.models import BalanceAdjustment, LedgerEntry
 from recharges.services import sell_recharge
 from sellers.models import Seller
-from tests.reports.entries import entry_at
+from tests.helpers.ledger_entries import entry_at
 
 
 @pytest.fixture
@@ -48,7 +48,9 @@ def test_ledger_list_filters_by_seller_date_and_phone(admin, sold, make_seller):
     other = make_seller(name="Shop B", balance=7_000)
     by_seller = page(admin.get("/admin/ledger/ledgerentry/", {"seller__id__exact": other.pk}))
     assert "+7,000 IRR" in by_seller and "-5,000 IRR" not in by_seller
-    by_day = admin.get("/admin/ledger/ledgerentry/", {"created_at__year": 2026, "created_at__month": 1, "created_at__day": 10})
+    by_day = admin.get(
+        "/admin/ledger/ledgerentry/", {"created_at__year": 2026, "created_at__month": 1, "created_at__day": 10}
+    )
     assert [entry.amount for entry in by_day.context["cl"].result_list] == [300]
     by_phone = admin.get("/admin/ledger/ledgerentry/", {"q": "+989121234567"})
     assert [entry.amount for entry in by_phone.context["cl"].result_list] == [-5_000]
@@ -60,7 +62,11 @@ def test_ledger_export_action_streams_csv(admin, sold):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:6] == ["seller_id", "sequence", "created_at", "kind", "amount", "balance_after"]
-    assert [row[3:6] for row in rows[1:]] == [["credit", "50000000", "50000000"], ["recharge", "-5000", "49995000"], ["adjustment", "300", "49995300"]]
+    assert [row[3:6] for row in rows[1:]] == [
+        ["credit", "50000000", "50000000"],
+        ["recharge", "-5000", "49995000"],
+        ["adjustment", "300", "49995300"],
+    ]
 
 
 def test_add_forms_show_no_database_default(admin):
@@ -76,7 +82,11 @@ def test_a_seller_added_in_the_admin_gets_a_token_shown_once(admin):
     (message,) = [str(m) for m in response.context["messages"] if "API token" in str(m)]
     key = message.rsplit(" ", 1)[1]
     assert AuthToken.objects.filter(user=user).count() == 1
-    assert Client().get("/api/v1/me/", headers={"Authorization": f"Token {key}"}).json() == {"id": seller.pk, "name": "Corner shop", "balance": 0}
+    assert Client().get("/api/v1/me/", headers={"Authorization": f"Token {key}"}).json() == {
+        "id": seller.pk,
+        "name": "Corner shop",
+        "balance": 0,
+    }
 
 
 @pytest.mark.parametrize("flags", [{"is_staff": True}, {"is_superuser": True, "is_staff": True}])

@@ -2,7 +2,7 @@
 row, exact sums and end-of-day balances."""
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.db import connection
@@ -12,31 +12,10 @@ from rest_framework.test import APIClient
 from recharges.delivery import resolve_recharge
 from recharges.services import sell_recharge
 from reports.selectors import business_today
-from tests.api.helpers import API, assert_error, nothing_written
-from tests.reports.entries import entry_at
+from tests.helpers.api import API, assert_error, nothing_written
 
 REPORT = f"{API}/reports/daily/"
 ZERO = {"recharges": 0, "recharged_amount": 0, "refunded_amount": 0, "credited_amount": 0, "adjusted_amount": 0}
-
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-@pytest.fixture
-def history(make_seller):
-    """Seller A's entries around Tehran midnights (20:30 UTC), and seller B's."""
-    a, b = make_seller(name="Shop A"), make_seller(name="Shop B")
-    entry_at(a.pk, "credit", 100_000, utc(2026, 1, 9, 10, 0))  # Jan 9: before the range
-    entry_at(a.pk, "recharge", -5_000, utc(2026, 1, 9, 20, 29, 59))  # Jan 9 23:59:59 Tehran
-    entry_at(a.pk, "recharge", -7_000, utc(2026, 1, 9, 20, 30))  # Jan 10 00:00 Tehran
-    entry_at(a.pk, "adjustment", -1_000, utc(2026, 1, 10, 8, 0))
-    entry_at(a.pk, "adjustment", 300, utc(2026, 1, 10, 9, 0))
-    entry_at(a.pk, "credit", 50_000, utc(2026, 1, 12, 20, 29))  # Jan 12 23:59 Tehran
-    entry_at(a.pk, "recharge", -2_000, utc(2026, 1, 14, 1, 0))  # after the range
-    entry_at(b.pk, "credit", 40_000, utc(2026, 1, 10, 12, 0))
-    entry_at(b.pk, "recharge", -4_000, utc(2026, 1, 10, 13, 0))
-    return a, b
 
 
 def report(client, params: dict):
@@ -50,7 +29,14 @@ def test_seller_sees_own_days_with_end_balances(history, seller_client):
     a, _ = history
     rows = report(seller_client(a), {"from": "2026-01-10", "to": "2026-01-13"})
     assert rows == [
-        {**ZERO, "date": "2026-01-10", "recharges": 1, "recharged_amount": 7_000, "adjusted_amount": -700, "balance_end": 87_300},
+        {
+            **ZERO,
+            "date": "2026-01-10",
+            "recharges": 1,
+            "recharged_amount": 7_000,
+            "adjusted_amount": -700,
+            "balance_end": 87_300,
+        },
         {**ZERO, "date": "2026-01-11", "balance_end": 87_300},
         {**ZERO, "date": "2026-01-12", "credited_amount": 50_000, "balance_end": 137_300},
         {**ZERO, "date": "2026-01-13", "balance_end": 137_300},
@@ -77,7 +63,14 @@ def test_staff_see_all_sellers_summed_without_balance(history, ledger_staff_clie
     rows = report(ledger_staff_client, {"from": "2026-01-09", "to": "2026-01-11"})
     assert rows == [
         {**ZERO, "date": "2026-01-09", "recharges": 1, "recharged_amount": 5_000, "credited_amount": 100_000},
-        {**ZERO, "date": "2026-01-10", "recharges": 2, "recharged_amount": 11_000, "credited_amount": 40_000, "adjusted_amount": -700},
+        {
+            **ZERO,
+            "date": "2026-01-10",
+            "recharges": 2,
+            "recharged_amount": 11_000,
+            "credited_amount": 40_000,
+            "adjusted_amount": -700,
+        },
         {**ZERO, "date": "2026-01-11"},
     ]
 
@@ -85,7 +78,14 @@ def test_staff_see_all_sellers_summed_without_balance(history, ledger_staff_clie
 def test_staff_see_one_seller_with_balance(history, ledger_staff_client, seller_client):
     a, b = history
     assert report(ledger_staff_client, {"from": "2026-01-10", "to": "2026-01-11", "seller": b.pk}) == [
-        {**ZERO, "date": "2026-01-10", "recharges": 1, "recharged_amount": 4_000, "credited_amount": 40_000, "balance_end": 36_000},
+        {
+            **ZERO,
+            "date": "2026-01-10",
+            "recharges": 1,
+            "recharged_amount": 4_000,
+            "credited_amount": 40_000,
+            "balance_end": 36_000,
+        },
         {**ZERO, "date": "2026-01-11", "balance_end": 36_000},
     ]
     params = {"from": "2026-01-08", "to": "2026-01-14"}
@@ -93,7 +93,9 @@ def test_staff_see_one_seller_with_balance(history, ledger_staff_client, seller_
 
 
 def test_staff_unknown_seller_is_404(history, ledger_staff_client):
-    assert_error(ledger_staff_client.get(REPORT, {"from": "2026-01-10", "to": "2026-01-10", "seller": 999_999}), 404, "not_found")
+    assert_error(
+        ledger_staff_client.get(REPORT, {"from": "2026-01-10", "to": "2026-01-10", "seller": 999_999}), 404, "not_found"
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,7 +152,9 @@ def test_schema_describes_the_report_body(db):
     row = schema["components"]["schemas"][body["properties"]["results"]["items"]["$ref"].rsplit("/", 1)[1]]
     assert set(row["properties"]) == {"date", *ZERO, "balance_end"}
     assert set(row["required"]) == {"date", *ZERO}
-    parameters = {p["name"]: p.get("required", False) for p in schema["paths"]["/api/v1/reports/daily/"]["get"]["parameters"]}
+    parameters = {
+        p["name"]: p.get("required", False) for p in schema["paths"]["/api/v1/reports/daily/"]["get"]["parameters"]
+    }
     assert parameters == {"from": True, "to": True, "seller": False}
 
 
@@ -161,8 +165,13 @@ def test_refunds_count_on_their_day_and_in_the_export(make_seller, seller_client
     today = str(business_today())
     (row,) = report(seller_client(seller), {"from": today, "to": today})
     assert row == {
-        **ZERO, "date": today, "recharges": 1, "recharged_amount": 30_000, "refunded_amount": 30_000,
-        "credited_amount": 100_000, "balance_end": 100_000,
+        **ZERO,
+        "date": today,
+        "recharges": 1,
+        "recharged_amount": 30_000,
+        "refunded_amount": 30_000,
+        "credited_amount": 100_000,
+        "balance_end": 100_000,
     }
     lines = b"".join(seller_client(seller).get(f"{API}/transactions/export/").streaming_content).decode().splitlines()
     assert [line.split(",")[2:] for line in lines[1:]][1:] == [

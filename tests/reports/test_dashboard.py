@@ -15,7 +15,7 @@ from credits.services import request_credit
 from recharges.delivery import resolve_recharge
 from recharges.services import sell_recharge
 from reports.selectors import business_today, day_start
-from tests.reports.entries import entry_at
+from tests.helpers.ledger_entries import entry_at
 
 DASHBOARD = "/admin/dashboard/"
 _numbers = itertools.count(1)
@@ -33,7 +33,9 @@ def staff_client(*permissions: str) -> Client:
 
 def card(html: str, card_id: str) -> str:
     """The text of one dashboard card, tags removed, spaces squeezed."""
-    block = re.search(rf'<div class="card" id="{card_id}">(.*?)</div>\s*(?=<div class="card"|</div>)', html, re.S).group(1)
+    block = re.search(
+        rf'<div class="card" id="{card_id}">(.*?)</div>\s*(?=<div class="card"|</div>)', html, re.S
+    ).group(1)
     return " ".join(re.sub(r"<[^>]+>", " ", block).split())
 
 
@@ -52,7 +54,9 @@ def activity(make_seller, staff_user):
     resolve_recharge(recharge_id=failed, successful=False, resolved_by=staff_user)
     yesterday_noon = day_start(business_today() - timedelta(1)) + timedelta(hours=12)
     old_sale = entry_at(small.pk, "recharge", -300_000, yesterday_noon)
-    resolve_recharge(recharge_id=old_sale.recharge_id, successful=True, operator_reference="op-2", resolved_by=staff_user)
+    resolve_recharge(
+        recharge_id=old_sale.recharge_id, successful=True, operator_reference="op-2", resolved_by=staff_user
+    )
     entry_at(small.pk, "credit", 400_000, yesterday_noon)
     entry_at(big.pk, "recharge", -1_000, day_start(business_today() - timedelta(40)))
     request_credit(seller_id=small.pk, amount=2_500_000)
@@ -61,7 +65,7 @@ def activity(make_seller, staff_user):
 
 
 def test_figures_charts_and_top_sellers(activity):
-    big, small, yesterday_noon = activity
+    _, _, yesterday_noon = activity
     html = staff_client("view_ledgerentry").get(DASHBOARD).content.decode()
 
     assert card(html, "sales-today") == "Sales today 140,000 IRR 3 recharges"
@@ -76,7 +80,9 @@ def test_figures_charts_and_top_sellers(activity):
     assert card(html, "waiting") == "Credit requests waiting 2 3,000,000 IRR"
     assert card(html, "deliveries") == "Deliveries pending 2 1 stuck over 24 h"
 
-    operators = re.findall(r"<tr><td>(\w+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>\s*<td>([^<]+)</td></tr>", html)
+    operators = re.findall(
+        r"<tr><td>(\w+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>\s*<td>([^<]+)</td></tr>", html
+    )
     assert operators == [("irancell", "0", "1", "0", "0.0%"), ("mci", "2", "0", "1", "100.0%")]
 
     # Top sellers over 30 days: small (320,000 in 2) before big (120,000 in 2; the 40-day-old sale is out).

@@ -9,10 +9,14 @@ from django.core.management import call_command
 from reports.models import DayTotal
 from reports.selectors import daily_report, summarized_through
 from reports.services import summarize_days
-from tests.reports.entries import entry_at
-from tests.reports.test_daily_report import history, utc  # noqa: F401 (fixture)
+from tests.helpers.ledger_entries import entry_at, utc
 
-RANGES = [("2026-01-08", "2026-01-14"), ("2026-01-10", "2026-01-10"), ("2026-01-11", "2026-01-12"), ("2025-01-15", "2026-01-15")]
+RANGES = [
+    ("2026-01-08", "2026-01-14"),
+    ("2026-01-10", "2026-01-10"),
+    ("2026-01-11", "2026-01-12"),
+    ("2025-01-15", "2026-01-15"),
+]
 
 
 def reports(sellers) -> list:

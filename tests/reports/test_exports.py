@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 from loadtests.ledger_seed import seed_ledger
 from recharges.services import sell_recharge
 from reports.selectors import EXPORT_HEADER
-from tests.api.helpers import API, assert_error, nothing_written, walk
-from tests.conftest import client_for
-from tests.reports.entries import entry_at
+from tests.helpers.api import API, assert_error, nothing_written, walk
+from tests.helpers.ledger_entries import entry_at
+from tests.helpers.sellers import client_for
 
 EXPORT = f"{API}/transactions/export/"
 
@@ -48,7 +48,13 @@ def test_the_export_is_the_transactions_list_in_sequence_order(seller_a, seller_
         for sequence, e in enumerate(oldest_first, start=1)
     )
     assert EXPORT_HEADER == "sequence,created_at,kind,amount,balance_after,reference_type,reference_id\n"
-    assert text.splitlines()[3].split(",")[1:6] == ["2026-01-10T08:00:00.000000Z", "adjustment", "-300", "94700", "adjustment"]
+    assert text.splitlines()[3].split(",")[1:6] == [
+        "2026-01-10T08:00:00.000000Z",
+        "adjustment",
+        "-300",
+        "94700",
+        "adjustment",
+    ]
 
 
 def test_bounds_and_empty_bounds(seller_a, seller_client):
@@ -111,7 +117,12 @@ def test_memory_stays_flat_on_a_large_ledger(make_seller, staff_user):
     assert rows == LARGE + 1
     last_time = start + timedelta(seconds=30 * (LARGE - 1))
     assert last.decode().splitlines()[-1].split(",")[:6] == [
-        str(LARGE), f"{last_time:%Y-%m-%dT%H:%M:%S}.000000Z", "adjustment", "1000", str(1000 * LARGE), "adjustment"
+        str(LARGE),
+        f"{last_time:%Y-%m-%dT%H:%M:%S}.000000Z",
+        "adjustment",
+        "1000",
+        str(1000 * LARGE),
+        "adjustment",
     ]
     # The CSV is about 15 MB; streamed, the export holds a chunk of rows at a
     # time (measured: 2.3 MB peak, most of it one fetch of 5,000 rows).

@@ -3,7 +3,7 @@ with the database's clock, so these write the source row and its entry
 directly, under the seller lock, as the ledger service does (the triggers and
 constraints check them just the same)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -40,7 +40,15 @@ def _source(seller, kind: str, amount: int, at: datetime) -> dict:
         )
         return {"credit_request": request}
     if kind == "adjustment":
-        return {"adjustment": BalanceAdjustment.objects.create(seller=seller, amount=amount, reason="test", created_by=staff)}
+        return {
+            "adjustment": BalanceAdjustment.objects.create(
+                seller=seller, amount=amount, reason="test", created_by=staff
+            )
+        }
     phone, _ = PhoneNumber.objects.get_or_create(e164="+989121234567")
     recharge = Recharge.objects.create(seller=seller, phone_number=phone, amount=-amount, created_at=at, operator="mci")
     return {"recharge": recharge}
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
