@@ -84,7 +84,7 @@ class BalanceAdjustmentForm(forms.ModelForm):
         fields = ["seller", "amount", "reason"]
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         seller, amount = data.get("seller"), data.get("amount")
         # A first look for a clear form error; the ledger service re-checks under the seller lock.
         if seller is not None and amount is not None:

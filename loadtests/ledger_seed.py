@@ -10,6 +10,7 @@ inserted alongside) one `step` after the previous one.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -38,7 +39,14 @@ def seed_ledger(
     *, seller_id: int, user_id: int, count: int, start: datetime, step: timedelta, amount: int = 1000
 ) -> None:
     """Appends `count` entries to the seller's ledger, the first at `start`."""
-    params = {"seller": seller_id, "user": user_id, "count": count, "start": start, "step": step, "amount": amount}
+    params: dict[str, Any] = {
+        "seller": seller_id,
+        "user": user_id,
+        "count": count,
+        "start": start,
+        "step": step,
+        "amount": amount,
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         # A million rows take longer than a request may (DB_STATEMENT_TIMEOUT_MS).
         cursor.execute("SET LOCAL statement_timeout = 0")

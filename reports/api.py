@@ -56,8 +56,11 @@ class DailyReportView(APIView):
 
         def get_fields(self):
             # `from` is a Python keyword, so it cannot be declared as a class attribute.
-            day = {"input_formats": ["%Y-%m-%d"]}
-            return {"from": serializers.DateField(**day), "to": serializers.DateField(**day), **super().get_fields()}
+            return {
+                "from": serializers.DateField(input_formats=["%Y-%m-%d"]),
+                "to": serializers.DateField(input_formats=["%Y-%m-%d"]),
+                **super().get_fields(),
+            }
 
         def validate(self, data):
             if data["from"] > data["to"]:
@@ -114,22 +117,24 @@ def csv_response(export: selectors.Export, filename: str) -> StreamingHttpRespon
     return response
 
 
-_EXPORT_SCHEMA = {
-    "parameters": [
-        OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Inclusive, ISO 8601; empty: no bound."),
-        OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive, ISO 8601; empty: no bound."),
-    ],
-    "description": (
-        "The ledger as CSV (UTF-8, no BOM), streamed in sequence order: "
-        "`sequence,created_at,kind,amount,balance_after,reference_type,reference_id`."
-    ),
-}
+EXPORT_PARAMETERS = [
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Inclusive, ISO 8601; empty: no bound."),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive, ISO 8601; empty: no bound."),
+]
+EXPORT_DESCRIPTION = (
+    "The ledger as CSV (UTF-8, no BOM), streamed in sequence order: "
+    "`sequence,created_at,kind,amount,balance_after,reference_type,reference_id`."
+)
 
 
 class TransactionExportView(APIView):
     permission_classes = [IsSeller]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **errors(400, 401, 403)}, **_EXPORT_SCHEMA)
+    @extend_schema(
+        parameters=EXPORT_PARAMETERS,
+        description=EXPORT_DESCRIPTION,
+        responses={(200, "text/csv"): OpenApiTypes.STR, **errors(400, 401, 403)},
+    )
     def get(self, request):
         seller = request.user.seller
         export = selectors.Export(seller_id=seller.pk, **_export_filters(request))
@@ -139,7 +144,11 @@ class TransactionExportView(APIView):
 class SellerTransactionExportView(APIView):
     permission_classes = [IsStaff, CanViewLedger]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **errors(400, 401, 403, 404)}, **_EXPORT_SCHEMA)
+    @extend_schema(
+        parameters=EXPORT_PARAMETERS,
+        description=EXPORT_DESCRIPTION,
+        responses={(200, "text/csv"): OpenApiTypes.STR, **errors(400, 401, 403, 404)},
+    )
     def get(self, request, seller_id):
         filters = _export_filters(request)
         seller = get_seller(seller_id=seller_id)

@@ -42,7 +42,7 @@ def stacked_bars(title: str, days: list[date], series: dict[str, list[int]]) -> 
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
     bars = []
     for i, day in enumerate(days):
-        stacked = 0
+        stacked = 0.0
         for name, values in series.items():
             if values[i] <= 0:
                 continue

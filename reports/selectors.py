@@ -9,6 +9,7 @@ a calendar day in settings.BUSINESS_TIME_ZONE; an entry counts on the day its
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -88,7 +89,7 @@ def _all_sellers_days(date_from: date, date_to: date, through: date | None) -> l
     by_day = {}
     if through is not None and date_from <= through:
         summed = DayTotal.objects.filter(seller__isnull=True, day__gte=date_from, day__lte=min(date_to, through))
-        by_day = {row.pop("day"): row for row in summed.values("day", *FIGURES)}
+        by_day = {row["day"]: _without(row, "day") for row in summed.values("day", *FIGURES)}
     live_from = date_from if through is None else max(date_from, through + timedelta(1))
     if live_from <= date_to:
         live = (
@@ -99,7 +100,7 @@ def _all_sellers_days(date_from: date, date_to: date, through: date | None) -> l
             .values("day")
             .annotate(**_day_totals())
         )
-        by_day.update({row.pop("day"): row for row in live})
+        by_day.update({row["day"]: _without(row, "day") for row in live})
     return [{"date": day, **by_day.get(day, _EMPTY_DAY)} for day in _days(date_from, date_to)]
 
 
@@ -137,6 +138,10 @@ def _add_rows(by_day: dict, rows) -> None:
         if day in by_day:
             row = {name: by_day[day][name] + value for name, value in row.items()}
         by_day[day] = row
+
+
+def _without(row, key: str) -> dict:
+    return {name: value for name, value in row.items() if name != key}
 
 
 def _days(date_from: date, date_to: date) -> Iterator[date]:
@@ -196,7 +201,7 @@ def period_totals(*, today: date) -> dict:
     """Sales, refunds and approved top-ups of `today` and of its month, in one query."""
     month_start, today_start = day_start(today.replace(day=1)), day_start(today)
     tomorrow_start = day_start(today + timedelta(1))
-    figures = {}
+    figures: dict[str, Any] = {}
     for period, start in (("today", today_start), ("month", month_start)):
         within = Q(created_at__gte=start, created_at__lt=tomorrow_start)
         for name, kind in (("sales", RECHARGE), ("refunds", REFUND), ("top_ups", CREDIT)):
@@ -214,12 +219,13 @@ def period_totals(*, today: date) -> dict:
 
 def top_sellers(*, since: date, limit: int = TOP_SELLERS) -> list[dict]:
     """Sellers by recharged amount since the start of `since`, highest first."""
-    return list(
+    sellers = (
         LedgerEntry.objects.filter(kind=RECHARGE, created_at__gte=day_start(since))
         .values("seller_id", "seller__name")
         .annotate(recharges=Count("pk"), amount=Sum(Abs("amount")))
         .order_by("-amount", "seller_id")[:limit]
     )
+    return [dict(row) for row in sellers]
 
 
 def pending_credit_requests() -> dict:
@@ -233,7 +239,7 @@ def delivery_overview(*, since: date, now: datetime) -> dict:
     left out: they were refunded) since the start of `since`, deliveries
     pending and stuck past the status-query horizon."""
     recent = Recharge.objects.filter(created_at__gte=day_start(since))
-    outcomes = list(
+    per_operator = (
         recent.values("operator")
         .annotate(
             successful=Count("pk", filter=Q(status="successful")),
@@ -242,9 +248,7 @@ def delivery_overview(*, since: date, now: datetime) -> dict:
         )
         .order_by("operator")
     )
-    for row in outcomes:
-        final = row["successful"] + row["failed"]
-        row["success_rate"] = row["successful"] / final if final else None
+    outcomes = [{**row, "success_rate": _rate(row["successful"], row["failed"])} for row in per_operator]
     daily_sales = (
         recent.exclude(status="failed")
         .annotate(day=TruncDate("created_at", tzinfo=business_zone()))
@@ -258,6 +262,11 @@ def delivery_overview(*, since: date, now: datetime) -> dict:
         "pending": pending.count(),
         "stuck": pending.filter(created_at__lt=now - delivery_horizon()).count(),
     }
+
+
+def _rate(successful: int, failed: int) -> float | None:
+    """Successful among final outcomes; None before any is final."""
+    return successful / (successful + failed) if successful + failed else None
 
 
 def delivery_horizon() -> timedelta:

@@ -50,5 +50,5 @@ def _source(seller, kind: str, amount: int, at: datetime) -> dict:
     return {"recharge": recharge}
 
 
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
