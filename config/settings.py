@@ -233,3 +233,7 @@ OPERATOR_READ_TIMEOUT = env.float("OPERATOR_READ_TIMEOUT", default=5.0)
 CALLBACK_ALLOW_PRIVATE_TARGETS = not PRODUCTION and env.bool("CALLBACK_ALLOW_PRIVATE_TARGETS", default=True)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 CALLBACK_RETRY_HORIZON_SECONDS = env.int("CALLBACK_RETRY_HORIZON_SECONDS", default=24 * 60 * 60)
+
+# Reports (issue 13): days are calendar days in this zone.
+INSTALLED_APPS += ["reports"]
+BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Tehran")

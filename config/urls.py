@@ -8,6 +8,8 @@ from config.views import HealthView
 from credits import api as credits
 from ledger import api as ledger
 from recharges import api as recharges
+from reports import api as reports
+from reports.dashboard import dashboard
 from sellers import api as sellers
 
 api = [
@@ -27,10 +29,14 @@ api = [
     path("operators/", recharges.OperatorListView.as_view()),
     path("transactions/", ledger.TransactionListView.as_view()),
     path("me/callback/", callbacks.CallbackView.as_view()),
+    path("transactions/export/", reports.TransactionExportView.as_view()),
+    path("sellers/<int:seller_id>/transactions/export/", reports.SellerTransactionExportView.as_view()),
+    path("reports/daily/", reports.DailyReportView.as_view()),
 ]
 
 urlpatterns = [
     path("api/v1/", include(api)),
+    path("admin/dashboard/", admin.site.admin_view(dashboard), name="reports_dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", HealthView.as_view()),
     # The schema alone comes in two formats (YAML, or JSON with ?format=json).

@@ -59,6 +59,7 @@ STAFF_PERMISSIONS = [
     ("credits", "decide_creditrequest"),
     ("ledger", "add_balanceadjustment"),
     ("recharges", "view_operator"),
+    ("ledger", "view_ledgerentry"),
 ]
 
 

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from tests.sellers.test_deploy_settings import ROOT
+from tests.config.test_deploy_settings import ROOT
 
 
 def test_production_refuses_to_start_without_a_database_url():
