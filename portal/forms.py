@@ -10,6 +10,9 @@ from ledger.models import LedgerEntry
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
 
 PHONE_MAX_LENGTH = 32
+# Labels people read; the stored values (and the API and CSV) stay as they are.
+KIND_LABELS = {"credit": _("credit"), "recharge": _("recharge"), "adjustment": _("adjustment"), "refund": _("refund")}
+STATUS_LABELS = {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected")}
 
 
 def is_seller_user(user) -> bool:
@@ -87,7 +90,7 @@ class DateRangeForm(forms.Form):
 
 class StatementFilterForm(DateRangeForm):
     kind = forms.ChoiceField(
-        label=_("Kind"), required=False, choices=[("", _("All"))] + [(kind, _(kind)) for kind in LedgerEntry.Kind.values]
+        label=_("Kind"), required=False, choices=[("", _("All"))] + [(kind, KIND_LABELS.get(kind, kind)) for kind in LedgerEntry.Kind.values]
     )
 
 
@@ -99,7 +102,7 @@ class RechargeFilterForm(DateRangeForm):
 
 class CreditRequestFilterForm(forms.Form):
     status = forms.ChoiceField(
-        label=_("Status"), required=False, choices=[("", _("All"))] + list(CreditRequest.Status.choices)
+        label=_("Status"), required=False, choices=[("", _("All"))] + [(status, STATUS_LABELS[status]) for status in CreditRequest.Status.values]
     )
 
 
