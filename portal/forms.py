@@ -52,7 +52,9 @@ class PhoneNumberField(forms.CharField):
 
 
 def amount_field(**kwargs) -> forms.IntegerField:
-    return forms.IntegerField(label=_("Amount (rials)"), min_value=1, max_value=MAX_AMOUNT, **kwargs)
+    # A text box, not type=number: browsers drop Persian digits typed into a number box.
+    widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"})
+    return forms.IntegerField(label=_("Amount (rials)"), min_value=1, max_value=MAX_AMOUNT, widget=widget, **kwargs)
 
 
 def new_idempotency_key() -> str:

@@ -8,14 +8,9 @@ from django.test import Client
 
 from recharges.services import sell_recharge
 
-PASSWORD = "portal-pass-4821"
+from tests.portal.helpers import PASSWORD, with_password
+
 START_BALANCE = 1_000_000
-
-
-def with_password(user):
-    user.set_password(PASSWORD)
-    user.save(update_fields=["password"])
-    return user
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ own data (another seller's recharge is a 404)."""
 import pytest
 from django.test import Client
 
-from tests.portal.conftest import PASSWORD, with_password
+from tests.portal.helpers import PASSWORD, with_password
 
 SELLER_PAGES = [
     "/portal/",
