@@ -14,11 +14,16 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from credits.selectors import credit_request_list
+from ledger.models import LedgerEntry
 from ledger.selectors import ledger_entries
-from recharges.models import Recharge
 from recharges.selectors import recharge_list
 
 PAGE_SIZE = 50
+# A seller's entries get their sequence under the seller's row lock, but their
+# created_at when their transaction began, so the two orders can differ by as
+# long as a transaction lasts (seconds: statement and lock timeouts). An hour
+# is far beyond that; it only widens the index range read, never the result.
+CLOCK_SLACK = timedelta(hours=1)
 CHART_DAYS = 30
 CSV_HEADER = ["sequence", "created_at", "kind", "amount", "balance_after", "reference_type", "reference_id"]
 # The API's own datetime format (REST_FRAMEWORK["DATETIME_FORMAT"]), in UTC.
@@ -67,12 +72,42 @@ def keyset_page(rows, *, key: str, before: int | None, after: int | None, size: 
 
 def statement_entries(*, seller_id: int, kind: str | None, date_from: date | None, date_to: date | None):
     """The seller's ledger, optionally one kind, between two business days (both inclusive)."""
-    return ledger_entries(
-        seller_id=seller_id,
-        kind=kind,
-        created_after=day_start(date_from) if date_from else None,
-        created_before=day_start(date_to + timedelta(days=1)) if date_to else None,
-    )
+    after = day_start(date_from) if date_from else None
+    before = day_start(date_to + timedelta(days=1)) if date_to else None
+    return entries_between(ledger_entries(seller_id=seller_id, kind=kind), seller_id=seller_id, after=after, before=before)
+
+
+def entries_between(entries, *, seller_id: int, after: datetime | None, before: datetime | None):
+    """`entries` with after <= created_at < before, also bounded by sequence
+    numbers found by bisection on the (seller, sequence) index: created_at has
+    no index (each one costs every sale), and with the bounds a date range
+    reads only its own part of a long ledger."""
+    if after is not None:
+        entries = entries.filter(created_at__gte=after, sequence__gt=_last_sequence_before(seller_id, after - CLOCK_SLACK))
+    if before is not None:
+        entries = entries.filter(created_at__lt=before, sequence__lte=_last_sequence_before(seller_id, before + CLOCK_SLACK))
+    return entries
+
+
+def _last_sequence(seller_id: int) -> int:
+    return ledger_entries(seller_id=seller_id).order_by("-sequence").values_list("sequence", flat=True).first() or 0
+
+
+def _last_sequence_before(seller_id: int, moment: datetime) -> int:
+    """A sequence s, by bisection (about log2(entries) one-row index reads):
+    0 or an entry created before `moment`, so every entry numbered up to s is
+    older than moment + CLOCK_SLACK; and the last entry, or followed by one
+    created at or after `moment`, so every entry after s is at least as new
+    as moment - CLOCK_SLACK."""
+    low, high = 0, _last_sequence(seller_id)
+    entries = ledger_entries(seller_id=seller_id)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if entries.filter(sequence=middle).values_list("created_at", flat=True).get() < moment:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def statement_csv_rows(entries) -> Iterator[list]:
@@ -88,22 +123,29 @@ def statement_csv_rows(entries) -> Iterator[list]:
         yield [sequence, created, kind, amount, balance_after, reference_type, reference_id]
 
 
+def _sales(*, seller_id: int, since: datetime):
+    """The seller's recharge debits from `since` on (read from the ledger, where
+    a date range maps to a range of the seller's sequence numbers)."""
+    return entries_between(
+        ledger_entries(seller_id=seller_id, kind=LedgerEntry.Kind.RECHARGE), seller_id=seller_id, after=since, before=None
+    )
+
+
 def sales_since(*, seller_id: int, since: datetime) -> dict:
     """Count and amount of the seller's recharges from `since` on."""
-    totals = Recharge.objects.filter(seller_id=seller_id, created_at__gte=since).aggregate(
-        count=Count("id"), amount=Sum("amount")
-    )
-    return {"count": totals["count"], "amount": totals["amount"] or 0}
+    totals = _sales(seller_id=seller_id, since=since).aggregate(count=Count("id"), amount=Sum("amount"))
+    return {"count": totals["count"], "amount": -(totals["amount"] or 0)}
 
 
 def daily_sales(*, seller_id: int, today: date, days: int = CHART_DAYS) -> list[tuple[date, int, int]]:
     """(day, count, amount) for each of the last `days` business days, oldest first, empty days included."""
     first = today - timedelta(days=days - 1)
     rows = (
-        Recharge.objects.filter(seller_id=seller_id, created_at__gte=day_start(first))
+        _sales(seller_id=seller_id, since=day_start(first))
         .annotate(day=TruncDate("created_at", tzinfo=business_time_zone()))
         .values("day")
-        .annotate(count=Count("id"), amount=Sum("amount"))
+        .annotate(count=Count("id"), amount=-Sum("amount"))
+        .order_by()
         .values_list("day", "count", "amount")
     )
     by_day = {day: (count, amount) for day, count, amount in rows}
