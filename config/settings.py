@@ -192,7 +192,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
-
-# The seller portal's session login (portal/); the admin keeps its own login page.
-LOGIN_URL = "portal:login"
-LOGIN_REDIRECT_URL = "portal:dashboard"

@@ -49,7 +49,6 @@ def landing(request):
 class LoginView(auth_views.LoginView):
     template_name = "portal/login.html"
     authentication_form = forms.PortalLoginForm
-    redirect_authenticated_user = False
     next_page = "portal:dashboard"
 
 
@@ -71,7 +70,7 @@ def dashboard(request, seller):
 
 
 def _filters(form_class, request):
-    """The bound filter form and its cleaned values ({} when invalid: the page shows its errors)."""
+    """The bound filter form and its cleaned values (None when invalid: the page shows the form's errors)."""
     form = form_class(request.GET)
     return form, (form.cleaned_data if form.is_valid() else None)
 

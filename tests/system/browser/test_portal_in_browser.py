@@ -206,6 +206,11 @@ def test_staff_approve_a_top_up_in_the_admin(browser, live_server, seller):
     _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".messagelist li")))
     assert "1 approved" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
     screenshot(browser, "20-admin-credit-requests")
+    browser.add_cookie({"name": "django_language", "value": "fa"})  # what the language switch sets
+    _open(browser, live_server, "/admin/credits/creditrequest/")
+    assert browser.execute_script("return document.documentElement.dir") == "rtl"
+    screenshot(browser, "21-admin-credit-requests-fa")
+    browser.delete_cookie("django_language")
     _open(browser, live_server, "/portal/")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not a seller account"  # staff session: 403 page
     browser.delete_all_cookies()
