@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test loadtest bench chaos clean
+.PHONY: run run-web test loadtest bench bench-delivery chaos clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,17 @@ run: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	@echo ""
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/docs/)"
+	@echo "with the delivery worker and the operator simulator (http://127.0.0.1:8010); Ctrl-C stops all"
 	@echo "Create the first admin in another shell:"
 	@echo "    $(BIN)/python manage.py createsuperuser"
 	@echo "and an API token for it:"
 	@echo "    $(BIN)/python manage.py drf_create_token <username>"
 	@echo ""
+	PORT=$(PORT) $(BIN)/honcho start -f Procfile
+
+# The web server alone: sales are accepted and queued, nothing is delivered (benchmarks of the HTTP path).
+run-web: $(BIN)/.installed
+	$(BIN)/python manage.py migrate --noinput
 	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py config.wsgi
 
 test: $(BIN)/.installed
@@ -33,6 +39,10 @@ loadtest: $(BIN)/.installed
 # Side-by-side benchmark: echo POST, recharges spread and hot, batches, pgbench.
 bench: $(BIN)/.installed
 	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
+# Delivery: sale rate (web alone), draining a 20,000 backlog, p99 sale-to-final under steady load.
+bench-delivery: $(BIN)/.installed
+	$(BIN)/python -m loadtests.delivery_bench $(BENCH_ARGS)
 
 # Fault injection: killed workers, PostgreSQL restarts, a lock storm, dropped clients.
 chaos: $(BIN)/.installed

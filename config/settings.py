@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "recharges",
     "ledger",
     "idempotency",
+    "callbacks",
     "portal",
 ]
 
@@ -192,3 +193,24 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# Delivery to mobile operators (recharges.delivery). A valid number whose
+# carrier libphonenumber does not name goes to DEFAULT_OPERATOR.
+DEFAULT_OPERATOR = env("DEFAULT_OPERATOR", default="mci")
+# Past this age a pending recharge is no longer queried: staff resolve it in the admin.
+DELIVERY_HORIZON_SECONDS = env.int("DELIVERY_HORIZON_SECONDS", default=24 * 3600)
+# Status queries after an unknown outcome: 1 s, 2 s, 4 s, ... at most this.
+DELIVERY_MAX_BACKOFF_SECONDS = env.int("DELIVERY_MAX_BACKOFF_SECONDS", default=300)
+# Calls to operators in flight at once, per worker process.
+DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=64)
+
+# The operator gateway (docs/operators.md): the simulator by default.
+OPERATOR_GATEWAY_URL = env("OPERATOR_GATEWAY_URL", default="http://127.0.0.1:8010")
+OPERATOR_CONNECT_TIMEOUT = env.float("OPERATOR_CONNECT_TIMEOUT", default=2.0)
+OPERATOR_READ_TIMEOUT = env.float("OPERATOR_READ_TIMEOUT", default=5.0)
+
+# Signed callbacks (callbacks app). Private targets (loopback, private, link-local,
+# multicast addresses after DNS resolution) are refused in production whatever this says.
+CALLBACK_ALLOW_PRIVATE_TARGETS = not PRODUCTION and env.bool("CALLBACK_ALLOW_PRIVATE_TARGETS", default=True)
+CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
+CALLBACK_RETRY_HORIZON_SECONDS = env.int("CALLBACK_RETRY_HORIZON_SECONDS", default=24 * 60 * 60)

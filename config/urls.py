@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from callbacks import api as callbacks
 from config.views import HealthView
 from credits import api as credits
 from ledger import api as ledger
@@ -24,7 +25,9 @@ api = [
     path("recharges/<int:recharge_id>/", recharges.RechargeDetailView.as_view()),
     path("recharge-batches/", recharges.BatchCreateView.as_view()),
     path("recharge-batches/<int:batch_id>/", recharges.BatchDetailView.as_view()),
+    path("operators/", recharges.OperatorListView.as_view()),
     path("transactions/", ledger.TransactionListView.as_view()),
+    path("me/callback/", callbacks.CallbackView.as_view()),
 ]
 
 urlpatterns = [

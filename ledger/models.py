@@ -37,6 +37,7 @@ class LedgerEntry(models.Model):
         CREDIT = "credit"
         RECHARGE = "recharge"
         ADJUSTMENT = "adjustment"
+        REFUND = "refund"
 
     # No single-column indexes: UNIQUE (seller, sequence) and the one-per-source
     # UNIQUE constraints index these columns already, and every index costs each insert.
@@ -73,8 +74,9 @@ class LedgerEntry(models.Model):
                 condition=Q(credit_request__isnull=False),
                 name="ledger_entry_one_per_credit_request",
             ),
+            # A recharge posts its debit once and, if it failed, its refund once.
             models.UniqueConstraint(
-                fields=["recharge"], condition=Q(recharge__isnull=False), name="ledger_entry_one_per_recharge"
+                fields=["recharge", "kind"], condition=Q(recharge__isnull=False), name="ledger_entry_one_per_recharge"
             ),
             models.UniqueConstraint(
                 fields=["adjustment"], condition=Q(adjustment__isnull=False), name="ledger_entry_one_per_adjustment"
@@ -87,6 +89,7 @@ class LedgerEntry(models.Model):
                     Q(kind="credit", amount__gt=0, credit_request__isnull=False, recharge__isnull=True, adjustment__isnull=True)
                     | Q(kind="recharge", amount__lt=0, credit_request__isnull=True, recharge__isnull=False, adjustment__isnull=True)
                     | Q(kind="adjustment", credit_request__isnull=True, recharge__isnull=True, adjustment__isnull=False)
+                    | Q(kind="refund", amount__gt=0, credit_request__isnull=True, recharge__isnull=False, adjustment__isnull=True)
                 ),
                 name="ledger_entry_exactly_one_source",
             ),

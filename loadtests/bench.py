@@ -16,7 +16,7 @@ funded far beyond what a run can spend. Phases, each after a short warm-up:
   recharge       POST /api/v1/recharges/ as random sellers among 1,000
   recharge hot   the same on 2 sellers (every request contends for 2 rows)
   batch          POST /api/v1/recharge-batches/ with 100 items, 1,000 sellers
-  pgbench        `SELECT * FROM ledger_sell_recharge(...)` straight on
+  pgbench        `SELECT * FROM sell_recharge(...)` straight on
                  PostgreSQL (the database ceiling), 1,000 sellers, then 2
 
 HTTP phases use wrk (installed with apt-get if missing) and
@@ -56,7 +56,7 @@ PGBENCH_SCRIPT = """\
 \\set seller random(:first_seller, :last_seller)
 \\set amount 10000 * random(1, 50)
 \\set phone random(0, 9999999)
-SELECT * FROM ledger_sell_recharge(:seller, '+98912' || lpad(:phone::text, 7, '0'), :amount, 'pgbench-' || gen_random_uuid(), '{hash}');
+SELECT * FROM sell_recharge(:seller, '+98912' || lpad(:phone::text, 7, '0'), 'mci', :amount, 'pgbench-' || gen_random_uuid(), '{hash}');
 """.format(hash="0" * 64)
 
 
@@ -115,8 +115,8 @@ def phases(args) -> list[Phase]:
             "batch", f"POST /recharge-batches/ x{args.batch_items}, {args.sellers} sellers", "wrk", args.sellers,
             "/api/v1/recharge-batches/", args.batch_items,
         ),
-        Phase("pgbench", f"pgbench ledger_sell_recharge, {args.sellers} sellers", "pgbench", args.sellers),
-        Phase("pgbench-hot", f"pgbench ledger_sell_recharge, {args.hot} hot sellers", "pgbench", args.hot),
+        Phase("pgbench", f"pgbench sell_recharge, {args.sellers} sellers", "pgbench", args.sellers),
+        Phase("pgbench-hot", f"pgbench sell_recharge, {args.hot} hot sellers", "pgbench", args.hot),
     ]  # fmt: skip
 
 

@@ -15,7 +15,7 @@ naive: SELECT balance; check and price the sale in Python; UPDATE SET
 safe:  UPDATE ... SET balance = balance - amount WHERE id = 1 AND balance >= amount,
        then check the row count. PostgreSQL takes the row lock, re-reads the
        row once the lock is free, and re-checks the condition: no window.
-       (The service does exactly this in ledger_sell_recharge.)
+       (The service does exactly this in ledger_post_debit, ledger/sql/.)
 
 No sleeps: the race window is what it is in real code, the time between
 reading a value and writing one computed from it.

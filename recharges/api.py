@@ -11,7 +11,9 @@ from config.api import (
     MAX_AMOUNT,
     ErrorSerializer,
     IsSeller,
+    IsSellerOrStaff,
     NewestFirstPagination,
+    StrictCharField,
     amount_field,
     token_digest,
     validated,
@@ -23,10 +25,11 @@ from config.openapi import errors
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
 from idempotency.services import request_hash
 from recharges import selectors, services
-from recharges.models import MAX_BATCH_ITEMS
+from recharges.models import MAX_BATCH_ITEMS, Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
 
 PHONE_MAX_LENGTH = 32
+OPERATOR_MAX_LENGTH = 16
 INSUFFICIENT = {402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written")}
 
 
@@ -57,31 +60,39 @@ class PhoneNumberField(serializers.CharField):
 class RechargeInputSerializer(serializers.Serializer):
     phone_number = PhoneNumberField()
     amount = amount_field()
+    operator = StrictCharField(
+        max_length=OPERATOR_MAX_LENGTH,
+        required=False,
+        help_text="An operator code from /operators/; overrides the one detected from the number (ported numbers).",
+    )
 
 
-def _checked_item(data) -> tuple[str, int] | None:
-    """(E.164 number, amount) for the usual valid body, checked directly: it
-    costs a fraction of the serializer on the hottest path. None for anything
-    else, which then goes through the serializers for their error messages."""
-    if type(data) is dict and len(data) == 2:
-        phone, amount = data.get("phone_number"), data.get("amount")
+def _checked_item(data) -> tuple[str, int, str | None] | None:
+    """(E.164 number, amount, operator or None) for the usual valid body,
+    checked directly: it costs a fraction of the serializer on the hottest
+    path. None for anything else, which then goes through the serializers
+    for their error messages."""
+    if type(data) is dict and 2 <= len(data) <= 3:
+        phone, amount, operator = data.get("phone_number"), data.get("amount"), data.get("operator")
+        if len(data) == 3 and not (type(operator) is str and 1 <= len(operator) <= OPERATOR_MAX_LENGTH):
+            return None
         if type(amount) is int and 1 <= amount <= MAX_AMOUNT and type(phone) is str and len(phone) <= PHONE_MAX_LENGTH:
             try:
-                return to_e164(phone), amount
+                return to_e164(phone), amount, operator
             except InvalidPhoneNumber:
                 return None
     return None
 
 
-def _recharge_input(data) -> tuple[str, int]:
+def _recharge_input(data) -> tuple[str, int, str | None]:
     item = _checked_item(data)
     if item is None:
         valid = validated(RechargeInputSerializer, data)
-        item = valid["phone_number"], valid["amount"]
+        item = valid["phone_number"], valid["amount"], valid.get("operator")
     return item
 
 
-def _batch_input(data) -> list[tuple[str, int]]:
+def _batch_input(data) -> list[tuple[str, int, str | None]]:
     if type(data) is dict and len(data) == 1 and type(data.get("items")) is list:
         if 1 <= len(data["items"]) <= MAX_BATCH_ITEMS:
             items = [_checked_item(item) for item in data["items"]]
@@ -99,15 +110,32 @@ def _batch_input(data) -> list[tuple[str, int]]:
                 for index, messages in item_errors.items()
             }
         raise
-    return [(item["phone_number"], item["amount"]) for item in valid["items"]]
+    return [(item["phone_number"], item["amount"], item.get("operator")) for item in valid["items"]]
+
+
+class FailureSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=Recharge.Failure.choices)
+    message = serializers.CharField()
 
 
 class RechargeOutputSerializer(serializers.Serializer):
+    """A recharge as the API gives it. The body itself is rendered by the
+    database (recharges/sql/recharge_json.sql), once for every endpoint; this
+    declares its shape for the OpenAPI schema."""
+
     id = serializers.IntegerField()
-    phone_number = serializers.CharField(source="phone_number.e164")
-    amount = serializers.IntegerField()
-    balance_after = serializers.IntegerField()
+    phone_number = serializers.CharField(help_text="E.164, e.g. +989121234567.")
+    amount = serializers.IntegerField(help_text="Rials.")
+    balance_after = serializers.IntegerField(help_text="The seller's balance right after this debit.")
     created_at = serializers.DateTimeField()
+    operator = serializers.CharField(help_text="Operator code, e.g. mci.")
+    status = serializers.ChoiceField(choices=Recharge.Status.choices)
+    operator_reference = serializers.CharField(allow_null=True)
+    failure = FailureSerializer(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance):
+        return instance.body
 
 
 class BatchOutputSerializer(serializers.Serializer):
@@ -116,6 +144,14 @@ class BatchOutputSerializer(serializers.Serializer):
     total_amount = serializers.IntegerField()
     balance_after = serializers.IntegerField()
     recharges = RechargeOutputSerializer(many=True)
+
+
+class OperatorOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    enabled = serializers.BooleanField()
+    min_amount = serializers.IntegerField()
+    max_amount = serializers.IntegerField()
 
 
 def _fast_sale(request) -> HttpResponse | None:
@@ -141,11 +177,14 @@ def _fast_sale(request) -> HttpResponse | None:
             token_digest=digest,
             phone_number=item[0],
             amount=item[1],
+            operator=item[2],
             idempotency_key=key,
             request_hash=request_hash(data) if key else None,
         )
     except ApplicationError as error:
         return error_response(error)
+    except serializers.ValidationError:
+        return None  # DRF renders it, having sold nothing either
     return None if result is None else _sale_response(result)
 
 
@@ -154,9 +193,13 @@ class RechargeListCreateView(generics.ListAPIView):
     serializer_class = RechargeOutputSerializer
     pagination_class = NewestFirstPagination
 
+    class RechargeFilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Recharge.Status.choices, required=False)
+
     def get_queryset(self):
         key = self.request.query_params.get("idempotency_key")
-        recharges = selectors.recharge_list(seller_id=self.request.user.seller.pk, idempotency_key=key)
+        filters = validated(self.RechargeFilterSerializer, self.request.query_params)
+        recharges = selectors.recharge_list(seller_id=self.request.user.seller.pk, idempotency_key=key, **filters)
         # A key no request could have used (e.g. with a NUL byte) names no recharge.
         return recharges.none() if key is not None and not valid_idempotency_key(key) else recharges
 
@@ -166,7 +209,8 @@ class RechargeListCreateView(generics.ListAPIView):
                 "idempotency_key",
                 OpenApiTypes.STR,
                 description="The recharge made under this key (an empty list if none).",
-            )
+            ),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Recharge.Status.values),
         ],
         responses={200: RechargeOutputSerializer(many=True), **errors(400, 401, 403)},
     )
@@ -189,12 +233,13 @@ class RechargeListCreateView(generics.ListAPIView):
         responses={201: RechargeOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
     )
     def post(self, request):
-        phone_number, amount = _recharge_input(request.data)
+        phone_number, amount, operator = _recharge_input(request.data)
         key = idempotency_key(request)
         result = services.sell_recharge(
             seller_id=request.user.seller.pk,
             phone_number=phone_number,
             amount=amount,
+            operator=operator,
             idempotency_key=key,
             request_hash=request_hash(request.data) if key else None,
         )
@@ -206,8 +251,7 @@ class RechargeDetailView(APIView):
 
     @extend_schema(responses={200: RechargeOutputSerializer, **errors(401, 403, 404)})
     def get(self, request, recharge_id):
-        recharge = selectors.get_recharge(recharge_id=recharge_id, seller_id=request.user.seller.pk)
-        return Response(RechargeOutputSerializer(recharge).data)
+        return Response(selectors.get_recharge(recharge_id=recharge_id, seller_id=request.user.seller.pk))
 
 
 class BatchCreateView(APIView):
@@ -245,12 +289,13 @@ class BatchDetailView(APIView):
 
     @extend_schema(responses={200: BatchOutputSerializer, **errors(401, 403, 404)})
     def get(self, request, batch_id):
-        batch, recharges = selectors.get_batch(batch_id=batch_id, seller_id=request.user.seller.pk)
-        body = {
-            "id": batch.pk,
-            "count": batch.count,
-            "total_amount": batch.total_amount,
-            "balance_after": recharges[-1].balance_after,
-            "recharges": recharges,
-        }
-        return Response(BatchOutputSerializer(body).data)
+        body = selectors.get_batch(batch_id=batch_id, seller_id=request.user.seller.pk)
+        return HttpResponse(body, content_type="application/json")
+
+
+class OperatorListView(APIView):
+    permission_classes = [IsSellerOrStaff]
+
+    @extend_schema(responses={200: OperatorOutputSerializer(many=True), **errors(401, 403)})
+    def get(self, request):
+        return Response(OperatorOutputSerializer(selectors.operator_list(), many=True).data)

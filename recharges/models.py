@@ -1,9 +1,33 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
 MAX_AMOUNT = 10**15
 MAX_BATCH_ITEMS = 1000
+
+
+class Operator(models.Model):
+    """A mobile operator we deliver top-ups to; staff edit it in the admin."""
+
+    code = models.SlugField(max_length=16, primary_key=True)
+    name = models.CharField(max_length=64)
+    enabled = models.BooleanField(default=True)
+    min_amount = models.BigIntegerField(default=1)
+    max_amount = models.BigIntegerField(default=MAX_AMOUNT)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(code__regex=r"^[a-z][a-z0-9_-]*$"), name="operator_code_lowercase"),
+            models.CheckConstraint(
+                condition=Q(min_amount__gte=1, max_amount__lte=MAX_AMOUNT, min_amount__lte=models.F("max_amount")),
+                name="operator_amount_range_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
 
 
 class PhoneNumber(models.Model):
@@ -37,11 +61,36 @@ class RechargeBatch(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(count__gte=1, count__lte=MAX_BATCH_ITEMS), name="recharge_batch_count_in_range"),
             models.CheckConstraint(condition=Q(total_amount__gt=0), name="recharge_batch_total_positive"),
+            # As for single recharges: a key outlives its purged idempotency record.
+            models.UniqueConstraint(
+                fields=["seller", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="recharge_batch_idempotency_key_unique_per_seller",
+            ),
         ]
 
 
 class Recharge(models.Model):
-    """A mobile recharge sold by a seller; its debit is its ledger entry."""
+    """A mobile recharge sold by a seller; its debit is its ledger entry.
+
+    Sold `pending` (debited), it is delivered to its operator by the worker
+    (recharges.delivery) and ends exactly once `successful` or `failed`; a
+    failed one is refunded by a `refund` ledger entry in the same transaction.
+    The pending row is its own outbox: `next_attempt_at` is when the worker
+    next calls the operator (NULL once final, or parked for staff past the
+    horizon), `topup_requested_at` is set before the top-up is first sent, so
+    a re-run asks for the status instead of sending it again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCESSFUL = "successful"
+        FAILED = "failed"
+
+    class Failure(models.TextChoices):
+        OPERATOR_DECLINED = "operator_declined"
+        OPERATOR_REJECTED_NUMBER = "operator_rejected_number"
+        NOT_DELIVERED = "not_delivered"
 
     # Indexed by the composite index and constraints below, not column by column:
     # each index costs every sale. Phone numbers are never deleted, so the
@@ -54,13 +103,46 @@ class Recharge(models.Model):
     )
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
+    # A code, not a foreign key: the key-share lock a foreign key check takes on
+    # the operator's row would be taken by every sale, on a handful of rows.
+    operator = models.CharField(max_length=16)
+    status = models.CharField(max_length=10, choices=Status.choices, db_default=Status.PENDING)
+    operator_reference = models.CharField(max_length=128, null=True, blank=True)
+    failure_code = models.CharField(max_length=32, choices=Failure.choices, null=True, blank=True)
+    failure_message = models.CharField(max_length=255, null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_default=Now())
+    topup_requested_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(db_default=0)
+    last_error = models.CharField(max_length=255, blank=True, db_default="")
 
     class Meta:
         indexes = [
             models.Index(fields=["seller", "-id"], name="recharge_seller_newest"),
             models.Index(fields=["batch"], name="recharge_batch", condition=Q(batch__isnull=False)),
+            # The delivery queue: only pending rows are in it.
+            models.Index(fields=["next_attempt_at"], name="recharge_due", condition=Q(status="pending")),
         ]
         constraints = [
+            models.CheckConstraint(condition=Q(status__in=["pending", "successful", "failed"]), name="recharge_status_valid"),
+            models.CheckConstraint(
+                condition=(
+                    Q(status="pending", completed_at__isnull=True, operator_reference__isnull=True, failure_code__isnull=True)
+                    | Q(status="successful", completed_at__isnull=False, operator_reference__isnull=False, failure_code__isnull=True)
+                    | Q(
+                        status="failed",
+                        completed_at__isnull=False,
+                        operator_reference__isnull=True,
+                        failure_code__isnull=False,
+                        failure_code__in=["operator_declined", "operator_rejected_number", "not_delivered"],
+                    )
+                ),
+                name="recharge_fields_match_status",
+            ),
+            models.CheckConstraint(condition=Q(status="pending") | Q(next_attempt_at__isnull=True), name="recharge_final_not_queued"),
             models.CheckConstraint(condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT), name="recharge_amount_in_range"),
             models.UniqueConstraint(
                 fields=["seller", "idempotency_key"],

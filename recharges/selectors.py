@@ -1,26 +1,46 @@
-from django.db.models import F
-from django.shortcuts import get_object_or_404
+from django.db import connection
+from django.db.models import F, Func, JSONField, QuerySet
+from django.http import Http404
 
-from recharges.models import Recharge, RechargeBatch
+from recharges.models import Operator, Recharge
 
 
-def recharge_list(*, seller_id: int, idempotency_key: str | None = None):
-    """A seller's recharges with the balance after each debit."""
-    recharges = (
-        Recharge.objects.filter(seller_id=seller_id)
-        .select_related("phone_number")
-        .annotate(balance_after=F("ledger_entries__balance_after"))
-    )
+def _rendered(recharges: QuerySet) -> QuerySet:
+    # recharge_json (recharges/sql/recharge_json.sql) renders every recharge
+    # body the API gives, here as for the sale's own 201.
+    return recharges.annotate(body=Func(F("id"), function="recharge_json", output_field=JSONField()))
+
+
+def recharge_list(*, seller_id: int, idempotency_key: str | None = None, status: str | None = None) -> QuerySet:
+    """A seller's recharges, each with its rendered `body`."""
+    recharges = Recharge.objects.filter(seller_id=seller_id).only("id")
     if idempotency_key is not None:
         recharges = recharges.filter(idempotency_key=idempotency_key)
-    return recharges
+    if status is not None:
+        recharges = recharges.filter(status=status)
+    return _rendered(recharges)
 
 
-def get_recharge(*, recharge_id: int, seller_id: int) -> Recharge:
-    return get_object_or_404(recharge_list(seller_id=seller_id), pk=recharge_id)
+def get_recharge(*, recharge_id: int, seller_id: int) -> dict:
+    """The recharge's body; 404 for an unknown id or another seller's."""
+    recharge = recharge_list(seller_id=seller_id).filter(pk=recharge_id).first()
+    if recharge is None:
+        raise Http404
+    return recharge.body
 
 
-def get_batch(*, batch_id: int, seller_id: int) -> tuple[RechargeBatch, list[Recharge]]:
-    """The batch and its recharges in item order."""
-    batch = get_object_or_404(RechargeBatch, pk=batch_id, seller_id=seller_id)
-    return batch, list(recharge_list(seller_id=seller_id).filter(batch=batch).order_by("id"))
+def get_batch(*, batch_id: int, seller_id: int) -> str:
+    """The batch's body as JSON text; 404 for an unknown id or another seller's."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT recharge_batch_json(id)::text FROM recharges_rechargebatch WHERE id = %s AND seller_id = %s",
+            [batch_id, seller_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404
+    return row[0]
+
+
+def operator_list() -> list[Operator]:
+    return list(Operator.objects.order_by("code"))

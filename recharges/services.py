@@ -1,30 +1,164 @@
-from ledger import services as ledger
-from ledger.services import SaleResult
+"""Selling recharges: one SQL statement per sale (recharges/sql/sell_recharge*.sql).
+
+The statement replays a known Idempotency-Key, checks the operator, debits
+through the ledger's SQL (ledger_post_debit[s]) and writes the recharge
+`pending`, in autocommit, so the seller's row is locked for that statement
+only. Delivery to the operator happens after, in recharges.delivery.
+"""
+
+import json
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection
+from rest_framework.exceptions import ValidationError
+
+from config.errors import violated_constraint
+from config.exceptions import error_body
+from idempotency.errors import IdempotencyKeyReused
+from idempotency.selectors import stored_response
+from ledger.errors import InsufficientBalance
+from recharges.operators import detect_operator, refusal_errors
+
+RECHARGES = "recharges"
+RECHARGE_BATCHES = "recharge-batches"
+_ONE_PER_KEY = {
+    "idempotency_key_unique_per_seller",
+    "recharge_idempotency_key_unique_per_seller",
+    "recharge_batch_idempotency_key_unique_per_seller",
+}
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    """A sale's response: JSON text exactly as stored for replays, and whether
+    it replays an earlier request with the same Idempotency-Key."""
+
+    status_code: int
+    body: str
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Sale:
+    seller_id: int | None
+    key: str | None
+    endpoint: str
+    request_hash: str | None
 
 
 def sell_recharge(
-    *, seller_id: int, phone_number: str, amount: int, idempotency_key: str | None = None, request_hash: str | None = None
+    *,
+    seller_id: int,
+    phone_number: str,
+    amount: int,
+    operator: str | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
 ) -> SaleResult:
-    """Sells one recharge to an E.164 number: 201 with the recharge, or 402."""
-    return ledger.debit_recharge(
-        seller_id=seller_id, phone_e164=phone_number, amount=amount, idempotency_key=idempotency_key, request_hash=request_hash
+    """Sells one recharge to an E.164 number: 201 with the pending recharge,
+    or 402 (stored under the key like the 201); raises ValidationError when
+    the operator does not take it, IdempotencyKeyReused for a reused key."""
+    return _sell(
+        "SELECT NULL, * FROM sell_recharge(%s, %s, %s, %s, %s, %s)",
+        [seller_id, phone_number, operator or detect_operator(phone_number), amount, idempotency_key, request_hash],
+        _Sale(seller_id, idempotency_key, RECHARGES, request_hash),
     )
 
 
 def sell_recharge_by_token(
-    *, token_digest: str, phone_number: str, amount: int, idempotency_key: str | None, request_hash: str | None
+    *,
+    token_digest: str,
+    phone_number: str,
+    amount: int,
+    operator: str | None,
+    idempotency_key: str | None,
+    request_hash: str | None,
 ) -> SaleResult | None:
-    """sell_recharge by the seller holding this token, or None if the general
-    path must answer (see ledger.services.debit_recharge_by_token)."""
-    return ledger.debit_recharge_by_token(
-        token_digest=token_digest, phone_e164=phone_number, amount=amount, idempotency_key=idempotency_key, request_hash=request_hash
+    """sell_recharge by the seller holding this valid API token, found in the
+    same statement (one round trip for the hottest path). None when the
+    general path must answer: the token is not a valid seller's
+    (authentication there gives the error)."""
+    return _sell(
+        "SELECT * FROM sell_recharge_by_token(%s, %s, %s, %s, %s, %s)",
+        [token_digest, phone_number, operator or detect_operator(phone_number), amount, idempotency_key, request_hash],
+        _Sale(None, idempotency_key, RECHARGES, request_hash),
     )
 
 
 def sell_recharge_batch(
-    *, seller_id: int, items: list[tuple[str, int]], idempotency_key: str | None = None, request_hash: str | None = None
+    *,
+    seller_id: int,
+    items: list[tuple[str, int] | tuple[str, int, str | None]],
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
 ) -> SaleResult:
-    """Sells every (E.164 number, amount) item, all or nothing: 201 or 402."""
-    return ledger.debit_recharge_batch(
-        seller_id=seller_id, items=items, idempotency_key=idempotency_key, request_hash=request_hash
+    """Sells every (E.164 number, amount[, operator]) item, all or nothing:
+    201, or the errors of sell_recharge (400 details per item)."""
+    phones = [item[0] for item in items]
+    amounts = [item[1] for item in items]
+    operators = [(item[2] if len(item) > 2 else None) or detect_operator(item[0]) for item in items]
+    return _sell(
+        "SELECT NULL, * FROM sell_recharge_batch(%s, %s, %s, %s, %s, %s)",
+        [seller_id, phones, operators, amounts, idempotency_key, request_hash],
+        _Sale(seller_id, idempotency_key, RECHARGE_BATCHES, request_hash),
     )
+
+
+def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
+    # In autocommit (views never open a transaction) the statement is its own
+    # transaction: the seller row stays locked for that statement only.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            seller_id, status_code, body, replayed = cursor.fetchone()
+    except IntegrityError as error:
+        if violated_constraint(error) not in _ONE_PER_KEY:
+            raise
+        # A concurrent request with the same key committed first: replay it.
+        return _replay(sale)
+    seller_id = seller_id or sale.seller_id
+    if status_code is None:
+        return None
+    if status_code == 422:
+        raise IdempotencyKeyReused()
+    if replayed or status_code == 201:
+        return SaleResult(status_code=status_code, body=body, replayed=replayed)
+    refusal = json.loads(body)
+    if status_code == 400:
+        raise ValidationError(_validation_details(refusal))
+    return _refuse(InsufficientBalance(details=refusal), _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
+
+
+def _validation_details(refusal: dict) -> dict:
+    if "items" in refusal:
+        return {"items": {str(item["index"]): refusal_errors(item) for item in refusal["items"]}}
+    return refusal_errors(refusal)
+
+
+def _refuse(refusal: InsufficientBalance, sale: _Sale) -> SaleResult | None:
+    """The 402, stored under the key first so that a repeat gets the same
+    bytes (a 402 wrote nothing, so storing it on its own is safe)."""
+    body = error_body(refusal.code, refusal.message, refusal.details)
+    if sale.key is None:
+        return SaleResult(status_code=402, body=json.dumps(body, separators=(",", ":")), replayed=False)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT idempotency_store(%s, %s, %s, %s, 402, %s::jsonb), %s::jsonb::text",
+                [sale.seller_id, sale.key, sale.endpoint, sale.request_hash, json.dumps(body), json.dumps(body)],
+            )
+            (_, stored_body) = cursor.fetchone()
+    except IntegrityError as error:
+        if violated_constraint(error) not in _ONE_PER_KEY:
+            raise
+        return _replay(sale)
+    return SaleResult(status_code=402, body=stored_body, replayed=False)
+
+
+def _replay(sale: _Sale) -> SaleResult | None:
+    if sale.seller_id is None:  # by token: the general path finds the seller and replays
+        return None
+    stored = stored_response(seller_id=sale.seller_id, key=sale.key, endpoint=sale.endpoint, request_hash=sale.request_hash)
+    if stored is None:  # the key outlived its purged record: it named another sale
+        raise IdempotencyKeyReused()
+    return SaleResult(status_code=stored.status_code, body=stored.body, replayed=True)

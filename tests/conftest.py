@@ -8,9 +8,31 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from credits.services import approve_credit_request, request_credit
+from recharges.models import Operator
+from recharges.operators import DEFAULT_OPERATORS
 from sellers.services import create_seller, issue_api_token
 
 _numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def operators(request):
+    """The operators migration 0004 creates; a transactional test's flush
+    deletes them, so every database test puts them back first."""
+    if not {"db", "transactional_db", "live_server"} & set(request.fixturenames) and not request.node.get_closest_marker(
+        "django_db"
+    ):
+        return
+    request.getfixturevalue("transactional_db" if _transactional(request) else "db")
+    for code, name in DEFAULT_OPERATORS:
+        Operator.objects.update_or_create(code=code, defaults={"name": name, "enabled": True, "min_amount": 1, "max_amount": 10**15})
+
+
+def _transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return "transactional_db" in request.fixturenames or "live_server" in request.fixturenames or bool(
+        marker and marker.kwargs.get("transaction")
+    )
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 -- wrk script for loadtests/bench.py: POSTs recharges as random sellers.
 --
 --   wrk -c 32 -d 10s --latency -s loadtests/wrk/recharge.lua http://127.0.0.1:18250 \
---       -- SEED_FILE SELLERS PATH ITEMS RUN_ID
+--       -- SEED_FILE SELLERS PATH ITEMS RUN_ID [DELAY_MS]
 --
 -- SEED_FILE  the JSON written by `manage.py seed_loadtest` (seller tokens are read from it)
 -- SELLERS    use the first SELLERS sellers of the file (1000: spread; 2: hot sellers)
 -- PATH       /api/v1/recharges/, /api/v1/recharge-batches/ or /bench/echo/
 -- ITEMS      0: one recharge per request; N: a batch of N items
 -- RUN_ID     makes every Idempotency-Key unique across runs (RUN_ID-thread-sequence)
+-- DELAY_MS   pause of each connection between requests (a steady offered load), default 0
 --
 -- Each request: a random seller's token, a unique Idempotency-Key, random
 -- valid Iranian mobile numbers and round amounts (10,000 to 500,000 rials).
@@ -28,6 +29,7 @@ local amounts = { 10000, 20000, 30000, 50000, 100000, 150000, 200000, 300000, 50
 function init(args)
    local seed_file, sellers = args[1], tonumber(args[2])
    path, items, run_id = args[3], tonumber(args[4]), args[5]
+   delay_ms = tonumber(args[6] or "0")
    local file = assert(io.open(seed_file, "r"), "cannot read " .. seed_file)
    local text = file:read("*a")
    file:close()
@@ -79,6 +81,10 @@ function request()
       ["Idempotency-Key"] = run_id .. "-" .. thread_id .. "-" .. sequence,
    }
    return wrk.format("POST", path, headers, body)
+end
+
+function delay()
+   return delay_ms
 end
 
 function response(status, headers, body)

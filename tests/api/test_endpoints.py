@@ -113,6 +113,12 @@ def test_status_filter_on_credit_requests(client_a, staff_client, status):
 # Recharges
 
 
+RECHARGE_FIELDS = {
+    "id", "phone_number", "amount", "balance_after", "created_at",
+    "operator", "status", "operator_reference", "failure", "completed_at",
+}
+
+
 @pytest.mark.parametrize(
     "written",
     ["09121234567", "+989121234567", "989121234567", "00989121234567", "9121234567",
@@ -122,8 +128,10 @@ def test_recharge_accepts_common_forms_and_answers_e164(client_a, written):
     response = post(client_a, f"{API}/recharges/", {"phone_number": written, "amount": 5000})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"id", "phone_number", "amount", "balance_after", "created_at"}
+    assert set(body) == RECHARGE_FIELDS
     assert (body["phone_number"], body["amount"], body["balance_after"]) == (E164, 5000, START_BALANCE - 5000)
+    assert (body["operator"], body["status"], body["operator_reference"], body["failure"], body["completed_at"]) == (
+        "mci", "pending", None, None, None)
     assert is_timestamp(body["created_at"])
     assert client_a.get(f"{API}/recharges/{body['id']}/").json() == body
     assert client_a.get(f"{API}/recharges/").json()["results"] == [body]
@@ -281,7 +289,7 @@ def test_a_sale_through_drf_answers_as_the_fast_path_does(client_a, monkeypatch)
     slow = post(client_a, f"{API}/recharges/", recharge_body(), key="slow-1")
     replay = post(client_a, f"{API}/recharges/", recharge_body(), key="slow-1")
     assert (fast.status_code, slow.status_code, replay.status_code) == (201, 201, 201)
-    assert set(slow.json()) == set(fast.json()) == {"id", "phone_number", "amount", "balance_after", "created_at"}
+    assert set(slow.json()) == set(fast.json()) == RECHARGE_FIELDS
     assert slow.json()["balance_after"] == fast.json()["balance_after"] - 5000
     assert (replay.json(), replay["Idempotent-Replayed"]) == (slow.json(), "true")
     assert balance(client_a) == START_BALANCE - 10_000

@@ -106,7 +106,7 @@ def test_created_after_is_inclusive_and_created_before_exclusive(client_a):
 @pytest.mark.parametrize(
     "path, query, field",
     [
-        (TRANSACTIONS, {"kind": "refund"}, "kind"),
+        (TRANSACTIONS, {"kind": "refunds"}, "kind"),
         (TRANSACTIONS, {"created_after": "yesterday"}, "created_after"),
         (TRANSACTIONS, {"created_before": "2024-13-01"}, "created_before"),
         (f"{API}/credit-requests/", {"status": "done"}, "status"),

@@ -25,6 +25,8 @@ CONTRACT_PATHS = {
     "/api/v1/recharge-batches/",
     "/api/v1/recharge-batches/{batch_id}/",
     "/api/v1/transactions/",
+    "/api/v1/operators/",
+    "/api/v1/me/callback/",
 }
 LISTS = ["/api/v1/sellers/", "/api/v1/credit-requests/", "/api/v1/recharges/", "/api/v1/transactions/"]
 

@@ -1,0 +1,45 @@
+from django.contrib import admin
+
+from callbacks.models import CallbackEndpoint, CallbackEvent
+
+
+@admin.register(CallbackEndpoint)
+class CallbackEndpointAdmin(admin.ModelAdmin):
+    """Read only; the secret is never shown (sellers set endpoints through the API)."""
+
+    list_display = ["seller", "url", "created_at", "updated_at"]
+    search_fields = ["seller__name", "url"]
+    fields = ["seller", "url", "created_at", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CallbackEvent)
+class CallbackEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "seller", "type", "status", "attempts", "created_at", "next_attempt_at", "last_error"]
+    list_filter = ["type", ("delivered_at", admin.EmptyFieldListFilter), ("abandoned_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=id", "seller__name"]
+    list_select_related = ["seller"]
+    fields = [
+        "id", "seller", "type", "status", "created_at", "attempts", "next_attempt_at",
+        "delivered_at", "abandoned_at", "last_error", "body",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return obj.status
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

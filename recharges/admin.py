@@ -1,0 +1,125 @@
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from config.errors import ApplicationError
+from recharges.delivery import resolve_recharge
+from recharges.models import Operator, Recharge
+from recharges.phone_numbers import InvalidPhoneNumber, to_e164
+
+
+@admin.register(Operator)
+class OperatorAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "enabled", "min_amount", "max_amount"]
+    list_editable = ["enabled", "min_amount", "max_amount"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Recharges keep the code they were sold under.
+        return ["code"] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PastHorizonFilter(admin.SimpleListFilter):
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return [("stuck", "Pending past the horizon (staff must resolve)"), ("queued", "Pending, still being asked")]
+
+    def queryset(self, request, queryset):
+        horizon = timezone.now() - timedelta(seconds=settings.DELIVERY_HORIZON_SECONDS)
+        if self.value() == "stuck":
+            return queryset.filter(Q(next_attempt_at__isnull=True) | Q(created_at__lt=horizon), status="pending")
+        if self.value() == "queued":
+            return queryset.filter(status="pending", next_attempt_at__isnull=False, created_at__gte=horizon)
+        return queryset
+
+
+class ResolveForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[("successful", "Successful at the operator"), ("failed", "Failed: refund the seller (not_delivered)")],
+        widget=forms.RadioSelect,
+    )
+    operator_reference = forms.CharField(
+        max_length=128, required=False, help_text="The operator's id for the top-up (required when successful)."
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("outcome") == "successful" and not data.get("operator_reference", "").strip():
+            self.add_error("operator_reference", "Give the operator's reference for a successful top-up.")
+        return data
+
+
+@admin.register(Recharge)
+class RechargeAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "seller", "phone", "amount", "operator", "status", "failure_code", "created_at", "completed_at", "resolve"
+    ]
+    list_filter = ["status", "operator", PastHorizonFilter, "failure_code", "created_at"]
+    date_hierarchy = "created_at"
+    search_fields = ["=phone_number__e164", "seller__name", "=operator_reference", "=idempotency_key"]
+    list_select_related = ["seller", "phone_number"]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Recharge._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        # People type numbers as they please: 0912..., +98 912 ...
+        try:
+            search_term = to_e164(search_term)
+        except InvalidPhoneNumber:
+            pass
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="phone number", ordering="phone_number__e164")
+    def phone(self, recharge):
+        return recharge.phone_number.e164
+
+    @admin.display(description="")
+    def resolve(self, recharge):
+        if recharge.status != Recharge.Status.PENDING:
+            return ""
+        return format_html('<a href="{}">Resolve…</a>', reverse("admin:recharges_recharge_resolve", args=[recharge.pk]))
+
+    def get_urls(self):
+        resolve = self.admin_site.admin_view(self.resolve_view)
+        return [path("<int:recharge_id>/resolve/", resolve, name="recharges_recharge_resolve"), *super().get_urls()]
+
+    def resolve_view(self, request, recharge_id):
+        if not request.user.has_perm("recharges.change_recharge"):
+            return TemplateResponse(request, "admin/recharges/recharge/resolve.html", {"denied": True}, status=403)
+        recharge = get_object_or_404(Recharge.objects.select_related("seller", "phone_number"), pk=recharge_id)
+        form = ResolveForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                resolve_recharge(
+                    recharge_id=recharge.pk,
+                    successful=form.cleaned_data["outcome"] == "successful",
+                    operator_reference=form.cleaned_data["operator_reference"].strip(),
+                    resolved_by=request.user,
+                )
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, f"Recharge #{recharge.pk} resolved.", messages.SUCCESS)
+            return redirect("admin:recharges_recharge_change", recharge.pk)
+        context = {**self.admin_site.each_context(request), "recharge": recharge, "form": form, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/recharges/recharge/resolve.html", context)

@@ -1,0 +1,221 @@
+"""Delivering sold recharges to their operators, outside any lock.
+
+The pending recharge is its own outbox: the sale statement commits it with
+its debit, so no delivery can be lost. A worker (manage.py run_worker):
+
+1. claims due recharges in one short transaction (`FOR UPDATE SKIP LOCKED`),
+   moving `next_attempt_at` a lease ahead and stamping `topup_requested_at`,
+   and commits before calling anyone: a worker killed mid-call leaves the
+   record that the top-up may have been sent;
+2. calls the operator for each, concurrently, outside any transaction: the
+   top-up if it was never requested, else a status query for the recharge's
+   id, so a top-up is never sent twice (a job run twice only asks);
+3. writes the outcomes: `successful`; `failed` with its refund in the same
+   transaction; or, after an unknown outcome (timeout, dropped connection,
+   5xx), the next status query after a backoff of 1, 2, 4, ... seconds. Past
+   the horizon a recharge is no longer queried and waits for staff
+   (resolve_recharge, from the admin).
+
+Only a definite answer from the operator fails a recharge. Every final
+status sends the seller's callback event in its own transaction.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models.functions import Now
+
+from callbacks.services import record_event
+from ledger.services import post_refund
+from recharges.errors import AlreadyFinal
+from recharges.gateway import StatusAnswer, TopUpAnswer
+from recharges.models import Recharge
+
+log = logging.getLogger(__name__)
+
+FAILURE_MESSAGES = {
+    Recharge.Failure.OPERATOR_DECLINED: "The operator declined the top-up; the amount was refunded.",
+    Recharge.Failure.OPERATOR_REJECTED_NUMBER: "The operator cannot top up this number; the amount was refunded.",
+    Recharge.Failure.NOT_DELIVERED: "The top-up was not delivered; the amount was refunded.",
+}
+# What each definite answer of the gateway means for the recharge.
+_FAILURES = {
+    "declined": Recharge.Failure.OPERATOR_DECLINED,
+    "rejected_number": Recharge.Failure.OPERATOR_REJECTED_NUMBER,
+    "not_found": Recharge.Failure.NOT_DELIVERED,
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A due recharge a worker has leased, with what to ask the operator."""
+
+    recharge_id: int
+    phone_number: str
+    amount: int
+    operator: str
+    send_topup: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the operator's answer means: a final status, or None (unknown)."""
+
+    recharge_id: int
+    status: str | None
+    operator_reference: str | None = None
+    failure_code: str | None = None
+    message: str = ""
+
+
+def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:
+    """Leases up to `limit` due recharges, oldest due first, and commits."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH due AS (
+                SELECT id, topup_requested_at IS NULL AS send_topup
+                  FROM recharges_recharge
+                 WHERE status = 'pending' AND next_attempt_at <= now()
+                 ORDER BY next_attempt_at
+                 LIMIT %s
+                   FOR UPDATE SKIP LOCKED
+            )
+            UPDATE recharges_recharge r
+               SET next_attempt_at = now() + make_interval(secs => %s),
+                   attempts = r.attempts + 1,
+                   topup_requested_at = coalesce(r.topup_requested_at, now())
+              FROM due, recharges_phonenumber pn
+             WHERE r.id = due.id AND pn.id = r.phone_number_id
+            RETURNING r.id, pn.e164, r.amount, r.operator, due.send_topup
+            """,
+            [limit, lease_seconds],
+        )
+        return [Claim(*row) for row in cursor.fetchall()]
+
+
+def call_operator(gateway, claim: Claim) -> Outcome:
+    """Asks the operator once: the top-up, or the status of an earlier one."""
+    reference = str(claim.recharge_id)
+    try:
+        if claim.send_topup:
+            answer: TopUpAnswer | StatusAnswer = gateway.top_up(
+                reference=reference, number=claim.phone_number, amount=claim.amount, operator=claim.operator
+            )
+        else:
+            answer = gateway.status(reference=reference)
+    except Exception as error:  # a bug in an adapter must not stop deliveries: ask again later
+        log.exception("operator call failed for recharge %s", claim.recharge_id)
+        return Outcome(claim.recharge_id, None, message=f"adapter error: {error!r}"[:255])
+    if answer.outcome == "successful":
+        return Outcome(claim.recharge_id, Recharge.Status.SUCCESSFUL, operator_reference=answer.operator_reference)
+    if answer.outcome in _FAILURES:
+        return Outcome(claim.recharge_id, Recharge.Status.FAILED, failure_code=_FAILURES[answer.outcome])
+    return Outcome(claim.recharge_id, None, message=answer.message[:255])
+
+
+def record_outcomes(outcomes: list[Outcome]) -> None:
+    """Writes what the operators answered: one statement for the successes,
+    one transaction per failure (its refund), one statement for the rest."""
+    successes = [outcome for outcome in outcomes if outcome.status == Recharge.Status.SUCCESSFUL]
+    if successes:
+        _record_successes(successes)
+    for outcome in outcomes:
+        if outcome.status == Recharge.Status.FAILED:
+            _record_failure(outcome.recharge_id, outcome.failure_code)
+    unknown = [outcome for outcome in outcomes if outcome.status is None]
+    if unknown:
+        _schedule_status_queries(unknown)
+
+
+def _record_successes(successes: list[Outcome]) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE recharges_recharge r
+               SET status = 'successful', operator_reference = o.reference, completed_at = now(),
+                   next_attempt_at = NULL, last_error = ''
+              FROM unnest(%s::bigint[], %s::text[]) AS o(id, reference)
+             WHERE r.id = o.id AND r.status = 'pending'
+            RETURNING r.id, r.seller_id, recharge_json(r.id)::text
+            """,
+            [[o.recharge_id for o in successes], [o.operator_reference or "" for o in successes]],
+        )
+        for recharge_id, seller_id, body in cursor.fetchall():
+            _send_event(seller_id, Recharge.Status.SUCCESSFUL, body)
+
+
+def _record_failure(recharge_id: int, failure_code: str) -> None:
+    with transaction.atomic():
+        recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
+        if recharge.status == Recharge.Status.PENDING:  # else staff resolved it meanwhile
+            _fail(recharge, failure_code, resolved_by=None)
+
+
+def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:
+    Recharge.objects.filter(pk=recharge.pk).update(
+        status=Recharge.Status.FAILED,
+        failure_code=failure_code,
+        failure_message=FAILURE_MESSAGES[failure_code],
+        completed_at=Now(),
+        next_attempt_at=None,
+        resolved_by=resolved_by,
+    )
+    post_refund(recharge=recharge)
+    _send_event(recharge.seller_id, Recharge.Status.FAILED, _body(recharge.pk))
+
+
+def _schedule_status_queries(unknown: list[Outcome]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE recharges_recharge r
+               SET next_attempt_at = CASE
+                       WHEN r.created_at < now() - make_interval(secs => %s) THEN NULL
+                       ELSE now() + make_interval(secs => least(power(2, greatest(r.attempts - 1, 0)), %s)) END,
+                   last_error = o.message
+              FROM unnest(%s::bigint[], %s::text[]) AS o(id, message)
+             WHERE r.id = o.id AND r.status = 'pending'
+            """,
+            [
+                settings.DELIVERY_HORIZON_SECONDS,
+                settings.DELIVERY_MAX_BACKOFF_SECONDS,
+                [o.recharge_id for o in unknown],
+                [o.message for o in unknown],
+            ],
+        )
+
+
+def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: str = "", resolved_by) -> None:
+    """Staff's decision on a recharge still pending (typically past the
+    horizon): successful with the operator's reference, or failed as
+    `not_delivered` with its refund. Raises AlreadyFinal if it is final."""
+    with transaction.atomic():
+        recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
+        if recharge.status != Recharge.Status.PENDING:
+            raise AlreadyFinal()
+        if not successful:
+            _fail(recharge, Recharge.Failure.NOT_DELIVERED, resolved_by=resolved_by)
+            return
+        Recharge.objects.filter(pk=recharge.pk).update(
+            status=Recharge.Status.SUCCESSFUL,
+            operator_reference=operator_reference,
+            completed_at=Now(),
+            next_attempt_at=None,
+            resolved_by=resolved_by,
+        )
+        _send_event(recharge.seller_id, Recharge.Status.SUCCESSFUL, _body(recharge.pk))
+
+
+def _body(recharge_id: int) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT recharge_json(%s)::text", [recharge_id])
+        return cursor.fetchone()[0]
+
+
+def _send_event(seller_id: int, status: str, body: str) -> None:
+    event_type = "recharge.succeeded" if status == Recharge.Status.SUCCESSFUL else "recharge.failed"
+    record_event(seller_id=seller_id, event_type=event_type, data=json.loads(body))

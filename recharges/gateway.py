@@ -1,0 +1,117 @@
+"""The HTTP client for an operator gateway speaking the protocol of
+docs/operators.md (the simulator's, and any real gateway's adapter).
+
+`top_up` and `status` never raise for trouble on the way: a timeout, a
+refused or dropped connection, a 5xx or an answer this client cannot read is
+the outcome "unknown" (the top-up may or may not have happened), and the
+caller asks for the status later instead of sending the top-up again. Only a
+well-formed answer that names its outcome is definite. One `httpx.Client`
+(thread-safe, with a connection pool) serves every thread of a worker.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+from django.conf import settings
+
+TOPUP_OUTCOMES = ("successful", "declined", "rejected_number")
+
+
+@dataclass(frozen=True)
+class TopUpAnswer:
+    outcome: str  # "successful" | "declined" | "rejected_number" | "unknown"
+    operator_reference: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    outcome: str  # "successful" | "not_found" | "declined" | "rejected_number" | "unknown"
+    operator_reference: str | None = None
+    message: str = ""
+
+
+class HttpGateway:
+    def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float, max_connections: int = 100):
+        self._client = httpx.Client(
+            base_url=base_url,
+            # Waiting for a free pooled connection is bounded too: a request that
+            # never got one was never sent, and its caller must not wait forever.
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout + read_timeout
+            ),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    def top_up(self, *, reference: str, number: str, amount: int, operator: str) -> TopUpAnswer:
+        body = {"reference": reference, "msisdn": number, "amount": amount, "operator": operator}
+        try:
+            response = self._client.post("/v1/topups", json=body)
+        except httpx.HTTPError as error:
+            return TopUpAnswer("unknown", message=_describe(error))
+        outcome, operator_reference, message = _read_topup(response, reference)
+        return TopUpAnswer(outcome, operator_reference, message)
+
+    def status(self, *, reference: str) -> StatusAnswer:
+        try:
+            response = self._client.get(f"/v1/topups/{quote(reference, safe='')}")
+        except httpx.HTTPError as error:
+            return StatusAnswer("unknown", message=_describe(error))
+        if response.status_code == 404 and _error_code(response) == "topup_not_found":
+            return StatusAnswer("not_found", message=_error_message(response))
+        outcome, operator_reference, message = _read_topup(response, reference)
+        return StatusAnswer(outcome, operator_reference, message)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def gateway_from_settings() -> HttpGateway:
+    return HttpGateway(
+        settings.OPERATOR_GATEWAY_URL,
+        connect_timeout=settings.OPERATOR_CONNECT_TIMEOUT,
+        read_timeout=settings.OPERATOR_READ_TIMEOUT,
+    )
+
+
+def _read_topup(response: httpx.Response, reference: str) -> tuple[str, str | None, str]:
+    """(outcome, operator reference, message) from an answer that should carry the state of the top-up `reference`."""
+    if response.status_code not in (200, 201):
+        return "unknown", None, f"HTTP {response.status_code}: {_error_message(response)}"
+    body = _json(response)
+    status = body.get("status") if isinstance(body, dict) else None
+    if status not in TOPUP_OUTCOMES:
+        return "unknown", None, f"HTTP {response.status_code} without a known status: {response.text[:200]!r}"
+    if body.get("reference") != reference:
+        return "unknown", None, f"an answer about reference {body.get('reference')!r}, not {reference!r}"
+    operator_reference = body.get("operator_reference")
+    if status == "successful" and not (isinstance(operator_reference, str) and operator_reference):
+        return "unknown", None, "a successful top-up without an operator reference"
+    message = body.get("message")
+    return status, operator_reference if status == "successful" else None, message if isinstance(message, str) else ""
+
+
+def _json(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_code(response: httpx.Response) -> object:
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def _error_message(response: httpx.Response) -> str:
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    return response.text[:200]
+
+
+def _describe(error: httpx.HTTPError) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,0 +1,83 @@
+"""The delivery worker: recharges to their operators, callbacks to sellers.
+
+Run one or more (`make run` starts one; several are safe: claims use
+SKIP LOCKED). SIGTERM or Ctrl-C stops claiming, lets the calls in flight
+finish and records them, then exits.
+"""
+
+import logging
+import signal
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import DatabaseError, connection
+
+from callbacks.services import deliver_due_events, seconds_until_next_due
+from recharges.delivery import call_operator, claim_due, record_outcomes
+from recharges.gateway import gateway_from_settings
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.1
+CLAIM_LIMIT = 500
+
+
+class Command(BaseCommand):
+    help = "Delivers pending recharges to their operators and callback events to sellers."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--concurrency", type=int, default=settings.DELIVERY_CONCURRENCY)
+
+    def handle(self, *args, concurrency, **options):
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        callbacks = threading.Thread(target=_deliver_callbacks, args=(stop,), name="callbacks")
+        callbacks.start()
+        _deliver_recharges(stop, concurrency)
+        callbacks.join()
+
+
+def _deliver_recharges(stop: threading.Event, concurrency: int) -> None:
+    gateway = gateway_from_settings()
+    lease = settings.OPERATOR_CONNECT_TIMEOUT + settings.OPERATOR_READ_TIMEOUT + 10
+    inflight: set[Future] = set()
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="operator") as pool:
+        while inflight or not stop.is_set():
+            try:
+                # Claim when a quarter of the slots are free: fewer, larger claims.
+                if not stop.is_set() and concurrency - len(inflight) >= max(1, concurrency // 4):
+                    claims = claim_due(limit=min(concurrency - len(inflight), CLAIM_LIMIT), lease_seconds=lease)
+                    inflight |= {pool.submit(call_operator, gateway, claim) for claim in claims}
+                if not inflight:
+                    stop.wait(POLL_SECONDS)
+                    continue
+                done, _ = wait(inflight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                inflight -= done
+                if done:
+                    record_outcomes([future.result() for future in done])
+            except DatabaseError:
+                # The database went away: what was claimed and not recorded is
+                # re-claimed after its lease and asked for by status.
+                log.exception("delivery loop: database error; retrying")
+                _reconnect(stop)
+    gateway.close()
+
+
+def _deliver_callbacks(stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            if deliver_due_events() == 0:
+                due_in = seconds_until_next_due()
+                stop.wait(POLL_SECONDS * 5 if due_in is None else min(POLL_SECONDS * 5, max(POLL_SECONDS, due_in)))
+        except DatabaseError:
+            log.exception("callback loop: database error; retrying")
+            _reconnect(stop)
+    connection.close()
+
+
+def _reconnect(stop: threading.Event) -> None:
+    connection.close()
+    stop.wait(1.0)

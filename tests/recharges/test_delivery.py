@@ -1,0 +1,147 @@
+"""Delivery to the operator simulator (a real subprocess) and back: statuses,
+refunds, the money, and never a second top-up for one recharge."""
+
+import time
+
+import pytest
+from django.db.models import Sum
+
+from ledger.models import LedgerEntry
+from ledger.selectors import reconcile
+from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
+from recharges.errors import AlreadyFinal
+from recharges.models import Recharge
+from recharges.services import sell_recharge
+from tests.simulator.process import SimulatorProcess
+
+START = 1_000_000
+LEASE = 30
+
+
+@pytest.fixture
+def fast_backoff(settings):
+    settings.DELIVERY_MAX_BACKOFF_SECONDS = 1
+
+
+@pytest.fixture
+def sim(tmp_path):
+    simulator = SimulatorProcess(tmp_path / "sim.sqlite3", hang_seconds=3)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def gateway(sim):
+    gateway = sim.gateway(read_timeout=1.0)
+    yield gateway
+    gateway.close()
+
+
+def sell(seller, last_four: str, amount: int = 5_000) -> int:
+    result = sell_recharge(seller_id=seller.pk, phone_number=f"+98912123{last_four}", amount=amount)
+    assert result.status_code == 201
+    return int(result.body.split('"id": ')[1].split(",")[0])
+
+
+def deliver_until_settled(gateway, *, seconds: float = 30) -> None:
+    """Runs the worker's cycle (claim, call, record) until nothing pending is due."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        claims = claim_due(limit=100, lease_seconds=LEASE)
+        record_outcomes([call_operator(gateway, claim) for claim in claims])
+        if not Recharge.objects.filter(status="pending", next_attempt_at__isnull=False).exists():
+            return
+        time.sleep(0.2)
+    raise AssertionError("recharges still pending")
+
+
+def assert_books_balance(seller) -> None:
+    seller.refresh_from_db()
+    assert LedgerEntry.objects.filter(seller=seller).aggregate(total=Sum("amount"))["total"] == seller.balance
+    assert reconcile() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_sandbox_number_ends_as_the_contract_says(make_seller, gateway, sim, fast_backoff):
+    seller = make_seller(balance=START)
+    ids = {suffix: sell(seller, suffix) for suffix in ["0000", "9990", "9991", "9992", "9993", "9994"]}
+    deliver_until_settled(gateway)
+    ends = {
+        suffix: Recharge.objects.values_list("status", "failure_code").get(pk=recharge_id)
+        for suffix, recharge_id in ids.items()
+    }
+    assert ends == {
+        "0000": ("successful", None),
+        "9990": ("failed", "operator_declined"),
+        "9991": ("successful", None),
+        "9992": ("failed", "not_delivered"),
+        "9993": ("successful", None),
+        "9994": ("failed", "operator_rejected_number"),
+    }
+    refunds = LedgerEntry.objects.filter(kind="refund").order_by("recharge_id")
+    assert [(entry.recharge_id, entry.amount) for entry in refunds] == [
+        (ids["9990"], 5_000), (ids["9992"], 5_000), (ids["9994"], 5_000)
+    ]
+    seller.refresh_from_db()
+    assert seller.balance == START - 3 * 5_000
+    assert_books_balance(seller)
+    successful = Recharge.objects.filter(status="successful")
+    assert all(recharge.operator_reference and recharge.completed_at for recharge in successful)
+    stats = sim.stats()
+    assert (stats["charged_twice"], stats["repeated_topup_requests"]) == (0, 0)
+    assert stats["topup_requests"] == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_after_its_claim_never_sends_the_top_up_again(make_seller, gateway, sim):
+    seller = make_seller(balance=START)
+    sent = sell(seller, "0001")
+    never_sent = sell(seller, "0002")
+    claims = {claim.recharge_id: claim for claim in claim_due(limit=10, lease_seconds=LEASE)}
+    assert claims[sent].send_topup and claims[never_sent].send_topup
+    # The worker calls the operator for one, then dies before recording anything.
+    assert call_operator(gateway, claims[sent]).status == "successful"
+    Recharge.objects.filter(status="pending").update(next_attempt_at="2000-01-01T00:00:00Z")  # the lease ran out
+    reclaimed = claim_due(limit=10, lease_seconds=LEASE)
+    assert sorted((claim.recharge_id, claim.send_topup) for claim in reclaimed) == [(sent, False), (never_sent, False)]
+    record_outcomes([call_operator(gateway, claim) for claim in reclaimed])
+    assert Recharge.objects.get(pk=sent).status == "successful"
+    # The operator never heard of the other one: it failed, refunded, and was never sent.
+    assert Recharge.objects.values_list("status", "failure_code").get(pk=never_sent) == ("failed", "not_delivered")
+    references = sim.references()
+    assert references[str(sent)]["topup_requests"] == 1
+    assert references[str(never_sent)]["topup_requests"] == 0
+    assert sim.stats()["charged_twice"] == 0
+    seller.refresh_from_db()
+    assert seller.balance == START - 5_000
+    assert_books_balance(seller)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unknown_outcome_is_asked_again_and_parked_past_the_horizon(make_seller, settings, staff_user, tmp_path):
+    settings.DELIVERY_HORIZON_SECONDS = 0
+    seller = make_seller(balance=START)
+    lost = sell(seller, "0003")
+    other = sell(seller, "0004")
+    down = SimulatorProcess(tmp_path / "none.sqlite3")  # never started: connection refused
+    gateway = down.gateway(read_timeout=0.5)
+    record_outcomes([call_operator(gateway, claim) for claim in claim_due(limit=10, lease_seconds=LEASE)])
+    gateway.close()
+    parked = Recharge.objects.get(pk=lost)
+    assert (parked.status, parked.next_attempt_at, parked.attempts) == ("pending", None, 1)
+    assert parked.last_error
+    assert claim_due(limit=10, lease_seconds=LEASE) == []
+
+    resolve_recharge(recharge_id=lost, successful=True, operator_reference="MCI-778899", resolved_by=staff_user)
+    resolve_recharge(recharge_id=other, successful=False, resolved_by=staff_user)
+    assert Recharge.objects.values_list("status", "operator_reference", "resolved_by").get(pk=lost) == (
+        "successful", "MCI-778899", staff_user.pk)
+    assert Recharge.objects.values_list("status", "failure_code", "resolved_by").get(pk=other) == (
+        "failed", "not_delivered", staff_user.pk)
+    with pytest.raises(AlreadyFinal):
+        resolve_recharge(recharge_id=other, successful=True, operator_reference="X", resolved_by=staff_user)
+    seller.refresh_from_db()
+    assert seller.balance == START - 5_000
+    assert LedgerEntry.objects.filter(recharge_id=other, kind="refund").count() == 1
+    assert_books_balance(seller)

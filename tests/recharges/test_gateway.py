@@ -1,0 +1,127 @@
+"""HttpGateway against a real HTTP server that answers badly: anything it
+cannot trust is "unknown", never an exception and never a definite outcome."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from recharges.gateway import HttpGateway, gateway_from_settings
+from tests.simulator.process import free_port
+
+TOPUP = {"reference": "7", "number": "+989121234567", "amount": 1_000, "operator": "mci"}
+SUCCESSFUL = {"reference": "7", "status": "successful", "operator_reference": "OP-1", "message": "ok"}
+
+
+class ScriptedHandler(BaseHTTPRequestHandler):
+    """Answers every request with the server's `answer`: (status, body bytes), or None to drop the connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._answer()
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        answer = self.server.answer
+        if answer is None:
+            self.close_connection = True
+            return
+        status, body = answer
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted():
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), ScriptedHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    gateway = HttpGateway(f"http://127.0.0.1:{server.server_port}", connect_timeout=1, read_timeout=2)
+
+    def answer(status: int | None, body: object = b"") -> HttpGateway:
+        encoded = body if isinstance(body, bytes) else json.dumps(body).encode()
+        server.answer = None if status is None else (status, encoded)
+        return gateway
+
+    answer.url = f"http://127.0.0.1:{server.server_port}"
+    yield answer
+    gateway.close()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_well_formed_success_is_successful(scripted):
+    answer = scripted(201, SUCCESSFUL).top_up(**TOPUP)
+
+    assert (answer.outcome, answer.operator_reference, answer.message) == ("successful", "OP-1", "ok")
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, b"Internal Server Error"),
+        (502, b"<html>Bad Gateway</html>"),
+        (503, {"error": {"code": "unavailable", "message": "later"}}),
+        (200, b"not json"),
+        (200, b"[1, 2]"),
+        (200, {"reference": "7"}),
+        (200, {**SUCCESSFUL, "status": "pending"}),
+        (200, {**SUCCESSFUL, "operator_reference": None}),
+        (200, {**SUCCESSFUL, "operator_reference": ""}),
+        (200, {**SUCCESSFUL, "reference": "8"}),
+        (202, SUCCESSFUL),
+        (400, {"error": {"code": "invalid_request", "message": "bad"}}),
+        (409, {"error": {"code": "reference_conflict", "message": "reused"}}),
+        (None, b""),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+def test_an_answer_it_cannot_trust_is_unknown(scripted, status, body):
+    gateway = scripted(status, body)
+
+    assert gateway.top_up(**TOPUP).outcome == "unknown"
+    assert gateway.status(reference="7").outcome == "unknown"
+
+
+def test_a_404_is_not_found_only_when_the_gateway_says_so(scripted):
+    assert scripted(404, b"<html>Not Found</html>").status(reference="7").outcome == "unknown"
+    assert scripted(404, {"error": {"code": "no_such_endpoint"}}).status(reference="7").outcome == "unknown"
+    answer = scripted(404, {"error": {"code": "topup_not_found", "message": "none"}}).status(reference="7")
+    assert (answer.outcome, answer.message) == ("not_found", "none")
+
+
+def test_a_declined_status_is_declined(scripted):
+    body = {"reference": "7", "status": "declined", "operator_reference": None, "message": "no"}
+
+    assert scripted(200, body).status(reference="7").outcome == "declined"
+
+
+def test_a_refused_connection_is_unknown():
+    gateway = HttpGateway(f"http://127.0.0.1:{free_port()}", connect_timeout=1, read_timeout=1)
+
+    answer = gateway.top_up(**TOPUP)
+
+    assert answer.outcome == "unknown"
+    assert "ConnectError" in answer.message
+    assert gateway.status(reference="7").outcome == "unknown"
+    gateway.close()
+
+
+def test_gateway_from_settings_talks_to_the_configured_gateway(scripted, settings):
+    scripted(201, SUCCESSFUL)
+    settings.OPERATOR_GATEWAY_URL = scripted.url
+    gateway = gateway_from_settings()
+
+    assert gateway.top_up(**TOPUP).operator_reference == "OP-1"
+    gateway.close()
