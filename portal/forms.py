@@ -4,15 +4,18 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from callbacks.models import URL_MAX_LENGTH
 from config.api import MAX_AMOUNT
 from credits.models import CreditRequest
 from ledger.models import LedgerEntry
+from recharges.models import Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
 
 PHONE_MAX_LENGTH = 32
 # Labels people read; the stored values (and the API and CSV) stay as they are.
 KIND_LABELS = {"credit": _("credit"), "recharge": _("recharge"), "adjustment": _("adjustment"), "refund": _("refund")}
 STATUS_LABELS = {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected")}
+DELIVERY_LABELS = {"pending": _("pending"), "successful": _("successful"), "failed": _("failed")}
 
 
 def is_seller_user(user) -> bool:
@@ -64,9 +67,17 @@ def new_idempotency_key() -> str:
 class SaleForm(forms.Form):
     phone_number = PhoneNumberField(label=_("Phone number"))
     amount = amount_field()
+    # A ported number keeps its old prefix: the seller may name its operator.
+    operator = forms.ChoiceField(label=_("Operator"), required=False)
     # Made when the form is rendered: a double click or a refresh sends the
     # same key again, and the sale replays instead of selling twice.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
+
+    def __init__(self, *args, operators=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["operator"].choices = [("", _("From the number"))] + [
+            (operator.code, operator.name) for operator in operators if operator.enabled
+        ]
 
     def clean_idempotency_key(self):
         key = self.cleaned_data["idempotency_key"]
@@ -77,6 +88,10 @@ class SaleForm(forms.Form):
 
 class CreditRequestForm(forms.Form):
     amount = amount_field()
+
+
+class CallbackForm(forms.Form):
+    url = forms.CharField(label=_("Callback URL"), max_length=URL_MAX_LENGTH, widget=forms.URLInput)
 
 
 class DateRangeForm(forms.Form):
@@ -98,8 +113,9 @@ class StatementFilterForm(DateRangeForm):
 
 class RechargeFilterForm(DateRangeForm):
     phone_number = PhoneNumberField(label=_("Phone number"), required=False)
-    # DELIVERY-STATUS: a `status` choice (pending/successful/failed) goes here
-    # once recharges have the delivery schema's status field.
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("All"))] + [(s, DELIVERY_LABELS[s]) for s in Recharge.Status.values]
+    )
 
 
 class CreditRequestFilterForm(forms.Form):

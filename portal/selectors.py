@@ -152,8 +152,11 @@ def daily_sales(*, seller_id: int, today: date, days: int = CHART_DAYS) -> list[
     return [(first + timedelta(days=n), *by_day.get(first + timedelta(days=n), (0, 0))) for n in range(days)]
 
 
-def seller_recharges(*, seller_id: int, phone_number: str | None, date_from: date | None, date_to: date | None):
-    recharges = recharge_list(seller_id=seller_id)
+def seller_recharges(
+    *, seller_id: int, phone_number: str | None, status: str | None, date_from: date | None, date_to: date | None
+):
+    """The seller's recharges, each with the API's own rendered `body`, filtered."""
+    recharges = recharge_list(seller_id=seller_id, status=status or None)
     if phone_number:
         recharges = recharges.filter(phone_number__e164=phone_number)
     if date_from:

@@ -15,4 +15,6 @@ urlpatterns = [
     path("credit-requests/", views.credit_requests, name="credit_requests"),
     path("api-token/", views.api_token, name="api_token"),
     path("api-token/rotate/", views.rotate_token, name="rotate_token"),
+    path("callback/", views.callback, name="callback"),
+    path("callback/remove/", views.remove_callback, name="remove_callback"),
 ]

@@ -12,17 +12,20 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.exceptions import ValidationError
 
-from config.errors import ApplicationError
+from callbacks.selectors import get_callback_endpoint
+from callbacks.services import delete_callback, set_callback_url
+from config.errors import ApplicationError, InvalidInput
 from credits.services import request_credit
 from idempotency.services import request_hash
 from portal import charts, forms, selectors
-from recharges.selectors import recharge_list
+from recharges.selectors import get_recharge, operator_list
 from recharges.services import sell_recharge
 from sellers.services import rotate_api_token
 
@@ -110,13 +113,13 @@ def statement_csv(request, seller):
 @seller_required
 @require_http_methods(["GET", "POST"])
 def recharges(request, seller):
+    operators = operator_list()
     if request.method == "POST":
-        sale = forms.SaleForm(request.POST)
-        if sale.is_valid():
-            _sell(request, seller, sale.cleaned_data)
+        sale = forms.SaleForm(request.POST, operators=operators)
+        if sale.is_valid() and _sell(request, seller, sale):
             return redirect("portal:recharges")
     else:
-        sale = forms.SaleForm(initial={"idempotency_key": forms.new_idempotency_key()})
+        sale = forms.SaleForm(initial={"idempotency_key": forms.new_idempotency_key()}, operators=operators)
     form, filters = _filters(forms.RechargeFilterForm, request)
     page = None
     if filters is not None:
@@ -125,21 +128,29 @@ def recharges(request, seller):
     return render(request, "portal/recharges.html", context, status=400 if sale.errors else 200)
 
 
-def _sell(request, seller, data) -> None:
+def _sell(request, seller, sale) -> bool:
     """Sells through the API's own service with the form's Idempotency-Key and
-    tells the outcome as a message (the page after the redirect shows it)."""
-    body = {"phone_number": data["phone_number"], "amount": data["amount"]}
+    tells the outcome as a message (the page after the redirect shows it).
+    False when the operator refused the input: the form then shows why."""
+    data = sale.cleaned_data
+    body = {"phone_number": data["phone_number"], "amount": data["amount"], "operator": data["operator"] or None}
     try:
         result = sell_recharge(
             seller_id=seller.pk,
             phone_number=data["phone_number"],
             amount=data["amount"],
+            operator=data["operator"] or None,
             idempotency_key=data["idempotency_key"],
             request_hash=request_hash(body),
         )
+    except ValidationError as error:
+        for field, problems in error.detail.items():
+            for problem in problems:
+                sale.add_error(field if field in sale.fields else None, str(problem))
+        return False
     except ApplicationError as error:
         messages.error(request, error.message)
-        return
+        return True
     sold = json.loads(result.body)
     if result.status_code == 201:
         messages.success(
@@ -147,12 +158,14 @@ def _sell(request, seller, data) -> None:
         )
     else:
         messages.error(request, _("Not sold: %(reason)s") % {"reason": sold["error"]["message"]})
+    return True
 
 
 @seller_required
 def recharge_detail(request, seller, recharge_id):
-    recharge = recharge_list(seller_id=seller.pk).filter(pk=recharge_id).first()
-    if recharge is None:
+    try:
+        recharge = get_recharge(recharge_id=recharge_id, seller_id=seller.pk)
+    except Http404:
         return render(request, "portal/not_found.html", {"seller": seller}, status=404)
     return render(request, "portal/recharge_detail.html", {"seller": seller, "recharge": recharge})
 
@@ -189,3 +202,34 @@ def rotate_token(request, seller):
     key = rotate_api_token(user=request.user)
     context = {"seller": seller, "tokens": selectors.api_tokens(user=request.user), "new_key": key}
     return render(request, "portal/api_token.html", context)
+
+
+@seller_required
+@require_http_methods(["GET", "POST"])
+def callback(request, seller):
+    """The seller's callback URL; setting it makes a new signing secret, shown once."""
+    context = {"seller": seller}
+    form = forms.CallbackForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            context["url"], context["new_secret"] = set_callback_url(seller_id=seller.pk, url=form.cleaned_data["url"])
+        except InvalidInput as error:
+            for message in error.details["url"]:
+                form.add_error("url", message)
+        else:
+            form = forms.CallbackForm()
+    if "url" not in context:
+        try:
+            context["url"] = get_callback_endpoint(seller_id=seller.pk).url
+        except Http404:
+            context["url"] = None
+    context["form"] = form
+    return render(request, "portal/callback.html", context, status=400 if form.errors else 200)
+
+
+@seller_required
+@require_POST
+def remove_callback(request, seller):
+    delete_callback(seller_id=seller.pk)
+    messages.success(request, _("Callback URL removed."))
+    return redirect("portal:callback")

@@ -38,9 +38,12 @@ def local_date(value) -> str:
 
 @register.filter
 def local_datetime(value) -> str:
-    """A moment in the business time zone: 2026-11-30 14:05, or 1405/09/09 14:05."""
+    """A moment (or its ISO 8601 text, as in API bodies) in the business time
+    zone: 2026-11-30 14:05, or 1405/09/09 14:05 in Persian."""
     if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     moment = value.astimezone(business_time_zone())
     if _persian():
         return jdatetime.datetime.fromgregorian(datetime=moment).strftime("%Y/%m/%d %H:%M")

@@ -14,8 +14,9 @@ SELLER_PAGES = [
     "/portal/recharges/",
     "/portal/credit-requests/",
     "/portal/api-token/",
+    "/portal/callback/",
 ]
-POST_ONLY = ["/portal/api-token/rotate/"]
+POST_ONLY = ["/portal/api-token/rotate/", "/portal/callback/remove/"]
 
 
 @pytest.mark.django_db
@@ -96,6 +97,8 @@ def test_lists_show_only_own_data(seller_a, seller_b, recharge_of_b, portal_clie
         ("/portal/recharges/", {"phone_number": "09121234567", "amount": "5000", "idempotency_key": "portal-k1"}),
         ("/portal/credit-requests/", {"amount": "5000"}),
         ("/portal/api-token/rotate/", {}),
+        ("/portal/callback/", {"url": "https://shop.example/hooks"}),
+        ("/portal/callback/remove/", {}),
         ("/portal/logout/", {}),
     ],
 )

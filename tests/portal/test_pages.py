@@ -203,3 +203,57 @@ def test_landing_page_links_portal_admin_and_docs():
     for link in ('href="/portal/login/"', 'href="/admin/"', 'href="/api/docs/"'):
         assert link in page
     assert Client().get("/nowhere").json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_recharge_status_refund_and_filter(seller_a, staff_user, portal_client):
+    from recharges.delivery import resolve_recharge
+
+    sold = [json.loads(sell_recharge(seller_id=seller_a.pk, phone_number="+989121234567", amount=a).body)["id"] for a in (1000, 2000, 3000)]
+    resolve_recharge(recharge_id=sold[0], successful=True, operator_reference="MCI-77", resolved_by=staff_user)
+    resolve_recharge(recharge_id=sold[1], successful=False, resolved_by=staff_user)
+    client = portal_client(seller_a.user)
+    failed = client.get(f"/portal/recharges/{sold[1]}/").content.decode()
+    assert 'id="status">failed<' in failed and "not_delivered" in failed and "refunded" in failed
+    assert "MCI-77" in client.get(f"/portal/recharges/{sold[0]}/").content.decode()
+    listed = {
+        status: [int(n) for n in re.findall(r'/portal/recharges/(\d+)/"', client.get(f"/portal/recharges/?status={status}").content.decode())]
+        for status in ("pending", "successful", "failed")
+    }
+    assert listed == {"pending": [sold[2]], "successful": [sold[0]], "failed": [sold[1]]}
+    seller_a.refresh_from_db()
+    assert seller_a.balance == 1_000_000 - 1000 - 3000  # the failed one refunded
+    statement = client.get("/portal/statement/?kind=refund").content.decode()
+    assert re.findall(r'<tr><td class="num">(\d+)</td>', statement) == ["5"]
+
+
+@pytest.mark.django_db
+def test_operator_limits_refuse_on_the_form(seller_a, portal_client):
+    from recharges.models import Operator
+
+    Operator.objects.filter(code="mci").update(max_amount=10_000)
+    client = portal_client(seller_a.user)
+    form = {"phone_number": "09121234567", "amount": "20000", "idempotency_key": _sale_key(client), "csrfmiddlewaretoken": _csrf(client)}
+    response = client.post("/portal/recharges/", form)
+    assert response.status_code == 400
+    assert "errorlist" in response.content.decode()
+    form["operator"] = "irancell"  # a ported number: the seller names its operator
+    assert client.post("/portal/recharges/", form).status_code == 302
+    assert list(Recharge.objects.filter(seller=seller_a).values_list("operator", "amount")) == [("irancell", 20_000)]
+
+
+@pytest.mark.django_db
+def test_callback_url_set_shown_once_and_removed(seller_a, portal_client):
+    client = portal_client(seller_a.user)
+    page = client.post("/portal/callback/", {"url": "https://shop.example/hooks", "csrfmiddlewaretoken": _csrf(client)}).content.decode()
+    secret = re.search(r'id="new-secret">([0-9a-f]{64})<', page).group(1)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=seller_a.user)}")
+    assert api.get("/api/v1/me/callback/").json() == {"url": "https://shop.example/hooks"}
+    shown = client.get("/portal/callback/").content.decode()
+    assert "https://shop.example/hooks" in shown and secret not in shown
+    bad = client.post("/portal/callback/", {"url": "ftp://shop.example/", "csrfmiddlewaretoken": _csrf(client)})
+    assert bad.status_code == 400
+    assert api.get("/api/v1/me/callback/").json() == {"url": "https://shop.example/hooks"}
+    client.post("/portal/callback/remove/", {"csrfmiddlewaretoken": _csrf(client)})
+    assert api.get("/api/v1/me/callback/").status_code == 404
