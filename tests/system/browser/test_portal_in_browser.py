@@ -80,6 +80,7 @@ def test_log_in_and_sell_through_the_form(browser, live_server, seller):
     assert (seller.balance, _recharge_count(seller)) == (START_BALANCE - 25_000, 1)
     browser.find_element(By.CSS_SELECTOR, "#recharges tbody a").click()
     assert "25,000" in browser.find_element(By.ID, "recharge").text
+    assert browser.find_element(By.ID, "status").text == "pending"  # delivered later by the worker
     screenshot(browser, "05-recharge-detail")
     _open(browser, live_server, "/portal/")
     assert browser.find_element(By.ID, "balance").text == "975,000"
@@ -167,7 +168,7 @@ def test_persian_is_right_to_left_with_jalali_dates(browser, live_server, seller
     screenshot(browser, "13-recharges-fa")
 
 
-def test_api_token_rotation(browser, live_server, seller):
+def test_api_token_rotation_and_callback_url(browser, live_server, seller):
     _log_in(browser, live_server, seller.user.username)
     browser.find_element(By.LINK_TEXT, "API token").click()
     browser.find_element(By.ID, "rotate").click()
@@ -176,6 +177,12 @@ def test_api_token_rotation(browser, live_server, seller):
     screenshot(browser, "07-api-token")
     me = requests.get(live_server.url + "/api/v1/me/", headers={"Authorization": f"Token {key}"}, timeout=10)
     assert me.json() == {"id": seller.pk, "name": "Golestan Mobile", "balance": START_BALANCE}
+    browser.find_element(By.LINK_TEXT, "Callback URL").click()
+    browser.find_element(By.NAME, "url").send_keys("https://shop.example/hooks")
+    browser.find_element(By.ID, "set-callback").click()
+    secret = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "new-secret"))).text
+    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    screenshot(browser, "09-callback")
 
 
 def test_staff_approve_a_top_up_in_the_admin(browser, live_server, seller):
