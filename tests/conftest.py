@@ -8,8 +8,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from credits.services import approve_credit_request, request_credit
-from recharges.models import Operator
-from recharges.operators import DEFAULT_OPERATORS
+from tests.operators import restore_default_operators
 from sellers.services import create_seller, issue_api_token
 
 _numbers = itertools.count(1)
@@ -24,8 +23,7 @@ def operators(request):
     ):
         return
     request.getfixturevalue("transactional_db" if _transactional(request) else "db")
-    for code, name in DEFAULT_OPERATORS:
-        Operator.objects.update_or_create(code=code, defaults={"name": name, "enabled": True, "min_amount": 1, "max_amount": 10**15})
+    restore_default_operators()
 
 
 def _transactional(request) -> bool:

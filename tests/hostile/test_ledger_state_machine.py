@@ -48,6 +48,7 @@ from recharges.services import sell_recharge, sell_recharge_batch
 from sellers.models import Seller
 from sellers.services import create_seller
 from tests.hostile.conftest import STATS
+from tests.operators import restore_default_operators
 
 _names = itertools.count(1)
 
@@ -87,6 +88,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def create_sellers(self, funding):
         """2-3 sellers with unique usernames, each funded by an approved top-up
         (or not at all, for 0), so sales both succeed and bounce."""
+        restore_default_operators()  # the previous example's flush emptied their table
         self.staff = get_user_model().objects.create_user(username=f"machine-staff{next(_names)}", is_staff=True)
         for amount in funding:
             number = next(_names)

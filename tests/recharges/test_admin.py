@@ -1,0 +1,55 @@
+"""Staff find recharges and resolve one that is stuck, through the real admin."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from ledger.models import LedgerEntry
+from recharges.models import Recharge
+from recharges.services import sell_recharge
+
+
+@pytest.fixture
+def admin_client(client, db):
+    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def stuck(make_seller):
+    seller = make_seller(balance=50_000)
+    sell_recharge(seller_id=seller.pk, phone_number="+989121234567", amount=7_000)
+    recharge = Recharge.objects.get(seller=seller)
+    Recharge.objects.filter(pk=recharge.pk).update(next_attempt_at=None, topup_requested_at="2026-01-01T00:00:00Z")
+    return recharge
+
+
+def test_staff_find_a_recharge_by_the_number_as_people_type_it(admin_client, stuck):
+    page = admin_client.get("/admin/recharges/recharge/", {"q": "0912 123 4567"})
+    assert page.status_code == 200
+    assert f">{stuck.pk}<" in page.content.decode()
+    stuck_list = admin_client.get("/admin/recharges/recharge/", {"delivery": "stuck"})
+    assert "Resolve…" in stuck_list.content.decode()
+
+
+def test_staff_resolve_a_stuck_recharge_as_failed_with_its_refund(admin_client, stuck):
+    url = f"/admin/recharges/recharge/{stuck.pk}/resolve/"
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"outcome": "failed"})
+    assert response.status_code == 302
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.failure_code, stuck.resolved_by_id) == ("failed", "not_delivered", admin_client.user.pk)
+    assert LedgerEntry.objects.get(recharge=stuck, kind="refund").amount == 7_000
+    # Resolving again changes nothing.
+    admin_client.post(url, {"outcome": "successful", "operator_reference": "X1"})
+    stuck.refresh_from_db()
+    assert stuck.status == "failed"
+
+
+def test_a_successful_resolution_needs_the_operators_reference(admin_client, stuck):
+    url = f"/admin/recharges/recharge/{stuck.pk}/resolve/"
+    assert admin_client.post(url, {"outcome": "successful", "operator_reference": " "}).status_code == 200
+    assert Recharge.objects.get(pk=stuck.pk).status == "pending"
+    admin_client.post(url, {"outcome": "successful", "operator_reference": "MCI-1"})
+    assert Recharge.objects.values_list("status", "operator_reference").get(pk=stuck.pk) == ("successful", "MCI-1")
