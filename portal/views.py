@@ -67,7 +67,7 @@ def dashboard(request, seller):
         "seller": seller,
         "today": selectors.sales_since(seller_id=seller.pk, since=selectors.day_start(today)),
         "chart": charts.bar_chart(days),
-        "chart_total": sum(amount for _, _, amount in days),
+        "chart_total": sum(amount for day, count, amount in days),
     }
     return render(request, "portal/dashboard.html", context)
 
