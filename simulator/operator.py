@@ -47,7 +47,7 @@ class SimulatedOperator:
 
     async def top_up(self, body: object) -> Answer:
         problems = _topup_problems(body)
-        if problems:
+        if problems or not isinstance(body, dict):
             return _error(400, "invalid_request", "invalid top-up request", problems)
         reference, msisdn, amount, operator = body["reference"], body["msisdn"], body["amount"], body["operator"]
         behaviour = behaviour_for(msisdn)
@@ -66,6 +66,7 @@ class SimulatedOperator:
             return HOLD
         if self._fails(received):
             return _unavailable()
+        assert topup is not None  # recorded: only HANG_UNRECORDED records nothing, and it returned
         return Answer(201 if received.created else 200, _topup_body(topup))
 
     async def status(self, reference: str) -> Answer:

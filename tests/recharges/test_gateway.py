@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from recharges.gateway import HttpGateway, gateway_from_settings
-from tests.simulator.process import PORTS, bound_socket
+from tests.helpers.simulator import PORTS, bound_socket
 
 TOPUP = {"reference": "7", "number": "+989121234567", "amount": 1_000, "operator": "mci"}
 SUCCESSFUL = {"reference": "7", "status": "successful", "operator_reference": "OP-1", "message": "ok"}
@@ -117,13 +117,13 @@ def test_a_declined_status_is_declined(scripted):
     assert scripted(200, body).status(reference="7").outcome == "declined"
 
 
-def test_a_refused_connection_is_unknown():
+def test_a_refused_connection_is_a_top_up_not_sent_and_an_unknown_status():
     with bound_socket() as not_listening:
         gateway = HttpGateway(f"http://127.0.0.1:{not_listening.getsockname()[1]}", connect_timeout=1, read_timeout=1)
 
         answer = gateway.top_up(**TOPUP)
 
-        assert answer.outcome == "unknown"
+        assert answer.outcome == "not_sent"
         assert "ConnectError" in answer.message
         assert gateway.status(reference="7").outcome == "unknown"
         gateway.close()

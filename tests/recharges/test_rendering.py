@@ -4,7 +4,7 @@ its timestamps are written exactly as DRF writes every other one."""
 
 import pytest
 
-from tests.conftest import client_for
+from tests.helpers.sellers import client_for
 
 BODY = {"phone_number": "09121234567", "amount": 5000}
 
