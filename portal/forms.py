@@ -75,7 +75,9 @@ class SaleForm(forms.Form):
 
     def __init__(self, *args, operators=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["operator"].choices = [("", _("From the number"))] + [
+        operator_field = self.fields["operator"]
+        assert isinstance(operator_field, forms.ChoiceField)
+        operator_field.choices = [("", _("From the number"))] + [
             (operator.code, operator.name) for operator in operators if operator.enabled
         ]
 
@@ -99,7 +101,7 @@ class DateRangeForm(forms.Form):
     date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if cleaned.get("date_from") and cleaned.get("date_to") and cleaned["date_from"] > cleaned["date_to"]:
             raise forms.ValidationError(_("The start date is after the end date."))
         return cleaned
@@ -107,20 +109,26 @@ class DateRangeForm(forms.Form):
 
 class StatementFilterForm(DateRangeForm):
     kind = forms.ChoiceField(
-        label=_("Kind"), required=False, choices=[("", _("All"))] + [(kind, KIND_LABELS.get(kind, kind)) for kind in LedgerEntry.Kind.values]
+        label=_("Kind"),
+        required=False,
+        choices=[("", _("All"))] + [(kind, KIND_LABELS.get(kind, kind)) for kind in LedgerEntry.Kind.values],
     )
 
 
 class RechargeFilterForm(DateRangeForm):
     phone_number = PhoneNumberField(label=_("Phone number"), required=False)
     status = forms.ChoiceField(
-        label=_("Status"), required=False, choices=[("", _("All"))] + [(s, DELIVERY_LABELS[s]) for s in Recharge.Status.values]
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All"))] + [(s, DELIVERY_LABELS[s]) for s in Recharge.Status.values],
     )
 
 
 class CreditRequestFilterForm(forms.Form):
     status = forms.ChoiceField(
-        label=_("Status"), required=False, choices=[("", _("All"))] + [(status, STATUS_LABELS[status]) for status in CreditRequest.Status.values]
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All"))] + [(status, STATUS_LABELS[status]) for status in CreditRequest.Status.values],
     )
 
 

@@ -74,7 +74,9 @@ def statement_entries(*, seller_id: int, kind: str | None, date_from: date | Non
     """The seller's ledger, optionally one kind, between two business days (both inclusive)."""
     after = day_start(date_from) if date_from else None
     before = day_start(date_to + timedelta(days=1)) if date_to else None
-    return entries_between(ledger_entries(seller_id=seller_id, kind=kind), seller_id=seller_id, after=after, before=before)
+    return entries_between(
+        ledger_entries(seller_id=seller_id, kind=kind), seller_id=seller_id, after=after, before=before
+    )
 
 
 def entries_between(entries, *, seller_id: int, after: datetime | None, before: datetime | None):
@@ -83,9 +85,13 @@ def entries_between(entries, *, seller_id: int, after: datetime | None, before: 
     no index (each one costs every sale), and with the bounds a date range
     reads only its own part of a long ledger."""
     if after is not None:
-        entries = entries.filter(created_at__gte=after, sequence__gt=_last_sequence_before(seller_id, after - CLOCK_SLACK))
+        entries = entries.filter(
+            created_at__gte=after, sequence__gt=_last_sequence_before(seller_id, after - CLOCK_SLACK)
+        )
     if before is not None:
-        entries = entries.filter(created_at__lt=before, sequence__lte=_last_sequence_before(seller_id, before + CLOCK_SLACK))
+        entries = entries.filter(
+            created_at__lt=before, sequence__lte=_last_sequence_before(seller_id, before + CLOCK_SLACK)
+        )
     return entries
 
 
@@ -118,7 +124,9 @@ def statement_csv_rows(entries) -> Iterator[list]:
     for sequence, created_at, kind, amount, balance_after, *sources in (
         entries.order_by("sequence").values_list(*fields).iterator(chunk_size=2000)
     ):
-        reference_type, reference_id = next((name, source) for (_, name), source in zip(_REFERENCES, sources) if source)
+        reference_type, reference_id = next(
+            (name, source) for (_, name), source in zip(_REFERENCES, sources, strict=False) if source
+        )
         created = created_at.astimezone(ZoneInfo("UTC")).strftime(API_DATETIME_FORMAT)
         yield [sequence, created, kind, amount, balance_after, reference_type, reference_id]
 
@@ -127,7 +135,10 @@ def _sales(*, seller_id: int, since: datetime):
     """The seller's recharge debits from `since` on (read from the ledger, where
     a date range maps to a range of the seller's sequence numbers)."""
     return entries_between(
-        ledger_entries(seller_id=seller_id, kind=LedgerEntry.Kind.RECHARGE), seller_id=seller_id, after=since, before=None
+        ledger_entries(seller_id=seller_id, kind=LedgerEntry.Kind.RECHARGE),
+        seller_id=seller_id,
+        after=since,
+        before=None,
     )
 
 

@@ -17,7 +17,6 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.exceptions import ValidationError
 
 from callbacks.selectors import get_callback_endpoint
 from callbacks.services import delete_callback, set_callback_url
@@ -123,7 +122,9 @@ def recharges(request, seller):
     form, filters = _filters(forms.RechargeFilterForm, request)
     page = None
     if filters is not None:
-        page = selectors.keyset_page(selectors.seller_recharges(seller_id=seller.pk, **filters), key="id", **_cursor(request))
+        page = selectors.keyset_page(
+            selectors.seller_recharges(seller_id=seller.pk, **filters), key="id", **_cursor(request)
+        )
     context = {"seller": seller, "form": form, "sale": sale, "page": page}
     return render(request, "portal/recharges.html", context, status=400 if sale.errors else 200)
 
@@ -143,10 +144,8 @@ def _sell(request, seller, sale) -> bool:
             idempotency_key=data["idempotency_key"],
             request_hash=request_hash(body),
         )
-    except ValidationError as error:
-        for field, problems in error.detail.items():
-            for problem in problems:
-                sale.add_error(field if field in sale.fields else None, str(problem))
+    except InvalidInput as error:
+        _form_errors(sale, error.details or {})
         return False
     except ApplicationError as error:
         messages.error(request, error.message)
@@ -159,6 +158,13 @@ def _sell(request, seller, sale) -> bool:
     else:
         messages.error(request, _("Not sold: %(reason)s") % {"reason": sold["error"]["message"]})
     return True
+
+
+def _form_errors(form, details: dict) -> None:
+    """A service's per-field refusal shown on the form's fields (or above it)."""
+    for field, problems in details.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, str(problem))
 
 
 @seller_required
@@ -177,7 +183,9 @@ def credit_requests(request, seller):
         ask = forms.CreditRequestForm(request.POST)
         if ask.is_valid():
             credit_request = request_credit(seller_id=seller.pk, amount=ask.cleaned_data["amount"])
-            messages.success(request, _("Top-up request #%(id)s sent; staff will review it.") % {"id": credit_request.pk})
+            messages.success(
+                request, _("Top-up request #%(id)s sent; staff will review it.") % {"id": credit_request.pk}
+            )
             return redirect("portal:credit_requests")
     else:
         ask = forms.CreditRequestForm()
@@ -192,7 +200,9 @@ def credit_requests(request, seller):
 
 @seller_required
 def api_token(request, seller):
-    return render(request, "portal/api_token.html", {"seller": seller, "tokens": selectors.api_tokens(user=request.user)})
+    return render(
+        request, "portal/api_token.html", {"seller": seller, "tokens": selectors.api_tokens(user=request.user)}
+    )
 
 
 @seller_required
@@ -214,8 +224,7 @@ def callback(request, seller):
         try:
             context["url"], context["new_secret"] = set_callback_url(seller_id=seller.pk, url=form.cleaned_data["url"])
         except InvalidInput as error:
-            for message in error.details["url"]:
-                form.add_error("url", message)
+            _form_errors(form, error.details or {})
         else:
             form = forms.CallbackForm()
     if "url" not in context:

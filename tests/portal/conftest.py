@@ -7,7 +7,6 @@ import pytest
 from django.test import Client
 
 from recharges.services import sell_recharge
-
 from tests.portal.helpers import PASSWORD, with_password
 
 START_BALANCE = 1_000_000

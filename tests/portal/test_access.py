@@ -28,7 +28,7 @@ def test_anonymous_goes_to_login(path):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", SELLER_PAGES + ["/portal/recharges/1/"])
+@pytest.mark.parametrize("path", [*SELLER_PAGES, "/portal/recharges/1/"])
 def test_staff_session_is_refused(path, staff_user):
     client = Client()
     client.force_login(staff_user)
@@ -55,7 +55,7 @@ def test_staff_cannot_log_in_to_the_portal(staff_user):
 
 @pytest.mark.django_db
 def test_user_without_seller_cannot_log_in(django_user_model):
-    user = with_password(django_user_model.objects.create_user(username="plain"))
+    with_password(django_user_model.objects.create_user(username="plain"))
     response = Client().post("/portal/login/", {"username": "plain", "password": PASSWORD})
     assert b"not a seller account" in response.content
 

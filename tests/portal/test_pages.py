@@ -30,7 +30,12 @@ def _sale_key(client) -> str:
 def test_the_same_form_sells_once(seller_a, portal_client):
     client = portal_client(seller_a.user)
     key = _sale_key(client)
-    form = {"phone_number": "0912 123 4567", "amount": "25000", "idempotency_key": key, "csrfmiddlewaretoken": _csrf(client)}
+    form = {
+        "phone_number": "0912 123 4567",
+        "amount": "25000",
+        "idempotency_key": key,
+        "csrfmiddlewaretoken": _csrf(client),
+    }
     first = client.post("/portal/recharges/", form)
     second = client.post("/portal/recharges/", form)  # a double click, or the browser re-sending the POST
     assert (first.status_code, first["Location"]) == (302, "/portal/recharges/")
@@ -47,7 +52,12 @@ def test_the_same_form_sells_once(seller_a, portal_client):
 @pytest.mark.django_db
 def test_a_refused_sale_says_why_and_writes_nothing(seller_a, portal_client):
     client = portal_client(seller_a.user)
-    form = {"phone_number": "09121234567", "amount": "1000001", "idempotency_key": _sale_key(client), "csrfmiddlewaretoken": _csrf(client)}
+    form = {
+        "phone_number": "09121234567",
+        "amount": "1000001",
+        "idempotency_key": _sale_key(client),
+        "csrfmiddlewaretoken": _csrf(client),
+    }
     page = client.post("/portal/recharges/", form, follow=True).content.decode()
     assert "Not sold" in page
     seller_a.refresh_from_db()
@@ -58,11 +68,20 @@ def test_a_refused_sale_says_why_and_writes_nothing(seller_a, portal_client):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "phone, amount, error",
-    [("12345", "5000", "Iranian mobile number"), ("09121234567", "0", "greater than or equal to 1"), ("09121234567", "5.5", "whole number")],
+    [
+        ("12345", "5000", "Iranian mobile number"),
+        ("09121234567", "0", "greater than or equal to 1"),
+        ("09121234567", "5.5", "whole number"),
+    ],
 )
 def test_invalid_sale_input_is_shown_on_the_form(phone, amount, error, seller_a, portal_client):
     client = portal_client(seller_a.user)
-    form = {"phone_number": phone, "amount": amount, "idempotency_key": _sale_key(client), "csrfmiddlewaretoken": _csrf(client)}
+    form = {
+        "phone_number": phone,
+        "amount": amount,
+        "idempotency_key": _sale_key(client),
+        "csrfmiddlewaretoken": _csrf(client),
+    }
     response = client.post("/portal/recharges/", form)
     assert response.status_code == 400
     assert error in response.content.decode()
@@ -75,7 +94,8 @@ def test_statement_pages_walk_the_whole_ledger(seller_a, portal_client):
     for n in range(120):
         assert sell_recharge(seller_id=seller_a.pk, phone_number="+989121234567", amount=100 + n).status_code == 201
     client = portal_client(seller_a.user)
-    seen, url = [], "/portal/statement/"
+    seen: list[int] = []
+    url: str | None = "/portal/statement/"
     while url:
         page = client.get(url).content.decode()
         seen += [int(n) for n in re.findall(r'<tr><td class="num">(\d+)</td>', page)]
@@ -84,7 +104,12 @@ def test_statement_pages_walk_the_whole_ledger(seller_a, portal_client):
     assert seen == list(range(121, 0, -1))  # 120 sales and the funding credit, newest first, once each
     newer = client.get("/portal/statement/?before=71").content.decode()
     back = re.search(r'href="\?([^"]*after=\d+)" id="newer"', newer).group(1).replace("&amp;", "&")
-    assert [int(n) for n in re.findall(r'<tr><td class="num">(\d+)</td>', client.get("/portal/statement/?" + back).content.decode())] == list(range(120, 70, -1))
+    assert [
+        int(n)
+        for n in re.findall(
+            r'<tr><td class="num">(\d+)</td>', client.get("/portal/statement/?" + back).content.decode()
+        )
+    ] == list(range(120, 70, -1))
 
 
 @pytest.mark.django_db
@@ -108,7 +133,14 @@ def test_statement_csv_matches_the_api(seller_a, portal_client):
     entries = api.get("/api/v1/transactions/").json()["results"]
     assert body.splitlines()[0] == "sequence,created_at,kind,amount,balance_after,reference_type,reference_id"
     assert [
-        [row["created_at"], row["kind"], int(row["amount"]), int(row["balance_after"]), row["reference_type"], int(row["reference_id"])]
+        [
+            row["created_at"],
+            row["kind"],
+            int(row["amount"]),
+            int(row["balance_after"]),
+            row["reference_type"],
+            int(row["reference_id"]),
+        ]
         for row in rows
     ] == [
         [e["created_at"], e["kind"], e["amount"], e["balance_after"], e["reference"]["type"], e["reference"]["id"]]
@@ -209,7 +241,10 @@ def test_landing_page_links_portal_admin_and_docs():
 def test_recharge_status_refund_and_filter(seller_a, staff_user, portal_client):
     from recharges.delivery import resolve_recharge
 
-    sold = [json.loads(sell_recharge(seller_id=seller_a.pk, phone_number="+989121234567", amount=a).body)["id"] for a in (1000, 2000, 3000)]
+    sold = [
+        json.loads(sell_recharge(seller_id=seller_a.pk, phone_number="+989121234567", amount=a).body)["id"]
+        for a in (1000, 2000, 3000)
+    ]
     resolve_recharge(recharge_id=sold[0], successful=True, operator_reference="MCI-77", resolved_by=staff_user)
     resolve_recharge(recharge_id=sold[1], successful=False, resolved_by=staff_user)
     client = portal_client(seller_a.user)
@@ -217,7 +252,12 @@ def test_recharge_status_refund_and_filter(seller_a, staff_user, portal_client):
     assert 'id="status">failed<' in failed and "not_delivered" in failed and "refunded" in failed
     assert "MCI-77" in client.get(f"/portal/recharges/{sold[0]}/").content.decode()
     listed = {
-        status: [int(n) for n in re.findall(r'/portal/recharges/(\d+)/"', client.get(f"/portal/recharges/?status={status}").content.decode())]
+        status: [
+            int(n)
+            for n in re.findall(
+                r'/portal/recharges/(\d+)/"', client.get(f"/portal/recharges/?status={status}").content.decode()
+            )
+        ]
         for status in ("pending", "successful", "failed")
     }
     assert listed == {"pending": [sold[2]], "successful": [sold[0]], "failed": [sold[1]]}
@@ -233,7 +273,12 @@ def test_operator_limits_refuse_on_the_form(seller_a, portal_client):
 
     Operator.objects.filter(code="mci").update(max_amount=10_000)
     client = portal_client(seller_a.user)
-    form = {"phone_number": "09121234567", "amount": "20000", "idempotency_key": _sale_key(client), "csrfmiddlewaretoken": _csrf(client)}
+    form = {
+        "phone_number": "09121234567",
+        "amount": "20000",
+        "idempotency_key": _sale_key(client),
+        "csrfmiddlewaretoken": _csrf(client),
+    }
     response = client.post("/portal/recharges/", form)
     assert response.status_code == 400
     assert "errorlist" in response.content.decode()
@@ -245,7 +290,9 @@ def test_operator_limits_refuse_on_the_form(seller_a, portal_client):
 @pytest.mark.django_db
 def test_callback_url_set_shown_once_and_removed(seller_a, portal_client):
     client = portal_client(seller_a.user)
-    page = client.post("/portal/callback/", {"url": "https://shop.example/hooks", "csrfmiddlewaretoken": _csrf(client)}).content.decode()
+    page = client.post(
+        "/portal/callback/", {"url": "https://shop.example/hooks", "csrfmiddlewaretoken": _csrf(client)}
+    ).content.decode()
     secret = re.search(r'id="new-secret">([0-9a-f]{64})<', page).group(1)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=seller_a.user)}")

@@ -15,7 +15,9 @@ from recharges.services import sell_recharge
 @pytest.fixture
 def history(seller_a):
     for amount in range(1, 10):
-        assert sell_recharge(seller_id=seller_a.pk, phone_number="+989121234567", amount=amount * 100).status_code == 201
+        assert (
+            sell_recharge(seller_id=seller_a.pk, phone_number="+989121234567", amount=amount * 100).status_code == 201
+        )
     return list(LedgerEntry.objects.filter(seller=seller_a).order_by("sequence").values_list("created_at", flat=True))
 
 
@@ -40,7 +42,11 @@ def test_ranges_select_what_created_at_selects(slack, seller_a, history, monkeyp
 def test_bisection_reads_few_rows(seller_a, history, django_assert_max_num_queries):
     # 10 entries: the last sequence, then at most ceil(log2(11)) = 4 probes per bound.
     with django_assert_max_num_queries(2 * (1 + 4) + 1):
-        list(selectors.entries_between(LedgerEntry.objects.filter(seller=seller_a), seller_id=seller_a.pk, after=history[3], before=history[7]))
+        list(
+            selectors.entries_between(
+                LedgerEntry.objects.filter(seller=seller_a), seller_id=seller_a.pk, after=history[3], before=history[7]
+            )
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -49,4 +55,7 @@ def test_daily_sales_counts_todays_recharges(seller_a, history):
     days = selectors.daily_sales(seller_id=seller_a.pk, today=today)
     assert len(days) == 30 and days[-1] == (today, 9, sum(range(1, 10)) * 100)
     assert all((count, amount) == (0, 0) for _, count, amount in days[:-1])
-    assert selectors.sales_since(seller_id=seller_a.pk, since=selectors.day_start(today)) == {"count": 9, "amount": 4500}
+    assert selectors.sales_since(seller_id=seller_a.pk, since=selectors.day_start(today)) == {
+        "count": 9,
+        "amount": 4500,
+    }

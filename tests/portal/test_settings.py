@@ -14,7 +14,11 @@ def _cookie_flags(**environment: str) -> str:
     env = {**os.environ, **environment}
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", PRINT_COOKIE_FLAGS],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()

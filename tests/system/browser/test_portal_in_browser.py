@@ -132,8 +132,13 @@ def test_statement_csv_equals_the_api(browser, live_server, seller, browser_down
         timeout=10,
     ).json()["results"]
     assert [
-        {"id": None, **{k: row[k] for k in ("created_at", "kind")}, "amount": int(row["amount"]),
-         "balance_after": int(row["balance_after"]), "reference": {"type": row["reference_type"], "id": int(row["reference_id"])}}
+        {
+            "id": None,
+            **{k: row[k] for k in ("created_at", "kind")},
+            "amount": int(row["amount"]),
+            "balance_after": int(row["balance_after"]),
+            "reference": {"type": row["reference_type"], "id": int(row["reference_id"])},
+        }
         for row in rows
     ] == [{**entry, "id": None} for entry in reversed(api)]
     assert [int(row["amount"]) for row in rows] == [1_000_000, -1_000, -2_000, -3_000]
@@ -156,7 +161,9 @@ def test_persian_is_right_to_left_with_jalali_dates(browser, live_server, seller
     # The layout really is mirrored: the first column sits at the right edge.
     header = browser.find_element(By.CSS_SELECTOR, "#credit-requests thead th")
     table = browser.find_element(By.ID, "credit-requests")
-    assert header.location["x"] + header.size["width"] == pytest.approx(table.location["x"] + table.size["width"], abs=2)
+    assert header.location["x"] + header.size["width"] == pytest.approx(
+        table.location["x"] + table.size["width"], abs=2
+    )
     screenshot(browser, "11-credit-requests-fa")
     browser.find_element(By.NAME, "amount").send_keys("۵۰۰۰۰۰")  # typed with Persian digits
     browser.find_element(By.ID, "ask").click()
