@@ -185,6 +185,7 @@ class Checks:
         report.statuses = {phase: dict(statuses[phase]) for phase in PHASES_ALL if phase in statuses}
         credited = sum(row[2] for row in facts["credit_requests"] if row[3] == "approved")
         debited = sum(row[2] for row in facts["recharges"])
+        refunded = sum(amount for _, amount in facts["refunds"])
         adjusted = sum(row[2] for row in facts["adjustments"])
         acknowledged = {
             op["final"].get("id") for op in ops if op["kind"] == "recharge" and op["final"].get("status") == 201
@@ -193,9 +194,10 @@ class Checks:
             "sellers": len(facts["sellers"]),
             "credited (approved requests)": credited,
             "debited (recharges)": debited,
+            "refunded (failed recharges)": refunded,
             "adjusted (net)": adjusted,
             "sum of balances": sum(row[1] for row in facts["sellers"]),
-            "credited - debited + adjusted": credited - debited + adjusted,
+            "credited - debited + refunded + adjusted": credited - debited + refunded + adjusted,
             "recharges written but never acknowledged": len({row[0] for row in facts["recharges"]} - acknowledged),
             "hot seller balance": next(row[1] for row in facts["sellers"] if row[0] == hot["seller_id"]),
         }
@@ -205,8 +207,8 @@ class Checks:
             unacknowledged == 0,
             f"{unacknowledged} written without a 201 reaching the client that asked",
         )
-        if report.money["sum of balances"] != report.money["credited - debited + adjusted"]:
-            self._add("money adds up", False, "sum of balances != credited - debited + adjusted")
+        if report.money["sum of balances"] != report.money["credited - debited + refunded + adjusted"]:
+            self._add("money adds up", False, "sum of balances != credited - debited + refunded + adjusted")
         else:
             self._add(
                 "money adds up", True, f"{report.money['sum of balances']} IRR across {len(facts['sellers'])} sellers"

@@ -108,7 +108,14 @@ def _float(value) -> float | None:
         return None
 
 
+# One sale in five goes to a sandbox number the simulator answers specially
+# (docs/operators.md): declined, timing out, 503s, rejected; the rest succeed.
+SANDBOX_SUFFIXES = ("9990", "9991", "9992", "9993", "9994")
+
+
 def _phone(rng: random.Random) -> str:
+    if rng.random() < 0.2:
+        return f"0912{rng.randrange(1000):03d}{rng.choice(SANDBOX_SUFFIXES)}"
     return f"0912{rng.randrange(10**7):07d}"
 
 

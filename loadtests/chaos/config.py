@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PHASES = ("kill", "restart", "storm", "disconnect")
-PHASES_ALL = ("warmup", *PHASES, "cooldown")
+PHASES = ("kill", "restart", "storm", "disconnect", "worker_kill", "operator_down", "operator_slow", "callbacks")
+PHASES_ALL = ("warmup", *PHASES, "cooldown", "settle")
 RECHARGE = "/api/v1/recharges/"
 
 
@@ -33,6 +33,10 @@ class ChaosConfig:
     keep_database: bool = False
     random_seed: int = 0
     out_dir: str | None = None
+    operator_latency_ms: float = 20.0
+    operator_read_timeout: float = 1.0  # the delivery worker's
+    operator_outage_seconds: float = 4.0
+    settle_seconds: float = 120.0  # after the load: until every recharge is final and every event delivered
 
 
 PRESETS = {
@@ -49,5 +53,7 @@ PRESETS = {
         storm_requests=3000,
         storm_threads=300,
         disconnects=600,
+        operator_outage_seconds=30.0,
+        settle_seconds=300.0,
     ),
 }
