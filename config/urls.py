@@ -7,6 +7,7 @@ from callbacks import api as callbacks
 from config.views import HealthView
 from credits import api as credits
 from ledger import api as ledger
+from portal import views as portal
 from recharges import api as recharges
 from reports import api as reports
 from reports.dashboard import dashboard
@@ -42,7 +43,13 @@ urlpatterns = [
     # The schema alone comes in two formats (YAML, or JSON with ?format=json).
     path("api/schema/", SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", portal.landing, name="landing"),
+    path("portal/", include("portal.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
+
+# The admin's "View site" leads to the landing page (portal, admin, API docs).
+admin.site.site_url = "/"
 
 handler400 = "config.views.bad_request"
 handler403 = "config.views.permission_denied"
