@@ -1,3 +1,5 @@
+from datetime import date
+
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -11,6 +13,7 @@ from reports import selectors
 from sellers.selectors import get_seller
 
 MAX_REPORT_DAYS = 366
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9999, 12, 30)
 # Staff read money movements with the ledger's own view permission.
 LEDGER_VIEW_PERMISSION = "ledger.view_ledgerentry"
 
@@ -47,6 +50,9 @@ class DailyReportView(APIView):
             }
 
         def validate(self, data):
+            # Midnights in the business time zone must exist as timestamps on both ends.
+            if data["from"] < FIRST_DAY or data["to"] > LAST_DAY:
+                raise serializers.ValidationError({"from": [f"Days run from {FIRST_DAY} to {LAST_DAY}."]})
             if data["from"] > data["to"]:
                 raise serializers.ValidationError({"to": ["Must be on or after `from`."]})
             if (data["to"] - data["from"]).days + 1 > MAX_REPORT_DAYS:

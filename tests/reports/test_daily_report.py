@@ -180,3 +180,10 @@ def test_refunds_count_on_their_day_and_in_the_export(make_seller, seller_client
         ["recharge", "-30000", "70000", "recharge", str(sold["id"])],
         ["refund", "30000", "100000", "recharge", str(sold["id"])],
     ]
+
+
+@pytest.mark.parametrize(("first", "last"), [("0001-01-01", "0001-01-01"), ("9999-12-31", "9999-12-31")])
+def test_days_beyond_the_calendar_are_400_not_500(seller_a, seller_client, first, last):
+    """Schemathesis found a 500 for year 1: its Tehran midnight is not a timestamp."""
+    response = seller_client(seller_a).get(REPORT, {"from": first, "to": last})
+    assert_error(response, 400, "validation_error")

@@ -25,7 +25,7 @@ def test_renaming_a_seller_while_it_sells_keeps_the_sale(make_seller):
     responses = []
     with raw_connection() as sale, raw_connection(autocommit=True) as observer:
         # A sale holds the seller's row lock, uncommitted, while the admin saves.
-        sale.execute("SELECT * FROM ledger_sell_recharge(%s, '+989121234567', 5000, NULL, NULL)", [seller.pk])
+        sale.execute("SELECT * FROM sell_recharge(%s, '+989121234567', 'mci', 5000, NULL, NULL)", [seller.pk])
 
         def rename():
             try:

@@ -77,6 +77,9 @@ ROLES = {
     "PUT /api/v1/me/callback/": {SELLER},
     "DELETE /api/v1/me/callback/": {SELLER},
     "GET /api/v1/operators/": {SELLER, STAFF},
+    "GET /api/v1/reports/daily/": {SELLER, STAFF},
+    "GET /api/v1/transactions/export/": {SELLER},
+    "GET /api/v1/sellers/{seller_id}/transactions/export/": {STAFF},
 }
 
 # Examples per operation: (credential, generation mode) -> max_examples.
