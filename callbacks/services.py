@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import httpx
+import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -36,6 +37,7 @@ from callbacks.models import CallbackEndpoint, CallbackEvent, EventType
 from callbacks.signatures import SIGNATURE_HEADER, signature_header
 from callbacks.targets import UnsafeTarget, check_url, resolve_target
 from config.errors import InvalidInput
+from config.metrics import CALLBACKS
 
 NOTIFY_CHANNEL = "callbacks_due"
 FIRST_RETRY_SECONDS = 5
@@ -44,6 +46,7 @@ NO_URL_ERROR = "The seller has no callback URL any more."
 
 _EVENTS = CallbackEvent._meta.db_table
 _ENDPOINTS = CallbackEndpoint._meta.db_table
+batch_log = structlog.get_logger("callbacks")
 
 
 def set_callback_url(*, seller_id: int, url: str) -> tuple[str, str]:
@@ -173,8 +176,15 @@ def deliver_due_events(*, limit: int = 100, max_workers: int = 16) -> int:
         ThreadPoolExecutor(max_workers=min(max_workers, len(claimed))) as pool,
     ):
         futures = {pool.submit(_attempt, client, event): event for event in claimed}
+        failed = []
         for future in as_completed(futures):
-            _record_outcome(futures[future], future.result())
+            event, outcome = futures[future], future.result()
+            _record_outcome(event, outcome)
+            if not outcome.delivered:
+                failed.append(str(event.id))
+    # Event ids only (the error is in the event row, for staff): an error
+    # message may quote the URL, which may carry the receiver's token.
+    batch_log.info("callback_batch", delivered=len(claimed) - len(failed), failed=failed)
     return len(claimed)
 
 
@@ -232,3 +242,4 @@ def _record_outcome(event: _Claimed, outcome: _Outcome) -> None:
     }
     with connection.cursor() as cursor:
         cursor.execute(_OUTCOME_SQL, params)
+    CALLBACKS.labels("delivered" if outcome.delivered else "abandoned" if outcome.final else "failed").inc()

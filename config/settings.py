@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from config.logs import configure as configure_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -96,10 +98,16 @@ DATABASES["default"].update(
         "CONN_HEALTH_CHECKS": env.bool("CONN_HEALTH_CHECKS", default=False),
     }
 )
-DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-    f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=10000)}"
-    f" -c lock_timeout={env.int('DB_LOCK_TIMEOUT_MS', default=5000)}"
-)
+# Sent as startup options on each new connection. PgBouncer in transaction
+# mode does not pass them on: behind it set DB_STARTUP_OPTIONS=false and put
+# the timeouts on the role instead (`manage.py set_role_timeouts`, docs/operations.md).
+DB_STARTUP_OPTIONS = env.bool("DB_STARTUP_OPTIONS", default=True)
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=10000)
+DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5000)
+if DB_STARTUP_OPTIONS:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -181,12 +189,10 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
-}
+# One line per event (config/logs.py): JSON in production, readable in development.
+LOGGING = configure_logging(
+    fmt=env("LOG_FORMAT", default="json" if PRODUCTION else "console"), level=env("LOG_LEVEL", default="INFO")
+)
 
 # Delivery to mobile operators (recharges.delivery). A valid number whose
 # carrier libphonenumber does not name goes to DEFAULT_OPERATOR.
@@ -208,3 +214,16 @@ OPERATOR_READ_TIMEOUT = env.float("OPERATOR_READ_TIMEOUT", default=5.0)
 CALLBACK_ALLOW_PRIVATE_TARGETS = not PRODUCTION and env.bool("CALLBACK_ALLOW_PRIVATE_TARGETS", default=True)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 CALLBACK_RETRY_HORIZON_SECONDS = env.int("CALLBACK_RETRY_HORIZON_SECONDS", default=24 * 60 * 60)
+
+# Operations (docs/operations.md): request ids, metrics and logs for every
+# request, first so that it sees what every other layer answers.
+MIDDLEWARE.insert(0, "config.observability.RequestObservabilityMiddleware")
+# /metrics: `Authorization: Bearer <METRICS_TOKEN>`; unset, only from the
+# machine itself, and never in production.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# /readyz answers 503 when the oldest due pending recharge has waited longer (0: no queue check).
+READY_QUEUE_MAX_AGE_SECONDS = env.int("READY_QUEUE_MAX_AGE_SECONDS", default=300)
+# The delivery worker's own /metrics (run_worker --metrics-port), for a worker
+# that shares no PROMETHEUS_MULTIPROC_DIR with a web server; 0: none.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_HOST = env("WORKER_METRICS_HOST", default="127.0.0.1")

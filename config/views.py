@@ -1,11 +1,14 @@
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.exceptions import error_body
+from config.health import readiness
+from config.metrics import exposition, scrape_allowed
 
 
 class HealthView(APIView):
@@ -49,3 +52,19 @@ def permission_denied(request, exception=None):
 
 def server_error(request):
     return JsonResponse(error_body("internal_error", "An unexpected error occurred; it has been logged."), status=500)
+
+
+def metrics(request):
+    """Prometheus text format for every process of this server (config/metrics.py)."""
+    if not scrape_allowed(request.META):
+        return JsonResponse(error_body("permission_denied", "Metrics need the scrape token."), status=403)
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+def ready(request):
+    """Readiness: 200 when this server can do its work, else 503 naming what is not ready."""
+    ready, checks = readiness()
+    response = JsonResponse({"status": "ready" if ready else "not_ready", **checks}, status=200 if ready else 503)
+    if not ready:
+        response["Retry-After"] = "5"
+    return response

@@ -20,6 +20,7 @@ from config.api import (
 )
 from config.errors import ApplicationError
 from config.exceptions import error_response
+from config.metrics import count_sale
 from config.throttling import SellerRateThrottle
 from config.openapi import errors
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
@@ -225,8 +226,10 @@ class RechargeListCreateView(generics.ListAPIView):
         # Anything else, including every error, goes through DRF as usual.
         if request.method == "POST":
             response = _fast_sale(request)
-            if response is not None:
-                return response
+            if response is None:
+                response = super().dispatch(request, *args, **kwargs)
+            count_sale("single", response)
+            return response
         return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
@@ -258,6 +261,12 @@ class RechargeDetailView(APIView):
 
 class BatchCreateView(APIView):
     permission_classes = [IsSeller]
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        if request.method == "POST":
+            count_sale("batch", response)
+        return response
 
     class BatchInputSerializer(serializers.Serializer):
         items = serializers.ListField(

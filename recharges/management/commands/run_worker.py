@@ -6,6 +6,7 @@ finish and records them, then exits.
 """
 
 import logging
+import os
 import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -14,7 +15,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, connection
 
+from prometheus_client import multiprocess
+
 from callbacks.services import deliver_due_events, seconds_until_next_due
+from config.metrics import serve_metrics
 from recharges.delivery import call_operator, claim_due, record_outcomes
 from recharges.gateway import gateway_from_settings
 
@@ -29,15 +33,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--concurrency", type=int, default=settings.DELIVERY_CONCURRENCY)
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.WORKER_METRICS_PORT,
+            help="Serve /metrics on this port (where the worker shares no metrics directory with a web server).",
+        )
 
-    def handle(self, *args, concurrency, **options):
+    def handle(self, *args, concurrency, metrics_port, **options):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if metrics_port:
+            serve_metrics(host=settings.WORKER_METRICS_HOST, port=metrics_port)
         callbacks = threading.Thread(target=_deliver_callbacks, args=(stop,), name="callbacks")
         callbacks.start()
         _deliver_recharges(stop, concurrency)
         callbacks.join()
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            multiprocess.mark_process_dead(os.getpid())
 
 
 def _deliver_recharges(stop: threading.Event, concurrency: int) -> None:
