@@ -40,7 +40,7 @@ def configure(*, fmt: str, level: str) -> dict:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # Straight to stdout, not through the logging module: a request line costs less.
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,
     )
     return {
         "version": 1,
@@ -56,5 +56,5 @@ def configure(*, fmt: str, level: str) -> dict:
         "root": {"handlers": ["console"], "level": level.upper()},
         # The request line (config.observability) replaces Django's own
         # per-request warnings ("Not Found: ...", "Bad Request: ...").
-        "loggers": {"django.request": {"level": "ERROR"}},
+        "loggers": {"django.request": {"level": "ERROR"}, "pgserver": {"level": "WARNING"}},
     }
