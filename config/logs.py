@@ -40,7 +40,7 @@ def configure(*, fmt: str, level: str) -> dict:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # Straight to stdout, not through the logging module: a request line costs less.
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     return {
         "version": 1,
