@@ -98,13 +98,17 @@ DATABASES["default"].update(
         "CONN_HEALTH_CHECKS": env.bool("CONN_HEALTH_CHECKS", default=False),
     }
 )
-# Sent as startup options on each new connection. PgBouncer in transaction
-# mode does not pass them on: behind it set DB_STARTUP_OPTIONS=false and put
-# the timeouts on the role instead (`manage.py set_role_timeouts`, docs/operations.md).
-DB_STARTUP_OPTIONS = env.bool("DB_STARTUP_OPTIONS", default=True)
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=10000)
 DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5000)
-if DB_STARTUP_OPTIONS:
+# DB_TRANSACTION_POOLING=true: DATABASE_URL is PgBouncer in transaction mode,
+# which refuses (or, told to ignore them, drops) startup options: the timeouts
+# are then the role's (`manage.py set_role_timeouts`, run once against
+# PostgreSQL itself; docs/operations.md), which costs the sale no round trip.
+# A server-side cursor would outlive the transaction that lends its connection.
+DB_TRANSACTION_POOLING = env.bool("DB_TRANSACTION_POOLING", default=False)
+if DB_TRANSACTION_POOLING:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+else:
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
     )
@@ -227,3 +231,5 @@ READY_QUEUE_MAX_AGE_SECONDS = env.int("READY_QUEUE_MAX_AGE_SECONDS", default=300
 # that shares no PROMETHEUS_MULTIPROC_DIR with a web server; 0: none.
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 WORKER_METRICS_HOST = env("WORKER_METRICS_HOST", default="127.0.0.1")
+# `collectstatic` (the image runs it at build) puts the static files here.
+STATIC_ROOT = BASE_DIR / "staticfiles"
