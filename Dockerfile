@@ -21,7 +21,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     DJANGO_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin app
+# /data: the simulator's volume, writable by the non-root user.
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin app \
+    && mkdir /data && chown app /data
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY --chown=root:root . /app
