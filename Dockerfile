@@ -7,10 +7,10 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
-# requirements.txt also pins the test and benchmark tools and the embedded
-# PostgreSQL (pgserver); none of them is imported by the running service.
-RUN grep -viE '^(pgserver|pytest|pytest-django|openapi-spec-validator|hypothesis|schemathesis|requests|locust|psutil|honcho)==' \
-        /tmp/requirements.txt > /tmp/runtime.txt \
+# requirements.txt (the runtime's; tools are in requirements-dev.txt) also
+# pins the embedded PostgreSQL (pgserver) and honcho (`make run`): the image
+# always has a DATABASE_URL and runs one process per container.
+RUN grep -viE '^(pgserver|honcho)==' /tmp/requirements.txt > /tmp/runtime.txt \
     && /opt/venv/bin/pip install -r /tmp/runtime.txt
 
 # --- runtime ------------------------------------------------------------------

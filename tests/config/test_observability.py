@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from config import health
 from recharges.delivery import Outcome, record_outcomes
 from recharges.models import Recharge
-from tests.api.helpers import API, post, recharge_body
+from tests.helpers.api import API, post, recharge_body
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from loadtests.server import run_django
-from tests.concurrency.workers import current_database_url
+from tests.helpers.workers import current_database_url
 
 ROLE = f"timeouts_test_{os.getpid()}"
 

@@ -11,8 +11,8 @@ import requests
 
 from loadtests.server import ApiServer
 from sellers.services import create_seller
-from tests.concurrency.workers import current_database_url
-from tests.conftest import fund
+from tests.helpers.workers import current_database_url
+from tests.helpers.sellers import fund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,7 +24,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from loadtests.server import ApiServer, free_port
-from tests.live.test_parallel_load import run_and_check
+from tests.system.live.test_parallel_load import run_and_check
 
 PGBOUNCER = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
 
