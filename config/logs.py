@@ -17,7 +17,7 @@ import structlog
 
 FORMATS = ("json", "console")
 
-_SHARED = [
+_SHARED: list[structlog.typing.Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -52,7 +52,9 @@ def configure(*, fmt: str, level: str) -> dict:
                 "foreign_pre_chain": [*_SHARED, structlog.stdlib.add_logger_name],
             }
         },
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stdout"}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stdout"}
+        },
         "root": {"handlers": ["console"], "level": level.upper()},
         # The request line (config.observability) replaces Django's own
         # per-request warnings ("Not Found: ...", "Bad Request: ...").

@@ -39,7 +39,9 @@ from prometheus_client.core import GaugeMetricFamily
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 REQUESTS = Counter(
-    "recharge_http_requests_total", "HTTP requests by route (URL pattern), method and status.", ["route", "method", "status"]
+    "recharge_http_requests_total",
+    "HTTP requests by route (URL pattern), method and status.",
+    ["route", "method", "status"],
 )
 REQUEST_LATENCY = Histogram(
     "recharge_http_request_duration_seconds", "Time to answer a request, by route.", ["route"], buckets=_LATENCY_BUCKETS
@@ -51,10 +53,14 @@ SALES = Counter(
     ["kind", "outcome"],
 )
 LEDGER_POSTINGS = Counter(
-    "recharge_ledger_postings_total", "Committed ledger entries other than sales, by kind (credit, adjustment, refund).", ["kind"]
+    "recharge_ledger_postings_total",
+    "Committed ledger entries other than sales, by kind (credit, adjustment, refund).",
+    ["kind"],
 )
 LEDGER_POSTED_RIALS = Counter(
-    "recharge_ledger_posted_rials_total", "Rials of those entries, by kind and direction (in, out).", ["kind", "direction"]
+    "recharge_ledger_posted_rials_total",
+    "Rials of those entries, by kind and direction (in, out).",
+    ["kind", "direction"],
 )
 
 
@@ -95,7 +101,9 @@ def count_sale(kind: str, response) -> None:
 
 
 CALLBACKS = Counter(
-    "recharge_callback_attempts_total", "Callback attempts by result: delivered, failed (will retry), abandoned.", ["result"]
+    "recharge_callback_attempts_total",
+    "Callback attempts by result: delivered, failed (will retry), abandoned.",
+    ["result"],
 )
 
 _QUEUE_SQL = """
@@ -121,7 +129,9 @@ class _QueueCollector:
         due, awaiting_staff, oldest = delivery_queue()
         yield GaugeMetricFamily("recharge_delivery_queue_due", "Pending recharges due for a call to the operator.", due)
         yield GaugeMetricFamily(
-            "recharge_delivery_queue_awaiting_staff", "Pending recharges past the horizon, waiting for staff.", awaiting_staff
+            "recharge_delivery_queue_awaiting_staff",
+            "Pending recharges past the horizon, waiting for staff.",
+            awaiting_staff,
         )
         yield GaugeMetricFamily(
             "recharge_delivery_queue_oldest_due_seconds", "How long the oldest due pending recharge has waited.", oldest
@@ -155,7 +165,6 @@ def scrape_allowed(meta: dict) -> bool:
         return ipaddress.ip_address(meta.get("REMOTE_ADDR", "")).is_loopback
     except ValueError:
         return False
-
 
 
 def serve_metrics(*, host: str, port: int) -> None:

@@ -14,7 +14,7 @@ import timeit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -46,8 +46,10 @@ def main() -> None:
     def log_line():
         log.info("request", method="POST", route=ROUTE, path="/api/v1/recharges/", status=201, duration_ms=1.52)
 
-    results = {name: min(timeit.repeat(step, number=N, repeat=5)) / N * 1e6 for name, step in
-               [("request id", request_id), ("metrics", metrics), ("log line", log_line)]}
+    results = {
+        name: min(timeit.repeat(step, number=N, repeat=5)) / N * 1e6
+        for name, step in [("request id", request_id), ("metrics", metrics), ("log line", log_line)]
+    }
     sys.stdout.flush()
     os.dup2(saved, 1)
     mode = "multiprocess" if "PROMETHEUS_MULTIPROC_DIR" in os.environ else "single process"

@@ -230,9 +230,8 @@ class RechargeListCreateView(generics.ListAPIView):
         # (a third of the server's CPU per sale, measured with loadtests.bench).
         # Anything else, including every error, goes through DRF as usual.
         if request.method == "POST":
-            response = _fast_sale(request)
-            if response is None:
-                response = super().dispatch(request, *args, **kwargs)
+            fast = _fast_sale(request)
+            response = super().dispatch(request, *args, **kwargs) if fast is None else fast
             count_sale("single", response)
             return response
         return super().dispatch(request, *args, **kwargs)

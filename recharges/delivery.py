@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 
 import structlog
-
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.functions import Now

@@ -76,8 +76,9 @@ def test_requests_are_labelled_by_url_pattern_not_path(client):
 def test_credits_adjustments_and_refunds_are_counted_once_committed(
     make_seller, staff_client, django_capture_on_commit_callbacks
 ):
-    credits, rials = value("recharge_ledger_postings_total", kind="credit"), value(
-        "recharge_ledger_posted_rials_total", kind="credit", direction="in"
+    credits, rials = (
+        value("recharge_ledger_postings_total", kind="credit"),
+        value("recharge_ledger_posted_rials_total", kind="credit", direction="in"),
     )
     with django_capture_on_commit_callbacks(execute=True):
         seller = make_seller(balance=2500)
@@ -92,7 +93,9 @@ def test_credits_adjustments_and_refunds_are_counted_once_committed(
 
 def test_deliveries_and_refunds_are_counted_by_result(seller, client, django_capture_on_commit_callbacks):
     ids = [post(client, f"{API}/recharges/", recharge_body(1000)).json()["id"] for _ in range(3)]
-    before = {result: value("recharge_deliveries_total", result=result) for result in ("successful", "failed", "unknown")}
+    before = {
+        result: value("recharge_deliveries_total", result=result) for result in ("successful", "failed", "unknown")
+    }
     refunds = value("recharge_ledger_postings_total", kind="refund")
     with django_capture_on_commit_callbacks(execute=True):
         record_outcomes(

@@ -3,6 +3,7 @@ timeouts cannot travel as startup options: they are the role's defaults,
 set by `manage.py set_role_timeouts`, and hold on connections that send no
 options at all."""
 
+import io
 import json
 import os
 
@@ -56,14 +57,16 @@ def login_role(transactional_db):
 def test_role_defaults_hold_on_a_connection_without_startup_options(login_role, settings):
     settings.DB_STATEMENT_TIMEOUT_MS = 7000
     settings.DB_LOCK_TIMEOUT_MS = 3000
-    call_command("set_role_timeouts", login_role, stdout=open(os.devnull, "w"))
+    call_command("set_role_timeouts", login_role, stdout=io.StringIO())
     params = connection.get_connection_params()
     params.pop("options", None)  # as PgBouncer connects: no startup options
     params.pop("cursor_factory", None)
     params["user"] = login_role
     params.pop("password", None)
     with psycopg.connect(**{key: value for key, value in params.items() if key != "context"}) as plain:
-        shown = [plain.execute(f"SHOW {name}").fetchone()[0] for name in ("statement_timeout", "lock_timeout", "TimeZone")]
+        shown = [
+            plain.execute(f"SHOW {name}").fetchall()[0][0] for name in ("statement_timeout", "lock_timeout", "TimeZone")
+        ]
     assert shown == ["7s", "3s", "UTC"]
 
 

@@ -11,8 +11,8 @@ import requests
 
 from loadtests.server import ApiServer
 from sellers.services import create_seller
-from tests.helpers.workers import current_database_url
 from tests.helpers.sellers import fund
+from tests.helpers.workers import current_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +27,12 @@ def sample(text: str, name: str) -> float:
 @pytest.fixture
 def server(transactional_db):
     with tempfile.TemporaryDirectory(prefix="metrics-test-") as metrics_dir:
-        env = {"LOG_LEVEL": "INFO", "LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "METRICS_TOKEN": "scrape"}
+        env = {
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",
+            "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+            "METRICS_TOKEN": "scrape",
+        }
         with ApiServer(current_database_url(), workers=3, env=env) as api:
             yield api
 

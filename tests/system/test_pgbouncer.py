@@ -8,6 +8,7 @@ role's timeouts. Skipped when Debian's `pgbouncer` is not installed
 (.ci/run installs it).
 """
 
+import io
 import os
 import pwd
 import shutil
@@ -102,14 +103,16 @@ pidfile = {self.dir}/pgbouncer.pid
 
 @pytest.fixture
 def pgbouncer(transactional_db):
-    call_command("set_role_timeouts", stdout=open(os.devnull, "w"))
+    call_command("set_role_timeouts", stdout=io.StringIO())
     with PgBouncer(connection.settings_dict) as bouncer:
         yield bouncer
 
 
 def test_pooled_connections_carry_the_role_timeouts(pgbouncer):
     with psycopg.connect(pgbouncer.url, autocommit=True) as pooled:
-        shown = [pooled.execute(f"SHOW {name}").fetchone()[0] for name in ("statement_timeout", "lock_timeout", "TimeZone")]
+        shown = [
+            pooled.execute(f"SHOW {name}").fetchall()[0][0] for name in ("statement_timeout", "lock_timeout", "TimeZone")
+        ]
     assert shown == ["10s", "5s", "UTC"]
 
 

@@ -15,7 +15,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("role", nargs="?", default=None, help="The role the application connects as (default: this one).")
+        parser.add_argument(
+            "role", nargs="?", default=None, help="The role the application connects as (default: this one)."
+        )
 
     def handle(self, *args, role, **options):
         if role is not None and not _ROLE_NAME.fullmatch(role):
