@@ -111,7 +111,8 @@ def pgbouncer(transactional_db):
 def test_pooled_connections_carry_the_role_timeouts(pgbouncer):
     with psycopg.connect(pgbouncer.url, autocommit=True) as pooled:
         shown = [
-            pooled.execute(f"SHOW {name}").fetchall()[0][0] for name in ("statement_timeout", "lock_timeout", "TimeZone")
+            pooled.execute(f"SHOW {name}").fetchall()[0][0]
+            for name in ("statement_timeout", "lock_timeout", "TimeZone")
         ]
     assert shown == ["10s", "5s", "UTC"]
 
