@@ -167,7 +167,7 @@ def scrape_allowed(meta: dict) -> bool:
         return False
 
 
-def serve_metrics(*, host: str, port: int) -> None:
+def serve_metrics(*, host: str, port: int) -> WSGIServer:
     """Serves /metrics (same rules as the web's) from a daemon thread, for a
     process without a web server: the delivery worker in its own container."""
 
@@ -184,6 +184,7 @@ def serve_metrics(*, host: str, port: int) -> None:
 
     server = make_server(host, port, app, server_class=_Server, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
 
 
 class _Server(ThreadingMixIn, WSGIServer):

@@ -232,5 +232,6 @@ READY_QUEUE_MAX_AGE_SECONDS = env.int("READY_QUEUE_MAX_AGE_SECONDS", default=300
 # that shares no PROMETHEUS_MULTIPROC_DIR with a web server; 0: none.
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 WORKER_METRICS_HOST = env("WORKER_METRICS_HOST", default="127.0.0.1")
-# `collectstatic` (the image runs it at build) puts the static files here.
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` puts the static files (the image sets it and runs it at
+# build); unset, WhiteNoise serves them from the apps (WHITENOISE_USE_FINDERS).
+STATIC_ROOT = env("STATIC_ROOT", default=None)

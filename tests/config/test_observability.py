@@ -7,12 +7,15 @@ checks the multiprocess sums under gunicorn.
 """
 
 import pytest
+import requests
 import structlog
 from django.db import connection
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from config import health
+from config.metrics import serve_metrics
+from loadtests.server import free_port
 from recharges.delivery import Outcome, record_outcomes
 from recharges.models import Recharge
 from tests.helpers.api import API, post, recharge_body
@@ -216,3 +219,18 @@ def test_readyz_says_when_a_migration_is_not_applied(monkeypatch):
     response = APIClient().get("/readyz")
     assert response.status_code == 503
     assert response.json()["migrations"] == "pending"
+
+
+def test_a_worker_serves_its_own_metrics_with_the_same_token_rule(transactional_db, settings):
+    settings.METRICS_TOKEN = "worker-scrape"
+    port = free_port()
+    server = serve_metrics(host="127.0.0.1", port=port)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert requests.get(url, timeout=5).status_code == 403
+        response = requests.get(url, headers={"Authorization": "Bearer worker-scrape"}, timeout=5)
+        assert response.status_code == 200
+        assert "recharge_delivery_queue_due 0.0" in response.text
+    finally:
+        server.shutdown()
+        server.server_close()
