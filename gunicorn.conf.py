@@ -1,6 +1,7 @@
 """gunicorn settings for the API; every value can be overridden from the environment."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -34,9 +35,10 @@ if "DATABASE_URL" not in os.environ:
 # /metrics sums them (config/metrics.py). It must be set before a worker
 # imports prometheus_client, and hold no other run's files: a launcher that
 # shares it with the delivery worker (the Makefile's `run`) empties it first;
-# else each server gets a fresh one.
+# else each server gets a fresh one, removed when it exits.
+_own_metrics_dir = None
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recharge-metrics-")
+    _own_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recharge-metrics-")
 os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
@@ -44,3 +46,8 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
