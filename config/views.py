@@ -1,5 +1,8 @@
+from functools import wraps
+
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import serializers
@@ -54,6 +57,25 @@ def server_error(request):
     return JsonResponse(error_body("internal_error", "An unexpected error occurred; it has been logged."), status=500)
 
 
+def _get_only(view):
+    """GET (and HEAD) only; anything else is the contract's JSON 405, before
+    CSRF checks could answer a POST with an HTML page."""
+
+    @csrf_exempt
+    @wraps(view)
+    def checked(request):
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                error_body("method_not_allowed", f"Method {request.method} is not allowed."), status=405
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return checked
+
+
+@_get_only
 def metrics(request):
     """Prometheus text format for every process of this server (config/metrics.py)."""
     if not scrape_allowed(request.META):
@@ -61,6 +83,7 @@ def metrics(request):
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
+@_get_only
 def ready(request):
     """Readiness: 200 when this server can do its work, else 503 naming what is not ready."""
     ready, checks = readiness()

@@ -234,3 +234,11 @@ def test_a_worker_serves_its_own_metrics_with_the_same_token_rule(transactional_
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/readyz"])
+def test_metrics_and_readiness_answer_other_methods_with_the_json_405(path):
+    response = APIClient(enforce_csrf_checks=True).post(path, {"x": 1}, format="json")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["error"]["code"] == "method_not_allowed"
