@@ -4,15 +4,16 @@ gunicorn runs several worker processes, so counters live in
 `prometheus_client`'s multiprocess mode: each process writes its values to
 memory-mapped files in PROMETHEUS_MULTIPROC_DIR, and `/metrics` (any worker)
 adds them up. The launchers set that directory before this module is first
-imported (gunicorn.conf.py, the Procfile); without it (tests, a shell) the
-values stay in the process, as plain prometheus_client does.
+imported (gunicorn.conf.py; the Makefile's `run` for every process of the
+Procfile); without it (tests, a shell) the values stay in the process, as
+plain prometheus_client does.
 
 The queue gauges are not kept by anyone: they are read from the database at
 scrape time (one query on the `recharge_due` partial index), so they are
 right however many workers run, or none.
 
-Recording costs a few microseconds: label children of the hot paths are
-resolved once here, not per request.
+Recording costs a few microseconds (loadtests/observability_cost.py); the
+sale's counters are resolved once here, not per request.
 """
 
 import hmac
@@ -138,6 +139,12 @@ class _QueueCollector:
         )
 
 
+# Apart from the process registry: nothing registers or unregisters per
+# scrape (concurrent scrapes in threads), and nothing queries at registration.
+_QUEUE_REGISTRY = CollectorRegistry()
+_QUEUE_REGISTRY.register(_QueueCollector())
+
+
 def exposition() -> bytes:
     """The text format of every process's metrics and the queue gauges."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -145,11 +152,7 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    registry.register(queue := _QueueCollector())
-    try:
-        return generate_latest(registry)
-    finally:
-        registry.unregister(queue)
+    return generate_latest(registry) + generate_latest(_QUEUE_REGISTRY)
 
 
 def scrape_allowed(meta: dict) -> bool:
