@@ -46,6 +46,8 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
         if metrics_port:
             serve_metrics(host=settings.WORKER_METRICS_HOST, port=metrics_port)
+        self.stdout.write(f"Delivering recharges to {settings.OPERATOR_GATEWAY_URL}, {concurrency} calls at once")
+        self.stdout.flush()
         _deliver_recharges(stop, concurrency)
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
             multiprocess.mark_process_dead(os.getpid())
