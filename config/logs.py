@@ -30,8 +30,12 @@ def _renderer(fmt: str):
     return structlog.dev.ConsoleRenderer(colors=False)
 
 
-def configure(*, fmt: str, level: str) -> dict:
-    """Sets up structlog and returns the LOGGING dict for Django's settings."""
+def configure(*, fmt: str, level: str, library_level: str) -> dict:
+    """Sets up structlog and returns the LOGGING dict for Django's settings.
+    `level` filters our own events (request lines, worker batches);
+    `library_level` the standard-library records of Django and the libraries,
+    whose INFO lines (e.g. django-axes at start-up) would otherwise mix with
+    what management commands print."""
     if fmt not in FORMATS:
         raise ValueError(f"LOG_FORMAT must be one of {', '.join(FORMATS)}, not {fmt!r}")
     renderer = _renderer(fmt)
@@ -55,7 +59,7 @@ def configure(*, fmt: str, level: str) -> dict:
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stdout"}
         },
-        "root": {"handlers": ["console"], "level": level.upper()},
+        "root": {"handlers": ["console"], "level": library_level.upper()},
         # The request line (config.observability) replaces Django's own
         # per-request warnings ("Not Found: ...", "Bad Request: ...").
         "loggers": {"django.request": {"level": "ERROR"}, "pgserver": {"level": "WARNING"}},

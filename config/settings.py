@@ -226,7 +226,9 @@ if PRODUCTION:
 
 # One line per event (config/logs.py): JSON in production, readable in development.
 LOGGING = configure_logging(
-    fmt=env("LOG_FORMAT", default="json" if PRODUCTION else "console"), level=env("LOG_LEVEL", default="INFO")
+    fmt=env("LOG_FORMAT", default="json" if PRODUCTION else "console"),
+    level=env("LOG_LEVEL", default="INFO"),
+    library_level=env("LIBRARY_LOG_LEVEL", default="WARNING"),
 )
 
 # Delivery to mobile operators (recharges.delivery). A valid number whose
