@@ -27,7 +27,9 @@ run: $(BIN)/.installed
 	@echo "and an API token for it:"
 	@echo "    $(BIN)/python manage.py drf_create_token <username>"
 	@echo ""
-	PORT=$(PORT) $(BIN)/honcho start -f Procfile
+	@# Web and delivery worker write their metrics to one directory: the web's /metrics shows both.
+	rm -rf .metrics && mkdir .metrics
+	PORT=$(PORT) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics $(BIN)/honcho start -f Procfile
 
 # The web server alone: sales are accepted and queued, nothing is delivered (benchmarks of the HTTP path).
 run-web: $(BIN)/.installed

@@ -1,6 +1,8 @@
 """gunicorn settings for the API; every value can be overridden from the environment."""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from config.http_errors import answer_server_errors_in_json
@@ -32,3 +34,24 @@ if "DATABASE_URL" not in os.environ:
     from config.embedded_postgres import database_url
 
     os.environ["DATABASE_URL"] = database_url(Path(__file__).resolve().parent / ".pgdata")
+
+# Every worker process writes its metrics to files in this directory and
+# /metrics sums them (config/metrics.py). It must be set before a worker
+# imports prometheus_client, and hold no other run's files: a launcher that
+# shares it with the delivery worker (the Makefile's `run`) empties it first;
+# else each server gets a fresh one, removed when it exits.
+_own_metrics_dir = None
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    _own_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recharge-metrics-")
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

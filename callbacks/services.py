@@ -34,6 +34,7 @@ from datetime import UTC
 from typing import Any
 
 import httpx
+import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -42,6 +43,7 @@ from callbacks.models import CallbackEndpoint, CallbackEvent, EventType
 from callbacks.signatures import SIGNATURE_HEADER, signature_header
 from callbacks.targets import UnsafeTarget, check_url, resolve_target
 from config.errors import InvalidInput
+from config.metrics import CALLBACKS
 
 NOTIFY_CHANNEL = "callbacks_due"
 FIRST_RETRY_SECONDS = 5
@@ -52,6 +54,7 @@ NO_URL_ERROR = "The seller has no callback URL any more."
 
 _EVENTS = CallbackEvent._meta.db_table
 _ENDPOINTS = CallbackEndpoint._meta.db_table
+batch_log = structlog.get_logger("callbacks")
 
 
 def set_callback_url(*, seller_id: int, url: str) -> tuple[str, str]:
@@ -234,7 +237,12 @@ def _bookkeeping_without_disk_waits():
     """Claims and outcomes commit without waiting for the disk (a flush costs
     more than the statement). A crash may lose their last milliseconds: those
     events are then sent again, which at-least-once delivery allows, and no
-    money is involved. Only this session's own statements run meanwhile."""
+    money is involved. Only this session's own statements run meanwhile.
+    Not through a transaction pool (DB_TRANSACTION_POOLING): the session SET
+    would stay on a server connection other clients then commit on."""
+    if settings.DB_TRANSACTION_POOLING:
+        yield
+        return
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off")
     try:
@@ -319,6 +327,14 @@ def _record_outcomes(outcomes: list[tuple[_Claimed, _Outcome]]) -> None:
     }
     with connection.cursor() as cursor:
         cursor.execute(_OUTCOMES_SQL, params)
+    failed = []
+    for event, outcome in outcomes:
+        CALLBACKS.labels("delivered" if outcome.delivered else "abandoned" if outcome.final else "failed").inc()
+        if not outcome.delivered:
+            failed.append(str(event.id))
+    # Event ids only (the error is in the event row, for staff): an error
+    # message may quote the URL, which may carry the receiver's token.
+    batch_log.info("callback_batch", delivered=len(outcomes) - len(failed), failed=failed)
 
 
 @functools.cache

@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logs import configure as configure_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -111,10 +113,20 @@ DATABASES["default"].update(
         "CONN_HEALTH_CHECKS": env.bool("CONN_HEALTH_CHECKS", default=False),
     }
 )
-DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-    f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=10000)}"
-    f" -c lock_timeout={env.int('DB_LOCK_TIMEOUT_MS', default=5000)}"
-)
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=10000)
+DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5000)
+# DB_TRANSACTION_POOLING=true: DATABASE_URL is PgBouncer in transaction mode,
+# which refuses (or, told to ignore them, drops) startup options: the timeouts
+# are then the role's (`manage.py set_role_timeouts`, run once against
+# PostgreSQL itself; docs/operations.md), which costs the sale no round trip.
+# A server-side cursor would outlive the transaction that lends its connection.
+DB_TRANSACTION_POOLING = env.bool("DB_TRANSACTION_POOLING", default=False)
+if DB_TRANSACTION_POOLING:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+else:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -212,12 +224,12 @@ if PRODUCTION:
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
     LANGUAGE_COOKIE_SECURE = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
-}
+# One line per event (config/logs.py): JSON in production, readable in development.
+LOGGING = configure_logging(
+    fmt=env("LOG_FORMAT", default="json" if PRODUCTION else "console"),
+    level=env("LOG_LEVEL", default="INFO"),
+    library_level=env("LIBRARY_LOG_LEVEL", default="WARNING"),
+)
 
 # Delivery to mobile operators (recharges.delivery). A valid number whose
 # carrier libphonenumber does not name goes to DEFAULT_OPERATOR.
@@ -243,3 +255,18 @@ CALLBACK_RETRY_HORIZON_SECONDS = env.int("CALLBACK_RETRY_HORIZON_SECONDS", defau
 # Reports (issue 13): days are calendar days in this zone.
 INSTALLED_APPS += ["reports"]
 BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Tehran")
+# Operations (docs/operations.md): request ids, metrics and logs for every
+# request, first so that it sees what every other layer answers.
+MIDDLEWARE.insert(0, "config.observability.RequestObservabilityMiddleware")
+# /metrics: `Authorization: Bearer <METRICS_TOKEN>`; unset, only from the
+# machine itself, and never in production.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# /readyz answers 503 when the oldest due pending recharge has waited longer (0: no queue check).
+READY_QUEUE_MAX_AGE_SECONDS = env.int("READY_QUEUE_MAX_AGE_SECONDS", default=300)
+# The delivery worker's own /metrics (run_worker --metrics-port), for a worker
+# that shares no PROMETHEUS_MULTIPROC_DIR with a web server; 0: none.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_HOST = env("WORKER_METRICS_HOST", default="127.0.0.1")
+# Where `collectstatic` puts the static files (the image sets it and runs it at
+# build); unset, WhiteNoise serves them from the apps (WHITENOISE_USE_FINDERS).
+STATIC_ROOT = env("STATIC_ROOT", default=None)

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
 from callbacks import api as callbacks
-from config.views import HealthView
+from config.views import HealthView, metrics, ready
 from credits import api as credits
 from ledger import api as ledger
 from portal import views as portal
@@ -40,6 +40,8 @@ urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="reports_dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", HealthView.as_view()),
+    path("readyz", ready),
+    path("metrics", metrics),
     # The schema alone comes in two formats (YAML, or JSON with ?format=json).
     path("api/schema/", SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

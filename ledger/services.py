@@ -37,12 +37,14 @@ appended.
 No Python lock protects money: the service runs in many processes.
 """
 
+from functools import partial
 from typing import Any, Protocol
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from config.errors import violated_constraint
+from config.metrics import count_posting
 from ledger.errors import AlreadyPosted, BalanceLimitExceeded, InsufficientBalance
 from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.models import Seller
@@ -89,13 +91,15 @@ def _post(*, seller_id: int, amount: int, kind: str, **source: Any) -> LedgerEnt
     Seller.objects.filter(pk=seller_id).update(balance=balance_after, ledger_sequence=sequence)
     try:
         with transaction.atomic():
-            return LedgerEntry.objects.create(
+            entry = LedgerEntry.objects.create(
                 seller_id=seller_id, sequence=sequence, kind=kind, amount=amount, balance_after=balance_after, **source
             )
     except IntegrityError as error:
         if violated_constraint(error) in _ONE_PER_SOURCE:
             raise AlreadyPosted() from error
         raise
+    transaction.on_commit(partial(count_posting, kind=kind, amount=amount))
+    return entry
 
 
 def post_credit(*, credit_request: CreditSource) -> LedgerEntry:

@@ -22,6 +22,7 @@ from config.api import (
 )
 from config.errors import ApplicationError
 from config.exceptions import error_response
+from config.metrics import count_sale
 from config.openapi import errors
 from config.throttling import SellerRateThrottle
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
@@ -229,9 +230,10 @@ class RechargeListCreateView(generics.ListAPIView):
         # (a third of the server's CPU per sale, measured with loadtests.bench).
         # Anything else, including every error, goes through DRF as usual.
         if request.method == "POST":
-            response = _fast_sale(request)
-            if response is not None:
-                return response
+            fast = _fast_sale(request)
+            response = super().dispatch(request, *args, **kwargs) if fast is None else fast
+            count_sale("single", response)
+            return response
         return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
@@ -263,6 +265,12 @@ class RechargeDetailView(APIView):
 
 class BatchCreateView(APIView):
     permission_classes = [IsSeller]
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        if request.method == "POST":
+            count_sale("batch", response)
+        return response
 
     class BatchInputSerializer(serializers.Serializer):
         items = serializers.ListField(child=RechargeInputSerializer(), min_length=1, max_length=MAX_BATCH_ITEMS)

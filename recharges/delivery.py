@@ -23,19 +23,23 @@ status sends the seller's callback event in its own transaction.
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 
+import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
 from callbacks.services import record_event
+from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.services import post_refund
 from recharges.errors import AlreadyFinal
 from recharges.gateway import StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
 
 log = logging.getLogger(__name__)
+batch_log = structlog.get_logger("delivery")
 
 FAILURE_MESSAGES: dict[str, str] = {
     Recharge.Failure.OPERATOR_DECLINED: "The operator declined the top-up; the amount was refunded.",
@@ -102,6 +106,7 @@ def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:
 def call_operator(gateway, claim: Claim) -> Outcome:
     """Asks the operator once: the top-up, or the status of an earlier one."""
     reference = str(claim.recharge_id)
+    started = time.perf_counter()
     try:
         if claim.send_topup:
             answer: TopUpAnswer | StatusAnswer = gateway.top_up(
@@ -112,6 +117,10 @@ def call_operator(gateway, claim: Claim) -> Outcome:
     except Exception as error:  # a bug in an adapter must not stop deliveries: ask again later
         log.exception("operator call failed for recharge %s", claim.recharge_id)
         return Outcome(claim.recharge_id, None, message=f"adapter error: {error!r}"[:255])
+    finally:
+        OPERATOR_LATENCY.labels(claim.operator, "topup" if claim.send_topup else "status").observe(
+            time.perf_counter() - started
+        )
     if answer.outcome == "successful":
         return Outcome(claim.recharge_id, Recharge.Status.SUCCESSFUL, operator_reference=answer.operator_reference)
     if answer.outcome in _FAILURES:
@@ -125,12 +134,23 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     successes = [outcome for outcome in outcomes if outcome.status == Recharge.Status.SUCCESSFUL]
     if successes:
         _record_successes(successes)
-    for outcome in outcomes:
-        if outcome.status == Recharge.Status.FAILED and outcome.failure_code is not None:
+    failures = [outcome for outcome in outcomes if outcome.status == Recharge.Status.FAILED]
+    for outcome in failures:
+        if outcome.failure_code is not None:
             _record_failure(outcome.recharge_id, outcome.failure_code)
     unknown = [outcome for outcome in outcomes if outcome.status is None]
     if unknown:
         _schedule_status_queries(unknown)
+    for result, count in (("successful", len(successes)), ("failed", len(failures)), ("unknown", len(unknown))):
+        if count:
+            DELIVERIES.labels(result).inc(count)
+    # One line per batch; the ids that need a look (failed, unknown) by name.
+    batch_log.info(
+        "delivery_batch",
+        successful=len(successes),
+        failed=[outcome.recharge_id for outcome in failures],
+        unknown=[outcome.recharge_id for outcome in unknown],
+    )
 
 
 def _record_successes(successes: list[Outcome]) -> None:

@@ -7,10 +7,12 @@ Sleeps until the next retry is due or a committed event sends
 
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import OperationalError, connection
 
 from callbacks.services import NOTIFY_CHANNEL, deliver_due_events, seconds_until_next_due
+from config.metrics import serve_metrics
 
 # Also the longest wait should a notification be missed (one sent between the
 # check for due events and the wait): the contract's first attempt comes
@@ -26,6 +28,8 @@ class Command(BaseCommand):
         parser.add_argument("--max-workers", type=int, default=16, help="POSTs in flight at once")
 
     def handle(self, *args, once, max_workers, **options):
+        if settings.WORKER_METRICS_PORT and not once:
+            serve_metrics(host=settings.WORKER_METRICS_HOST, port=settings.WORKER_METRICS_PORT)
         if once:
             self.stdout.write(f"{deliver_due_events(max_workers=max_workers)} attempts")
             return

@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
@@ -75,9 +76,14 @@ class Command(BaseCommand):
 
 
 def _fast_commits() -> None:
-    """Per seeding process: commit without waiting for the WAL flush."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO off")
+    """Per seeding process: commit without waiting for the WAL flush. As a
+    startup option of this process's own connections, never a session `SET`:
+    through PgBouncer in transaction mode that would stay on a shared server
+    connection and make other clients' commits non-durable. Behind such a
+    pool (which refuses startup options) seeding commits durably."""
+    if not settings.DB_TRANSACTION_POOLING:
+        options = connection.settings_dict.setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c synchronous_commit=off".strip()
 
 
 def _staff_user(username: str):

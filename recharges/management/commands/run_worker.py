@@ -8,6 +8,7 @@ a delivery.
 """
 
 import logging
+import os
 import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -15,7 +16,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, connection
+from prometheus_client import multiprocess
 
+from config.metrics import serve_metrics
 from recharges.delivery import call_operator, claim_due, record_outcomes
 from recharges.gateway import gateway_from_settings
 
@@ -30,14 +33,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--concurrency", type=int, default=settings.DELIVERY_CONCURRENCY)
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.WORKER_METRICS_PORT,
+            help="Serve /metrics on this port (where the worker shares no metrics directory with a web server).",
+        )
 
-    def handle(self, *args, concurrency, **options):
+    def handle(self, *args, concurrency, metrics_port, **options):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if metrics_port:
+            serve_metrics(host=settings.WORKER_METRICS_HOST, port=metrics_port)
         self.stdout.write(f"Delivering recharges to {settings.OPERATOR_GATEWAY_URL}, {concurrency} calls at once")
         self.stdout.flush()
         _deliver_recharges(stop, concurrency)
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            multiprocess.mark_process_dead(os.getpid())
 
 
 def _deliver_recharges(stop: threading.Event, concurrency: int) -> None:
