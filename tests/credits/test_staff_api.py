@@ -81,7 +81,10 @@ def test_the_suggested_groups_exist_with_their_permissions(db):
         )
 
     assert held("approver") == [
-        "credits.decide_creditrequest", "credits.view_creditrequest", "recharges.view_operator", "sellers.view_seller"
+        "credits.decide_creditrequest",
+        "credits.view_creditrequest",
+        "recharges.view_operator",
+        "sellers.view_seller",
     ]
     assert "recharges.change_recharge" in held("accountant")  # resolves recharges stuck past the horizon
     assert "ledger.add_balanceadjustment" in held("accountant")
