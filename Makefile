@@ -27,7 +27,7 @@ run: $(BIN)/.installed
 # The web server alone: sales are accepted and queued, nothing is delivered (benchmarks of the HTTP path).
 run-web: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput
-	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py config.wsgi
+	PORT=$(PORT) $(BIN)/python -m config.serve
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
