@@ -18,6 +18,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # SIGTERM lets in-flight requests finish for this long.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or os.environ.get("GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# Worker recycling, off by default: a worker is replaced after this many
+# requests (plus up to 10 % jitter so they do not all restart at once).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 # gunicorn 27's control socket is one path per user by default: several
 # servers on one machine (tests, benchmarks) would remove each other's.
 control_socket_disable = True
