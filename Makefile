@@ -4,12 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run run-web test loadtest bench bench-delivery chaos clean
+.PHONY: run run-web test test-fast lint loadtest bench bench-delivery chaos clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+# Tests, lint and load tools on top of the runtime.
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 run: $(BIN)/.installed
@@ -29,15 +34,26 @@ run-web: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	PORT=$(PORT) $(BIN)/python -m config.serve
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The unit suite: everything but tests/system (live servers, concurrency, chaos, hostile input).
+test-fast: $(BIN)/.installed-dev
+	$(BIN)/python -m pytest -m "not system" $(PYTEST_ARGS)
+
+# What CI checks before the tests: lint, format, types, import contracts.
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/lint-imports
+
 # Operators: locust against a fresh database, then reconcile and cross-check (see README).
-loadtest: $(BIN)/.installed
+loadtest: $(BIN)/.installed-dev
 	$(BIN)/python -m loadtests.run_loadtest
 
 # Side-by-side benchmark: echo POST, recharges spread and hot, batches, pgbench.
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed-dev
 	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
 # Delivery: sale rate (web alone), draining a 20,000 backlog, p99 sale-to-final under steady load.
@@ -45,7 +61,7 @@ bench-delivery: $(BIN)/.installed
 	$(BIN)/python -m loadtests.delivery_bench $(BENCH_ARGS)
 
 # Fault injection: killed workers, PostgreSQL restarts, a lock storm, dropped clients.
-chaos: $(BIN)/.installed
+chaos: $(BIN)/.installed-dev
 	$(BIN)/python -m loadtests.chaos --mode $(or $(MODE),short) $(CHAOS_ARGS)
 
 clean:

@@ -9,8 +9,7 @@ class CallbackEndpointAdmin(admin.ModelAdmin):
 
     list_display = ["seller", "url", "created_at", "updated_at"]
     search_fields = ["seller__name", "url"]
-    fields = ["seller", "url", "created_at", "updated_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("seller", "url", "created_at", "updated_at")
 
     def has_add_permission(self, request):
         return False
@@ -25,11 +24,10 @@ class CallbackEventAdmin(admin.ModelAdmin):
     list_filter = ["type", ("delivered_at", admin.EmptyFieldListFilter), ("abandoned_at", admin.EmptyFieldListFilter)]
     search_fields = ["=id", "seller__name"]
     list_select_related = ["seller"]
-    fields = [
+    fields = readonly_fields = (
         "id", "seller", "type", "status", "created_at", "attempts", "next_attempt_at",
         "delivered_at", "abandoned_at", "last_error", "body",
-    ]  # fmt: skip
-    readonly_fields = fields
+    )  # fmt: skip
 
     @admin.display(description="status")
     def status(self, obj):

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-SECRET_PATTERN = r"^[0-9a-f]{64}$"
+SECRET_PATTERN = r"^[0-9a-f]{64}$"  # noqa: S105 - the shape of a secret, not one
 URL_MAX_LENGTH = 2048
 
 
@@ -72,9 +72,13 @@ class CallbackEvent(models.Model):
                 name="callback_event_delivered_or_abandoned",
             ),
             models.CheckConstraint(
-                condition=Q(delivered_at__isnull=True) | Q(attempts__gte=1), name="callback_event_delivered_after_attempt"
+                condition=Q(delivered_at__isnull=True) | Q(attempts__gte=1),
+                name="callback_event_delivered_after_attempt",
             ),
         ]
+
+    def __str__(self):
+        return f"{self.type} {self.id}"
 
     @property
     def status(self) -> str:
@@ -83,6 +87,3 @@ class CallbackEvent(models.Model):
         if self.abandoned_at is not None:
             return "abandoned"
         return "pending"
-
-    def __str__(self):
-        return f"{self.type} {self.id}"

@@ -57,9 +57,11 @@ def resolve_target(url: str) -> Target:
 def pinned_target(parsed: httpx.URL, address: str) -> Target:
     host = parsed.raw_host.decode("ascii")
     extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+    # Connection: close, as the pool knows a pinned connection by its address
+    # alone and could reuse one made for another host name at that address.
     return Target(
         url=str(parsed.copy_with(host=address)),
-        headers={"Host": parsed.netloc.decode("ascii")},
+        headers={"Host": parsed.netloc.decode("ascii"), "Connection": "close"},
         extensions=extensions,
     )
 
@@ -99,7 +101,7 @@ def _public_address(parsed: httpx.URL) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise UnsafeTarget(f"The host {host} could not be resolved.") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
         if not is_public(ipaddress.ip_address(address.split("%")[0])):
             raise UnsafeTarget(f"The host {host} is or resolves to a non-public address ({address}).")

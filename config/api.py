@@ -1,20 +1,15 @@
-"""API plumbing shared by every app: strict money fields, authentication,
-permissions, pagination and the error body's schema."""
+"""API plumbing shared by every app: strict money fields, the token header,
+permissions, pagination and the error body's schema. It imports no domain app:
+the token authentication, which also loads the caller's seller, lives in
+`sellers.authentication`."""
 
 import re
 
-import knox.auth
-from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from knox.crypto import hash_token
-from knox.models import AuthToken
 from rest_framework import authentication, exceptions, negotiation, pagination, parsers, permissions, serializers
 
-from config.throttling import count_auth_failure
-from sellers.models import Seller
-
-MAX_AMOUNT = 10**15
+from config.constants import MAX_AMOUNT
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -44,55 +39,6 @@ class StrictCharField(serializers.CharField):
 def amount_field(**kwargs) -> StrictIntegerField:
     """A money amount in rials, 1 to 10^15."""
     return StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, **kwargs)
-
-
-class TokenAuthentication(knox.auth.TokenAuthentication):
-    """`Authorization: Token <key>` against hashed, expiring tokens (knox).
-
-    One indexed query (by the token's SHA-512 digest) finds the token, its user
-    and the user's seller; it is raw SQL because compiling the equivalent ORM
-    query cost more than the recharge itself. Expired tokens are refused but
-    not deleted here: no write on the request path. A valid sale checks the
-    same rules in SQL instead (ledger migration 0004, tests/api/test_sale_path.py).
-    """
-
-    def authenticate(self, request):
-        try:
-            return super().authenticate(request)
-        except exceptions.AuthenticationFailed:
-            count_auth_failure(request)
-            raise
-
-    def authenticate_credentials(self, token):
-        digest = hash_token(token.decode("utf-8", errors="replace"))
-        with connection.cursor() as cursor:
-            cursor.execute(_AUTH_SQL, [digest])
-            row = cursor.fetchone()
-        if row is None or row[0]:  # no such token, or expired
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
-        user = User.from_db("default", _USER_FIELDS, row[1:6])
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        seller = Seller.from_db("default", _SELLER_FIELDS, row[6:]) if row[6] is not None else None
-        # Later `user.seller` reads (permissions, views) then cost no query.
-        user._state.fields_cache["seller"] = seller
-        if seller is not None:
-            seller._state.fields_cache["user"] = user
-        return user, digest
-
-
-User = get_user_model()
-# Model.from_db takes partial rows in the models' own field order; the rest is deferred.
-# Expiry is judged by the database's clock, as the fast sale path's SQL does.
-_USER_FIELDS = ["id", "is_superuser", "username", "is_staff", "is_active"]
-_SELLER_FIELDS = ["id", "user_id", "name", "balance"]
-_AUTH_SQL = f"""
-    SELECT t.expiry < statement_timestamp(), u.id, u.is_superuser, u.username, u.is_staff, u.is_active, s.id, s.user_id, s.name, s.balance
-      FROM {AuthToken._meta.db_table} t
-      JOIN {User._meta.db_table} u ON u.id = t.user_id
-      LEFT JOIN {Seller._meta.db_table} s ON s.user_id = u.id
-     WHERE t.digest = %s
-"""
 
 
 def token_digest(request) -> str | None:
@@ -146,7 +92,7 @@ class NewestFirstPagination(pagination.CursorPagination):
             cursor = None
         else:
             # DRF trusts the position inside the (client-held) cursor; ours are ids.
-            if cursor is None or cursor.position is None or re.fullmatch(r"-?[0-9]{1,19}", cursor.position):
+            if cursor is None or cursor.position is None or re.fullmatch(r"-?[0-9]{1,19}", str(cursor.position)):
                 return cursor
         raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
 

@@ -1,5 +1,6 @@
-"""The base of every domain error; `config.exceptions` turns them into the
-contract's error body."""
+"""The base of every domain error and the contract's error body; services
+import this module, never `config.exceptions` (the HTTP handler), so a
+stored refusal (idempotency) has the same body as an answered one."""
 
 
 class ApplicationError(Exception):
@@ -39,3 +40,11 @@ class InvalidInput(ApplicationError):
 def violated_constraint(error) -> str | None:
     """The name of the constraint a database IntegrityError broke, if any."""
     return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    """The contract's error body, `{"error": {"code", "message", "details"?}}`."""
+    error: dict = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}

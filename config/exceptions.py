@@ -8,7 +8,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 
-from config.errors import ApplicationError, ServiceUnavailable
+from config.errors import ApplicationError, ServiceUnavailable, error_body
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -24,13 +24,6 @@ _DRF_CODES = [
     (exceptions.UnsupportedMediaType, "unsupported_media_type"),
     (exceptions.Throttled, "throttled"),
 ]
-
-
-def error_body(code: str, message: str, details=None) -> dict:
-    error = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return {"error": error}
 
 
 def error_response(error: ApplicationError) -> JsonResponse:
@@ -50,7 +43,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
 
     if isinstance(exc, ApplicationError):
         return error_response(exc)
@@ -61,10 +56,12 @@ def exception_handler(exc, context):
     # Plain JSON, never through a view's renderers: error bodies are JSON even
     # on the schema (YAML) and docs (HTML) views.
     response = JsonResponse(_drf_body(exc, code), status=exc.status_code)
-    if getattr(exc, "auth_header", None):
-        response["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None) is not None:
-        response["Retry-After"] = str(int(exc.wait) + 1)
+    auth_header = getattr(exc, "auth_header", None)  # NotAuthenticated, AuthenticationFailed
+    if auth_header:
+        response["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)  # Throttled
+    if wait is not None:
+        response["Retry-After"] = str(int(wait) + 1)
     return response
 
 

@@ -11,6 +11,7 @@ import sys
 
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
+
 from config.errors import ServiceUnavailable
 from config.exceptions import error_response
 

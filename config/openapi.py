@@ -31,7 +31,7 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     """Documents `Authorization: Token <key>` for the project's own
     TokenAuthentication (spectacular only knows the library classes it wraps)."""
 
-    target_class = "config.api.TokenAuthentication"
+    target_class = "sellers.authentication.TokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):

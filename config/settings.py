@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "ledger",
     "idempotency",
     "callbacks",
+    "config",
 ]
 
 MIDDLEWARE = [
@@ -121,7 +122,7 @@ STATIC_URL = "static/"
 WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["config.api.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["sellers.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.JSONParser"],

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.exceptions import error_body
+from config.errors import error_body
 
 
 class HealthView(APIView):

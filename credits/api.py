@@ -68,7 +68,11 @@ class CreditRequestListCreateView(generics.ListAPIView):
             code, body = create()
             return Response(body, status=code)
         code, body, replayed = run_idempotent(
-            seller_id=seller_id, key=key, endpoint="credit-requests", request_hash=request_hash(request.data), action=create
+            seller_id=seller_id,
+            key=key,
+            endpoint="credit-requests",
+            request_hash=request_hash(request.data),
+            action=create,
         )
         return Response(body, status=code, headers=replay_headers(replayed))
 

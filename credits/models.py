@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-MAX_AMOUNT = 10**15
+from config.constants import MAX_AMOUNT
 
 
 class CreditRequest(models.Model):

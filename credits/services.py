@@ -1,3 +1,4 @@
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,7 +12,7 @@ def request_credit(*, seller_id: int, amount: int) -> CreditRequest:
     return CreditRequest.objects.create(seller_id=seller_id, amount=amount)
 
 
-def approve_credit_request(*, credit_request_id: int, decided_by) -> CreditRequest:
+def approve_credit_request(*, credit_request_id: int, decided_by: User) -> CreditRequest:
     """Approves and credits the request exactly once.
 
     Idempotent: approving an approved request returns it unchanged. Locks the
@@ -28,7 +29,7 @@ def approve_credit_request(*, credit_request_id: int, decided_by) -> CreditReque
         return credit_request
 
 
-def reject_credit_request(*, credit_request_id: int, decided_by) -> CreditRequest:
+def reject_credit_request(*, credit_request_id: int, decided_by: User) -> CreditRequest:
     """Rejects a pending request; rejecting a rejected one returns it unchanged."""
     with transaction.atomic(durable=True):
         credit_request = CreditRequest.objects.select_for_update().get(pk=credit_request_id)
@@ -40,7 +41,7 @@ def reject_credit_request(*, credit_request_id: int, decided_by) -> CreditReques
         return credit_request
 
 
-def _decide(credit_request: CreditRequest, status: str, decided_by) -> None:
+def _decide(credit_request: CreditRequest, status: str, decided_by: User) -> None:
     credit_request.status = status
     credit_request.decided_at = timezone.now()
     credit_request.decided_by = decided_by

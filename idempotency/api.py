@@ -3,6 +3,7 @@ import re
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 
 _KEY = r"[\x21-\x7e]{1,255}"  # 1 to 255 visible ASCII characters
 _VALID_KEY = re.compile(_KEY)
@@ -24,9 +25,9 @@ def valid_idempotency_key(key: str) -> bool:
     return _VALID_KEY.fullmatch(key) is not None
 
 
-def idempotency_key(request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
     """The request's Idempotency-Key header, or None; 400 if malformed."""
-    key = request.headers.get("Idempotency-Key")
+    key: str | None = request.headers.get("Idempotency-Key")
     if key is None:
         return None
     if not valid_idempotency_key(key):
@@ -34,5 +35,5 @@ def idempotency_key(request) -> str | None:
     return key
 
 
-def replay_headers(replayed: bool) -> dict:
+def replay_headers(replayed: bool) -> dict[str, str]:
     return {"Idempotent-Replayed": "true"} if replayed else {}

@@ -8,4 +8,3 @@ class IdempotencyKeyReused(ApplicationError):
     status_code = 422
     code = "idempotency_key_reused"
     message = "This Idempotency-Key was already used for a different request."
-

@@ -24,3 +24,6 @@ class IdempotencyRecord(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["seller", "key"], name="idempotency_key_unique_per_seller")]
         indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
+
+    def __str__(self) -> str:
+        return f"{self.seller_id}/{self.key}"

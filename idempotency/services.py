@@ -5,18 +5,19 @@ adjustments). Recharges do the same inside their SQL statement
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from config.errors import ApplicationError, violated_constraint
-from config.exceptions import error_body
+from config.errors import ApplicationError, error_body, violated_constraint
 from idempotency.models import IdempotencyRecord
 from idempotency.selectors import stored_response
 
 UNIQUE_KEY = "idempotency_key_unique_per_seller"
 
 
-def request_hash(data) -> str:
+def request_hash(data: Any) -> str:
     """Hash of the parsed JSON body: key order and white space do not count."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     # surrogatepass: a lone surrogate (valid in JSON text) must not make a 500.
@@ -24,8 +25,8 @@ def request_hash(data) -> str:
 
 
 def run_idempotent(
-    *, seller_id: int, key: str, endpoint: str, request_hash: str, action: Callable[[], tuple[int, dict]]
-) -> tuple[int, dict, bool]:
+    *, seller_id: int, key: str, endpoint: str, request_hash: str, action: Callable[[], tuple[int, dict[str, Any]]]
+) -> tuple[int, dict[str, Any], bool]:
     """Runs `action` once per (seller, key); a repeat gets the stored response.
 
     Returns (status, body, replayed). The response is stored in the action's
@@ -35,7 +36,7 @@ def run_idempotent(
     stored and replayed too; any other error keeps nothing, so the key can be
     used again.
     """
-    lookup = {"seller_id": seller_id, "key": key, "endpoint": endpoint, "request_hash": request_hash}
+    lookup: dict[str, Any] = {"seller_id": seller_id, "key": key, "endpoint": endpoint, "request_hash": request_hash}
     stored = stored_response(**lookup)
     if stored is None:
         try:
@@ -47,10 +48,11 @@ def run_idempotent(
             if violated_constraint(error) != UNIQUE_KEY:
                 raise
             stored = stored_response(**lookup)
+            assert stored is not None  # the record that won the race is committed
     return stored.status_code, json.loads(stored.body), True
 
 
-def _outcome(action) -> tuple[int, dict]:
+def _outcome(action: Callable[[], tuple[int, dict[str, Any]]]) -> tuple[int, dict[str, Any]]:
     try:
         return action()
     except ApplicationError as refusal:
@@ -59,7 +61,7 @@ def _outcome(action) -> tuple[int, dict]:
         return refusal.status_code, error_body(refusal.code, refusal.message, refusal.details)
 
 
-def purge_idempotency_records(*, older_than) -> int:
+def purge_idempotency_records(*, older_than: datetime) -> int:
     """Deletes records created before `older_than`; returns how many."""
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=older_than).delete()
     return deleted

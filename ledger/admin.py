@@ -36,9 +36,9 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Not inside the admin's usual request-wide transaction: adjust_balance
-        # is a durable transaction of its own, holding the seller lock briefly.
+        # is then a transaction of its own, holding the seller lock briefly.
         try:
-            return self._changeform_view(request, object_id, form_url, extra_context)
+            return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]  # Django's own, unwrapped
         except InsufficientBalance as error:
             self.message_user(request, f"Refused: {error.message}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())

@@ -1,5 +1,5 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +12,7 @@ from config.api import (
     LedgerPagination,
     StrictCharField,
     StrictIntegerField,
+    seller_of,
     validated,
 )
 from config.openapi import errors
@@ -42,7 +43,8 @@ class TransactionOutputSerializer(serializers.Serializer):
     reference = serializers.SerializerMethodField()
 
     @staticmethod
-    def get_reference(entry) -> ReferenceSerializer:
+    @extend_schema_field(ReferenceSerializer)
+    def get_reference(entry) -> dict:
         return next({"type": kind, "id": getattr(entry, field)} for field, kind in _REFERENCES if getattr(entry, field))
 
 
@@ -58,7 +60,7 @@ class TransactionListView(generics.ListAPIView):
 
     def get_queryset(self):
         filters = validated(self.TransactionFilterSerializer, self.request.query_params)
-        return selectors.ledger_entries(seller_id=self.request.user.seller.pk, **filters)
+        return selectors.ledger_entries(seller_id=seller_of(self.request.user).pk, **filters)
 
     @extend_schema(
         parameters=[

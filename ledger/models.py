@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-MAX_AMOUNT = 10**15
+from config.constants import MAX_AMOUNT
 
 
 class BalanceAdjustment(models.Model):
@@ -23,6 +23,9 @@ class BalanceAdjustment(models.Model):
             ),
             models.CheckConstraint(condition=~Q(reason=""), name="adjustment_reason_not_empty"),
         ]
+
+    def __str__(self):
+        return f"{self.seller_id} {self.amount:+} ({self.reason})"
 
 
 class LedgerEntry(models.Model):
@@ -57,10 +60,20 @@ class LedgerEntry(models.Model):
         db_index=False,
     )
     recharge = models.ForeignKey(
-        "recharges.Recharge", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries", db_index=False
+        "recharges.Recharge",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        db_index=False,
     )
     adjustment = models.ForeignKey(
-        BalanceAdjustment, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries", db_index=False
+        BalanceAdjustment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        db_index=False,
     )
     created_at = models.DateTimeField(db_default=Now())
 
@@ -86,19 +99,37 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_entry_balance_after_non_negative"),
             models.CheckConstraint(
                 condition=(
-                    Q(kind="credit", amount__gt=0, credit_request__isnull=False, recharge__isnull=True, adjustment__isnull=True)
-                    | Q(kind="recharge", amount__lt=0, credit_request__isnull=True, recharge__isnull=False, adjustment__isnull=True)
+                    Q(
+                        kind="credit",
+                        amount__gt=0,
+                        credit_request__isnull=False,
+                        recharge__isnull=True,
+                        adjustment__isnull=True,
+                    )
+                    | Q(
+                        kind="recharge",
+                        amount__lt=0,
+                        credit_request__isnull=True,
+                        recharge__isnull=False,
+                        adjustment__isnull=True,
+                    )
                     | Q(kind="adjustment", credit_request__isnull=True, recharge__isnull=True, adjustment__isnull=False)
-                    | Q(kind="refund", amount__gt=0, credit_request__isnull=True, recharge__isnull=False, adjustment__isnull=True)
+                    | Q(
+                        kind="refund",
+                        amount__gt=0,
+                        credit_request__isnull=True,
+                        recharge__isnull=False,
+                        adjustment__isnull=True,
+                    )
                 ),
                 name="ledger_entry_exactly_one_source",
             ),
         ]
 
+    def __str__(self):
+        return f"{self.seller_id}#{self.sequence} {self.kind} {self.amount:+}"
+
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise ValueError("Ledger entries are append-only; an existing entry cannot be saved.")
         super().save(*args, **kwargs)
-
-    def __str__(self):
-        return f"{self.seller_id}#{self.sequence} {self.kind} {self.amount:+}"

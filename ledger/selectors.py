@@ -1,11 +1,20 @@
+from datetime import datetime
+from typing import Any
+
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
 from ledger.models import LedgerEntry
 from sellers.models import Seller
 
 
-def ledger_entries(*, seller_id: int, kind: str | None = None, created_after=None, created_before=None):
+def ledger_entries(
+    *,
+    seller_id: int,
+    kind: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[LedgerEntry]:
     entries = LedgerEntry.objects.filter(seller_id=seller_id)
     if kind:
         entries = entries.filter(kind=kind)
@@ -16,11 +25,13 @@ def ledger_entries(*, seller_id: int, kind: str | None = None, created_after=Non
     return entries
 
 
-def reconcile() -> list[dict]:
+def reconcile() -> list[dict[str, Any]]:
     """Sellers whose balance differs from the sum of their ledger entries, or
     whose running-balance chain is broken; an empty list when all is right."""
     problems = []
-    sums = dict(LedgerEntry.objects.values_list("seller_id").annotate(total=Sum("amount")).values_list("seller_id", "total"))
+    sums = dict(
+        LedgerEntry.objects.values_list("seller_id").annotate(total=Sum("amount")).values_list("seller_id", "total")
+    )
     for seller_id, balance in Seller.objects.values_list("pk", "balance"):
         total = sums.get(seller_id, 0)
         if balance != total or balance < 0:
@@ -43,4 +54,4 @@ def _broken_chain_links() -> list[tuple[int, int]]:
             WHERE balance_after <> previous + amount OR sequence <> previous_sequence + 1
             """
         )
-        return cursor.fetchall()
+        return [(seller_id, sequence) for seller_id, sequence in cursor.fetchall()]

@@ -11,15 +11,35 @@ Design rules (each also enforced by PostgreSQL; the triggers are in ledger/sql/)
    so a re-saved or re-approved request cannot credit twice.
 4. Entries are never updated or deleted (trigger; the model refuses too).
 
-Credits, adjustments and refunds lock the seller row (`select_for_update`)
-inside the caller's transaction; the source row comes first (a credit request
-or recharge is locked, an adjustment inserted), then the seller. Recharges are
-debited in SQL (ledger/sql/ledger_post_debit[s].sql, called by the sale
-statement of the recharges app): a conditional `UPDATE ... WHERE balance >= amount`
-takes the row lock, then the entries are appended.
+Credits, adjustments and refunds lock the seller row (`select_for_update`, in `_post`)
+inside the caller's transaction, and keep it until commit:
+
+- a credit runs in the approval's durable transaction, which has locked the
+  credit request first: the one lock order is credit request, then seller;
+- an adjustment runs in a transaction of its own, or nested in the durable one
+  that records its Idempotency-Key (`idempotency.services.run_idempotent`).
+  It inserts its `BalanceAdjustment` row before `_post` locks the seller. That
+  insert takes no lock on the seller because every foreign key to
+  `sellers_seller` is DEFERRABLE INITIALLY DEFERRED (Django's default on
+  PostgreSQL): the key check, with its FOR KEY SHARE lock, runs at commit,
+  when this transaction already holds the row lock. With an immediate key, two
+  adjustments of one seller would each hold FOR KEY SHARE and wait for the
+  other to release it before FOR UPDATE: a deadlock
+  (tests/system/concurrency/test_deferred_foreign_keys.py keeps this so).
+
+A refund runs in the transaction that makes its recharge failed, which has
+locked the recharge first: recharge, then seller.
+
+Recharges are debited in SQL (ledger/sql/ledger_post_debit[s].sql, called by
+the recharges app's sale statement) in autocommit: a conditional
+`UPDATE ... WHERE balance >= amount` takes the row lock, then the entries are
+appended.
 No Python lock protects money: the service runs in many processes.
 """
 
+from typing import Any, Protocol
+
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from config.errors import violated_constraint
@@ -34,7 +54,24 @@ _ONE_PER_SOURCE = {
 }
 
 
-def _post(*, seller_id: int, amount: int, kind: str, **source) -> LedgerEntry:
+class CreditSource(Protocol):
+    """What the ledger reads of an approved credit request (the credits app
+    sits above the ledger, so the ledger does not import its model)."""
+
+    seller_id: int
+    amount: int
+
+
+class RefundSource(Protocol):
+    """What the ledger reads of a failed recharge (the recharges app sits
+    above the ledger)."""
+
+    pk: int
+    seller_id: int
+    amount: int
+
+
+def _post(*, seller_id: int, amount: int, kind: str, **source: Any) -> LedgerEntry:
     """Moves `amount` on the seller's balance and appends its entry.
 
     Must run inside the caller's transaction; the seller row lock is its first
@@ -57,7 +94,7 @@ def _post(*, seller_id: int, amount: int, kind: str, **source) -> LedgerEntry:
         raise
 
 
-def post_credit(*, credit_request) -> LedgerEntry:
+def post_credit(*, credit_request: CreditSource) -> LedgerEntry:
     """Credits an approved credit request; call inside the approval's transaction."""
     return _post(
         seller_id=credit_request.seller_id,
@@ -67,11 +104,14 @@ def post_credit(*, credit_request) -> LedgerEntry:
     )
 
 
-def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by) -> LedgerEntry:
+def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by: User) -> LedgerEntry:
     """Applies a staff correction; a negative one may not overdraw the balance.
 
-    Not durable: it may run inside the transaction that records its
-    Idempotency-Key (idempotency.services.run_idempotent), and nowhere else.
+    Not durable, so that it can run nested in the transaction that records its
+    Idempotency-Key (idempotency.services.run_idempotent); callers without a
+    key (the admin, the API) call it outside any transaction, and it is then
+    its own. The adjustment row goes in before the seller lock: see the
+    module docstring on deferred foreign keys.
     """
     with transaction.atomic():
         adjustment = BalanceAdjustment.objects.create(
@@ -80,7 +120,7 @@ def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by) -> L
         return _post(seller_id=seller_id, amount=amount, kind=LedgerEntry.Kind.ADJUSTMENT, adjustment=adjustment)
 
 
-def post_refund(*, recharge) -> LedgerEntry:
+def post_refund(*, recharge: RefundSource) -> LedgerEntry:
     """Returns a failed recharge's amount; call inside the transaction that
     makes it failed (a trigger checks the recharge, UNIQUE makes it once)."""
     return _post(

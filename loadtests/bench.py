@@ -60,6 +60,7 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,22 +131,58 @@ class Result:
 def parse_args(argv=None):
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--connections", "-c", type=int, default=int(env("BENCH_CONNECTIONS", "32")), help="BENCH_CONNECTIONS (32; 64 also useful)")
-    parser.add_argument("--duration", "-d", type=float, default=float(env("BENCH_DURATION", "10")), help="BENCH_DURATION: seconds per phase (10)")
-    parser.add_argument("--warmup", type=float, default=float(env("BENCH_WARMUP", "2")), help="BENCH_WARMUP: seconds before each phase (2)")
-    parser.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "2")), help="BENCH_THREADS: wrk threads and pgbench jobs (2)")
-    parser.add_argument("--workers", type=int, default=workers(), help="WEB_CONCURRENCY: workers of every candidate server (CPUs + 1)")
     parser.add_argument(
-        "--servers", default=env("BENCH_SERVERS", ",".join(c.key for c in CANDIDATES)),
+        "--connections",
+        "-c",
+        type=int,
+        default=int(env("BENCH_CONNECTIONS", "32")),
+        help="BENCH_CONNECTIONS (32; 64 also useful)",
+    )
+    parser.add_argument(
+        "--duration",
+        "-d",
+        type=float,
+        default=float(env("BENCH_DURATION", "10")),
+        help="BENCH_DURATION: seconds per phase (10)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=float(env("BENCH_WARMUP", "2")),
+        help="BENCH_WARMUP: seconds before each phase (2)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(env("BENCH_THREADS", "2")),
+        help="BENCH_THREADS: wrk threads and pgbench jobs (2)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=workers(),
+        help="WEB_CONCURRENCY: workers of every candidate server (CPUs + 1)",
+    )
+    parser.add_argument(
+        "--servers",
+        default=env("BENCH_SERVERS", ",".join(c.key for c in CANDIDATES)),
         help="BENCH_SERVERS: comma-separated candidates: " + ", ".join(c.key for c in CANDIDATES),
-    )  # fmt: skip
+    )
     parser.add_argument("--port", type=int, default=int(env("BENCH_PORT", "18250")), help="BENCH_PORT (18250)")
     parser.add_argument("--sellers", type=int, default=1000, help="sellers to spread over (1000)")
     parser.add_argument("--hot", type=int, default=2, help="hot sellers (2)")
     parser.add_argument("--batch-items", type=int, default=100, help="items per batch (100)")
     parser.add_argument("--credit", type=int, default=10**13, help="rials per seller (10^13: never runs out)")
-    parser.add_argument("--pgbench", default=env("PGBENCH", ""), help="PGBENCH: pgbench binary (/usr/bin/pgbench, else the embedded server's)")
-    parser.add_argument("--only", default="", help="comma-separated phases to run: " + ", ".join(p.key for p in phases(parser.parse_args([]))))
+    parser.add_argument(
+        "--pgbench",
+        default=env("PGBENCH", ""),
+        help="PGBENCH: pgbench binary (/usr/bin/pgbench, else the embedded server's)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated phases to run: " + ", ".join(p.key for p in phases(parser.parse_args([]))),
+    )
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails, too")
     return parser.parse_args(argv)
@@ -334,14 +371,22 @@ def worker_rss_mib(pids: list[int]) -> float | None:
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
+def _match(pattern: str, find: Callable[[str, str], re.Match[str] | None], text: str) -> re.Match[str]:
+    """The match a tool's output must contain; its absence is a clear error, not a TypeError."""
+    match = find(pattern, text)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in the output:\n{text[-2000:]}")
+    return match
+
+
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    number, unit = _match(r"([\d.]+)(us|ms|s|m)", re.fullmatch, text).groups()
     return float(number) * _UNITS_MS[unit]
 
 
 def parse_wrk(phase: Phase, output: str) -> Result:
     percentiles = {match[0]: _ms(match[1]) for match in re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M)}
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
+    rate = float(_match(r"Requests/sec:\s+([\d.]+)", re.search, output)[1])
     statuses = {key: int(value) for key, value in re.findall(r"(2xx|402|4xx|5xx)=(\d+)", output)}
     socket_errors = re.search(r"Socket errors: (.*)", output)
     return Result(
@@ -350,8 +395,8 @@ def parse_wrk(phase: Phase, output: str) -> Result:
 
 
 def parse_pgbench(phase: Phase, output: str, log_files: list[Path]) -> Result:
-    rate = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)[1])
-    processed = int(re.search(r"number of transactions actually processed: (\d+)", output)[1])
+    rate = float(_match(r"tps = ([\d.]+) \(without initial connection time\)", re.search, output)[1])
+    processed = int(_match(r"number of transactions actually processed: (\d+)", re.search, output)[1])
     failed = re.search(r"number of failed transactions: (\d+)", output)
     latencies = []
     for path in log_files:

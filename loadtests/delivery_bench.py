@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def main(argv=None) -> int:
         from config.workers import workers
 
         server = stack.enter_context(
-            harness.gunicorn(database_url, workers=args.web_workers or workers(), port=args.port, log_path=out / "web.log")
+            harness.gunicorn(
+                database_url, workers=args.web_workers or workers(), port=args.port, log_path=out / "web.log"
+            )
         )
         postgres = harness.postmaster_pid(database_url)
         db = stack.enter_context(psycopg.connect(database_url, autocommit=True))
@@ -82,7 +85,9 @@ def main(argv=None) -> int:
         cpu_before = cpu_seconds(simulator.pid, postgres)
         started_at = time.monotonic()
         worker_processes = [
-            stack.enter_context(started([sys.executable, "manage.py", "run_worker"], worker_env, out / f"worker{i}.log"))
+            stack.enter_context(
+                started([sys.executable, "manage.py", "run_worker"], worker_env, out / f"worker{i}.log")
+            )
             for i in range(args.workers)
         ]
         while pending(db):
@@ -94,19 +99,20 @@ def main(argv=None) -> int:
 
         offered = sale.rate / 2
         delay_ms = max(0, round(8 * 1000 / offered))
-        phase_start = db.execute("SELECT now()").fetchone()[0]
+        phase_start = one(db, "SELECT now()")[0]
         steady = run_wrk(wrk, server.url, seed_path, args.sellers, 8, args.steady, out / "wrk-steady.txt", delay_ms)
-        stopped = db.execute("SELECT now()").fetchone()[0]
+        stopped = one(db, "SELECT now()")[0]
         while pending(db):
             time.sleep(0.05)
-        p99, last_after_stop, steady_count = db.execute(
+        p99, last_after_stop, steady_count = one(
+            db,
             """
             SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)),
                    extract(epoch FROM max(completed_at) - %s), count(*)
               FROM recharges_recharge WHERE created_at >= %s
             """,
             [stopped, phase_start],
-        ).fetchone()
+        )
         check = subprocess.run([sys.executable, "manage.py", "reconcile"], cwd=harness.BASE_DIR, env=env)
 
     latency = args.latency_ms / 1000
@@ -141,7 +147,7 @@ def run_wrk(wrk, url, seed_path, sellers, connections, seconds, out: Path, delay
 
 def top_up_backlog(db, backlog: int) -> None:
     """Sells with the batch statement until `backlog` recharges are pending."""
-    seller = db.execute("SELECT min(id) FROM sellers_seller WHERE balance > 0").fetchone()[0]
+    seller = one(db, "SELECT min(id) FROM sellers_seller WHERE balance > 0")[0]
     while (missing := backlog - pending(db)) > 0:
         count = min(missing, 1000)
         phones = [f"+98912{n:07d}" for n in range(count)]
@@ -151,11 +157,17 @@ def top_up_backlog(db, backlog: int) -> None:
         )
 
 
+def one(db, sql: str, params: Sequence = ()) -> tuple:
+    row = db.execute(sql, params).fetchone()
+    assert row is not None
+    return row
+
+
 def pending(db) -> int:
-    return db.execute("SELECT count(*) FROM recharges_recharge WHERE status = 'pending'").fetchone()[0]
+    return one(db, "SELECT count(*) FROM recharges_recharge WHERE status = 'pending'")[0]
 
 
-def cpu_seconds(simulator_pid: int, postgres_pid: int | None, workers: list[int] = ()) -> dict:
+def cpu_seconds(simulator_pid: int, postgres_pid: int | None, workers: Sequence[int] = ()) -> dict:
     def cpu(pid):
         times = psutil.Process(pid).cpu_times()
         return times.user + times.system
@@ -175,7 +187,9 @@ class started:
 
     def __enter__(self) -> subprocess.Popen:
         self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(self.command, cwd=harness.BASE_DIR, env=self.env, stdout=self.log, stderr=self.log)
+        self.process = subprocess.Popen(
+            self.command, cwd=harness.BASE_DIR, env=self.env, stdout=self.log, stderr=self.log
+        )
         return self.process
 
     def __exit__(self, *exc_info):

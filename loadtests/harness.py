@@ -132,7 +132,7 @@ def postmaster_pid(database_url: str) -> int | None:
         return None  # a remote server: its process ids mean nothing here
     try:
         with psycopg.connect(database_url) as connection:
-            backend = connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+            (backend,) = connection.execute("SELECT pg_backend_pid()").fetchone() or (None,)
             parent = psutil.Process(backend).ppid()
     except (psycopg.Error, psutil.Error):
         return None
@@ -194,14 +194,15 @@ class CpuSplit:
     def __exit__(self, *exc_info):
         end = self._snapshot()
         wall = end["wall"] - self.start["wall"]
-        self.cores = {}
+        self.cores: dict[str, float | None] = {}
         for part in ("server", "postgres", "generator", "machine"):
             if end[part] is None or self.start[part] is None:
                 self.cores[part] = None
             else:
                 self.cores[part] = (end[part] - self.start[part]) / wall
         known = sum(value for part, value in self.cores.items() if part != "machine" and value is not None)
-        self.cores["other"] = max(0.0, self.cores["machine"] - known)
+        machine = self.cores["machine"]
+        self.cores["other"] = None if machine is None else max(0.0, machine - known)
         return False
 
 
@@ -213,7 +214,7 @@ def render_table(headers: list[str], rows: list[list], *, align_left: int = 1) -
     def line(row):
         return "  ".join(
             value.ljust(width) if index < align_left else value.rjust(width)
-            for index, (value, width) in enumerate(zip(row, widths))
+            for index, (value, width) in enumerate(zip(row, widths, strict=False))
         ).rstrip()
 
     rule = "  ".join("-" * width for width in widths)

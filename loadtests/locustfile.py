@@ -25,6 +25,7 @@ import socket
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import TextIO
 
 from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
@@ -58,7 +59,7 @@ class _Outcomes:
         self.directory = Path(directory) if directory else None
         self.statuses: Counter = Counter()
         self.failures: Counter = Counter()
-        self._recharges = None
+        self._recharges: TextIO | None = None
 
     @property
     def tag(self) -> str:
@@ -71,7 +72,7 @@ class _Outcomes:
         if self._recharges is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             # Line-buffered: a line is on disk as soon as it is written.
-            self._recharges = open(self.directory / f"recharges-{self.tag}.csv", "a", buffering=1)
+            self._recharges = open(self.directory / f"recharges-{self.tag}.csv", "a", buffering=1)  # noqa: SIM115 - open for the whole run, closed in save()
         self._recharges.write(f"{recharge_id},{seller_id},{amount}\n")
 
     def save(self) -> None:

@@ -123,13 +123,15 @@ def _process_worker(queue, *args) -> None:
 def _in_threads(args: tuple, workers: int) -> list[int]:
     barrier = threading.Barrier(workers)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [f.result(timeout=TIMEOUT) for f in [pool.submit(_worker, *args, barrier) for _ in range(workers)]]
+        return [f.result(timeout=TIMEOUT) for f in [pool.submit(_worker, *args, barrier) for _ in range(workers)]]  # type: ignore[call-arg]  # _worker takes the barrier last
 
 
 def _in_processes(args: tuple, workers: int) -> list[int]:
     context = multiprocessing.get_context("spawn")
     barrier, queue = context.Barrier(workers), context.Queue()
-    processes = [context.Process(target=_process_worker, args=(queue, *args, barrier), daemon=True) for _ in range(workers)]
+    processes = [
+        context.Process(target=_process_worker, args=(queue, *args, barrier), daemon=True) for _ in range(workers)
+    ]
     for process in processes:
         process.start()
     try:
@@ -145,7 +147,9 @@ def _in_processes(args: tuple, workers: int) -> list[int]:
     return results
 
 
-def run(conninfo: str, *, strategy: str, runner: str, workers: int = 4, attempts: int = 150, amount: int = 1_000) -> Outcome:
+def run(
+    conninfo: str, *, strategy: str, runner: str, workers: int = 4, attempts: int = 150, amount: int = 1_000
+) -> Outcome:
     """Debits one scratch account from `workers` threads or processes at once,
     `attempts` times each; the balance covers half of all the attempts."""
     start = amount * workers * attempts // 2
@@ -157,7 +161,9 @@ def run(conninfo: str, *, strategy: str, runner: str, workers: int = 4, attempts
             connection.execute(sql.SQL("INSERT INTO {} VALUES (1, %s)").format(table), [start])
             run_workers = {"threads": _in_threads, "processes": _in_processes}[runner]
             sold = sum(run_workers((conninfo, table_name, strategy, attempts, amount), workers))
-            (final,) = connection.execute(sql.SQL("SELECT balance FROM {} WHERE id = 1").format(table)).fetchone()
+            (final,) = connection.execute(sql.SQL("SELECT balance FROM {} WHERE id = 1").format(table)).fetchone() or (
+                None,
+            )
         finally:
             connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
     return Outcome(runner, strategy, workers * attempts, amount, start, sold, final)

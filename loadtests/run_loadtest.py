@@ -28,6 +28,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -45,9 +46,14 @@ def parse_args(argv=None):
     )
     parser.add_argument("--duration", "-t", default=env("LOCUST_DURATION", "30s"), help="LOCUST_DURATION (30s)")
     parser.add_argument(
-        "--processes", type=int, default=int(env("LOCUST_PROCESSES", "1")), help="LOCUST_PROCESSES: locust worker processes (1)"
+        "--processes",
+        type=int,
+        default=int(env("LOCUST_PROCESSES", "1")),
+        help="LOCUST_PROCESSES: locust worker processes (1)",
     )
-    parser.add_argument("--sellers", type=int, default=int(env("LOADTEST_SELLERS", "200")), help="LOADTEST_SELLERS (200)")
+    parser.add_argument(
+        "--sellers", type=int, default=int(env("LOADTEST_SELLERS", "200")), help="LOADTEST_SELLERS (200)"
+    )
     parser.add_argument(
         "--credit",
         type=int,
@@ -55,11 +61,12 @@ def parse_args(argv=None):
         help="LOADTEST_CREDIT: rials per seller (5,000,000: some run out, so 402s and top-ups happen)",
     )
     parser.add_argument("--port", type=int, default=int(env("LOADTEST_PORT", "18200")), help="LOADTEST_PORT (18200)")
+    parser.add_argument("--workers", type=int, default=workers(), help="WEB_CONCURRENCY: gunicorn workers (CPUs + 1)")
     parser.add_argument(
-        "--workers", type=int, default=workers(), help="WEB_CONCURRENCY: gunicorn workers (CPUs + 1)"
-    )
-    parser.add_argument(
-        "--keep-db", action="store_true", default=env("LOADTEST_KEEP_DB", "") not in ("", "0"), help="LOADTEST_KEEP_DB=1"
+        "--keep-db",
+        action="store_true",
+        default=env("LOADTEST_KEEP_DB", "") not in ("", "0"),
+        help="LOADTEST_KEEP_DB=1",
     )
     return parser.parse_args(argv)
 
@@ -72,7 +79,9 @@ def main(argv=None) -> int:
     with harness.scratch_database("loadtest", keep=args.keep_db) as database_url:
         env = harness.child_env(database_url)
         harness.prepare(env, sellers=args.sellers, credit=args.credit, seed_path=seed_path)
-        with harness.gunicorn(database_url, workers=args.workers, port=args.port, log_path=out / "gunicorn.log") as server:
+        with harness.gunicorn(
+            database_url, workers=args.workers, port=args.port, log_path=out / "gunicorn.log"
+        ) as server:
             locust_status = run_locust(args, server.url, seed_path, out)
         problems = report_traffic(out)
         if locust_status not in (0, 1):  # 1 only means "there were failures", reported above
@@ -106,7 +115,9 @@ def run_locust(args, host: str, seed_path: Path, out: Path) -> int:
     env = {**os.environ, "LOADTEST_SEED": str(seed_path), "LOADTEST_OUT": str(out)}
     log(f"locust: {args.users} users, spawn rate {args.spawn_rate}/s, {args.duration} (log: {out / 'locust.log'})")
     with open(out / "locust.log", "wb") as locust_log:
-        return subprocess.run(command, cwd=harness.BASE_DIR, env=env, stdout=locust_log, stderr=subprocess.STDOUT).returncode
+        return subprocess.run(
+            command, cwd=harness.BASE_DIR, env=env, stdout=locust_log, stderr=subprocess.STDOUT
+        ).returncode
 
 
 def report_traffic(out: Path) -> list[str]:
@@ -121,14 +132,15 @@ def report_traffic(out: Path) -> list[str]:
     print()
     print(render_table(["request", "count", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "failures"], rows))
 
-    statuses, failures = defaultdict(Counter), Counter()
+    statuses: defaultdict[str, Counter[int]] = defaultdict(Counter)
+    failures: Counter[tuple[str, str]] = Counter()
     for path in out.glob("outcomes-*.json"):
         outcomes = json.loads(path.read_text())
         for row in outcomes["statuses"]:
             statuses[row["name"]][row["status"]] += row["count"]
         for row in outcomes["failures"]:
             failures[(row["name"], row["error"])] += row["count"]
-    totals = Counter()
+    totals: Counter[int] = Counter()
     for counts in statuses.values():
         totals.update(counts)
     every_status = sorted(totals)
@@ -140,25 +152,33 @@ def report_traffic(out: Path) -> list[str]:
     if failures:
         print()
         print("Failures:")
-        print(render_table(["request", "error", "count"], [[*key, count] for key, count in failures.most_common()], align_left=2))
+        print(
+            render_table(
+                ["request", "error", "count"], [[*key, count] for key, count in failures.most_common()], align_left=2
+            )
+        )
 
     problems = []
     requests = sum(entry["num_requests"] for entry in entries)
     if sum(totals.values()) != requests:
-        problems.append(f"outcome files count {sum(totals.values())} responses, locust {requests}: a process lost its record")
+        problems.append(
+            f"outcome files count {sum(totals.values())} responses, locust {requests}: a process lost its record"
+        )
     server_errors = sum(count for status, count in totals.items() if status >= 500)
     if server_errors:
         problems.append(f"{server_errors} response(s) with a 5xx status")
     if totals.get(0):
         problems.append(f"{totals[0]} request(s) got no HTTP response")
     if failures:
-        problems.append(f"{sum(failures.values())} failed request(s): 5xx, unexpected status or wrong body (see Failures)")
+        problems.append(
+            f"{sum(failures.values())} failed request(s): 5xx, unexpected status or wrong body (see Failures)"
+        )
     return problems
 
 
 def _stats_row(name: str, entries: list[dict]) -> list:
     """One table row from locust's final statistics (summed over `entries`)."""
-    histogram = Counter()
+    histogram: Counter[Any] = Counter()
     for entry in entries:
         histogram.update({int(ms): count for ms, count in entry["response_times"].items()})
     count = sum(entry["num_requests"] for entry in entries)

@@ -29,6 +29,7 @@ Python process (loadtests/dbtasks.py) so this module never imports Django.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -52,7 +53,7 @@ TEMPLATE_DATABASE = "chaos_template"
 
 
 def _pg_bin() -> Path:
-    import pgserver._commands  # noqa: PLC0415 - imported only when a private server is used
+    import pgserver._commands  # here: imported only when a private server is used
 
     return pgserver._commands.POSTGRES_BIN_PATH
 
@@ -117,7 +118,7 @@ class Postgres:
         raise NotImplementedError
 
     def _sql(self, statement: str, database: str = "postgres") -> None:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         with psycopg.connect(_libpq(self.url(database)), autocommit=True, connect_timeout=10) as conn:
             conn.execute(statement)
@@ -145,13 +146,13 @@ class Postgres:
         return self.create_database(name, template=TEMPLATE_DATABASE)
 
     def _database_exists(self, name: str) -> bool:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         with psycopg.connect(_libpq(self.url()), autocommit=True, connect_timeout=10) as conn:
             return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
     def wait_ready(self, timeout: float = 30) -> None:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         deadline = time.monotonic() + timeout
         while True:
@@ -182,7 +183,7 @@ class PrivatePostgres(Postgres):
         self.created = True
 
     @property
-    def private(self) -> bool:
+    def private(self) -> bool:  # type: ignore[override]  # a class attribute on Postgres, a fact of the instance here
         return self.created
 
     @classmethod
@@ -231,13 +232,37 @@ class PrivatePostgres(Postgres):
         )
         if not self.created:  # someone else's server: start it as it was started
             options = (self.data_dir / "postmaster.opts").read_text().split(" ", 1)[1].replace('"', "'")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(self.data_dir / "log"), "-o", options, "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.data_dir / "log"),
+            "-o",
+            options,
+            "start",
+        )
         self.wait_ready()
 
     def restart(self, mode: str = "fast") -> float:
         started = time.monotonic()
         # pg_ctl restart reuses the options the server was started with (postmaster.opts).
-        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-m", mode, "-l", str(self.data_dir / "log"), "restart")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-w",
+            "-t",
+            "60",
+            "-m",
+            mode,
+            "-l",
+            str(self.data_dir / "log"),
+            "restart",
+        )
         return time.monotonic() - started
 
     def outage(self, seconds: float, mode: str = "fast") -> float:
@@ -255,10 +280,8 @@ class PrivatePostgres(Postgres):
         if not self.created:
             return
         if (self.data_dir / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "30", "-m", "fast", "stop")
-            except RuntimeError:
-                pass
         if not self.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -403,7 +426,13 @@ class ApiServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ApiServer:
-        env = django_env(self.database_url, HOST="127.0.0.1", PORT=self.port, WEB_CONCURRENCY=self.workers, **self.extra_env)
+        env = django_env(
+            self.database_url,
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            WEB_CONCURRENCY=str(self.workers),
+            **self.extra_env,
+        )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 # gunicorn runs with no control socket: its default path is shared by
@@ -435,7 +464,7 @@ class ApiServer:
 
     def kill_worker(self, pid: int | None = None) -> int | None:
         """SIGKILLs one worker (a random one by default); the master replaces it."""
-        import random  # noqa: PLC0415
+        import random
 
         pids = self.worker_pids()
         if pid is None:
@@ -454,14 +483,21 @@ class ApiServer:
         started = time.monotonic()
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the server ({self.server}) exited with {self.process.returncode}; see {self.log_path}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"the server ({self.server}) exited with {self.process.returncode}; see {self.log_path}:\n{self.log_tail()}"
+                )
             try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200 and len(self.worker_pids()) >= workers:
+                if (
+                    requests.get(self.url + "/healthz", timeout=2).status_code == 200
+                    and len(self.worker_pids()) >= workers
+                ):
                     return time.monotonic() - started
             except requests.RequestException:
                 pass
             if time.monotonic() - started > timeout:
-                raise TimeoutError(f"{self.url}/healthz not healthy after {timeout} s; see {self.log_path}:\n{self.log_tail()}")
+                raise TimeoutError(
+                    f"{self.url}/healthz not healthy after {timeout} s; see {self.log_path}:\n{self.log_tail()}"
+                )
             time.sleep(0.1)
 
     def log_size(self) -> int:

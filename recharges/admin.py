@@ -1,3 +1,4 @@
+import contextlib
 from datetime import timedelta
 
 from django import forms
@@ -55,7 +56,7 @@ class ResolveForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("outcome") == "successful" and not data.get("operator_reference", "").strip():
             self.add_error("operator_reference", "Give the operator's reference for a successful top-up.")
         return data
@@ -64,7 +65,16 @@ class ResolveForm(forms.Form):
 @admin.register(Recharge)
 class RechargeAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "seller", "phone", "amount", "operator", "status", "failure_code", "created_at", "completed_at", "resolve"
+        "id",
+        "seller",
+        "phone",
+        "amount",
+        "operator",
+        "status",
+        "failure_code",
+        "created_at",
+        "completed_at",
+        "resolve",
     ]
     list_filter = ["status", "operator", PastHorizonFilter, "failure_code", "created_at"]
     date_hierarchy = "created_at"
@@ -83,10 +93,8 @@ class RechargeAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # People type numbers as they please: 0912..., +98 912 ...
-        try:
+        with contextlib.suppress(InvalidPhoneNumber):
             search_term = to_e164(search_term)
-        except InvalidPhoneNumber:
-            pass
         return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="phone number", ordering="phone_number__e164")
@@ -121,5 +129,10 @@ class RechargeAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"Recharge #{recharge.pk} resolved.", messages.SUCCESS)
             return redirect("admin:recharges_recharge_change", recharge.pk)
-        context = {**self.admin_site.each_context(request), "recharge": recharge, "form": form, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "recharge": recharge,
+            "form": form,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/recharges/recharge/resolve.html", context)

@@ -1,4 +1,5 @@
 import json
+from typing import cast
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -15,13 +16,14 @@ from config.api import (
     NewestFirstPagination,
     StrictCharField,
     amount_field,
+    seller_of,
     token_digest,
     validated,
 )
 from config.errors import ApplicationError
 from config.exceptions import error_response
-from config.throttling import SellerRateThrottle
 from config.openapi import errors
+from config.throttling import SellerRateThrottle
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
 from idempotency.services import request_hash
 from recharges import selectors, services
@@ -93,19 +95,24 @@ def _recharge_input(data) -> tuple[str, int, str | None]:
 
 
 def _batch_input(data) -> list[tuple[str, int, str | None]]:
-    if type(data) is dict and len(data) == 1 and type(data.get("items")) is list:
-        if 1 <= len(data["items"]) <= MAX_BATCH_ITEMS:
-            items = [_checked_item(item) for item in data["items"]]
-            if None not in items:
-                return items
+    if (
+        type(data) is dict
+        and len(data) == 1
+        and type(data.get("items")) is list
+        and 1 <= len(data["items"]) <= MAX_BATCH_ITEMS
+    ):
+        items = [_checked_item(item) for item in data["items"]]
+        if None not in items:
+            return cast("list[tuple[str, int, str | None]]", items)
     try:
         valid = validated(BatchCreateView.BatchInputSerializer, data)
     except serializers.ValidationError as error:
-        item_errors = error.detail.get("items") if isinstance(error.detail, dict) else None
-        if isinstance(item_errors, dict):
+        detail = error.detail
+        item_errors = detail.get("items") if isinstance(detail, dict) else None
+        if isinstance(detail, dict) and isinstance(item_errors, dict):
             # An item that is not an object (e.g. null) gets a bare list from DRF;
             # the contract's shape is {"items": {"<index>": {<field>: [messages]}}}.
-            error.detail["items"] = {
+            detail["items"] = {
                 index: {"non_field_errors": messages} if isinstance(messages, list) else messages
                 for index, messages in item_errors.items()
             }
@@ -158,7 +165,7 @@ def _fast_sale(request) -> HttpResponse | None:
     """Sells the recharge if the request is a valid sale by an authenticated
     seller with nothing unusual about it, in one round trip to the database;
     else None (DRF then handles it, and gives the same answer for the same
-    input: tests/api run both paths)."""
+    input: tests/recharges and tests/config run both paths)."""
     if request.content_type != "application/json" or SellerRateThrottle.THROTTLE_RATES.get("seller"):
         return None
     if request.content_params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
@@ -185,8 +192,6 @@ def _fast_sale(request) -> HttpResponse | None:
         )
     except ApplicationError as error:
         return error_response(error)
-    except serializers.ValidationError:
-        return None  # DRF renders it, having sold nothing either
     return None if result is None else _sale_response(result)
 
 
@@ -201,7 +206,7 @@ class RechargeListCreateView(generics.ListAPIView):
     def get_queryset(self):
         key = self.request.query_params.get("idempotency_key")
         filters = validated(self.RechargeFilterSerializer, self.request.query_params)
-        recharges = selectors.recharge_list(seller_id=self.request.user.seller.pk, idempotency_key=key, **filters)
+        recharges = selectors.recharge_list(seller_id=seller_of(self.request.user).pk, idempotency_key=key, **filters)
         # A key no request could have used (e.g. with a NUL byte) names no recharge.
         return recharges.none() if key is not None and not valid_idempotency_key(key) else recharges
 
@@ -260,9 +265,7 @@ class BatchCreateView(APIView):
     permission_classes = [IsSeller]
 
     class BatchInputSerializer(serializers.Serializer):
-        items = serializers.ListField(
-            child=RechargeInputSerializer(), min_length=1, max_length=MAX_BATCH_ITEMS
-        )
+        items = serializers.ListField(child=RechargeInputSerializer(), min_length=1, max_length=MAX_BATCH_ITEMS)
 
     @extend_schema(
         request=BatchInputSerializer,

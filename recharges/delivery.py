@@ -12,7 +12,8 @@ its debit, so no delivery can be lost. A worker (manage.py run_worker):
    id, so a top-up is never sent twice (a job run twice only asks);
 3. writes the outcomes: `successful`; `failed` with its refund in the same
    transaction; or, after an unknown outcome (timeout, dropped connection,
-   5xx), the next status query after a backoff of 1, 2, 4, ... seconds. Past
+   5xx), the next status query after a backoff of 1, 2, 4, ... seconds (a
+   top-up that provably never left, no connection made, is sent again). Past
    the horizon a recharge is no longer queried and waits for staff
    (resolve_recharge, from the admin).
 
@@ -36,7 +37,7 @@ from recharges.models import Recharge
 
 log = logging.getLogger(__name__)
 
-FAILURE_MESSAGES = {
+FAILURE_MESSAGES: dict[str, str] = {
     Recharge.Failure.OPERATOR_DECLINED: "The operator declined the top-up; the amount was refunded.",
     Recharge.Failure.OPERATOR_REJECTED_NUMBER: "The operator cannot top up this number; the amount was refunded.",
     Recharge.Failure.NOT_DELIVERED: "The top-up was not delivered; the amount was refunded.",
@@ -69,6 +70,7 @@ class Outcome:
     operator_reference: str | None = None
     failure_code: str | None = None
     message: str = ""
+    not_sent: bool = False  # the top-up never reached the operator: send it again
 
 
 def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:
@@ -114,7 +116,7 @@ def call_operator(gateway, claim: Claim) -> Outcome:
         return Outcome(claim.recharge_id, Recharge.Status.SUCCESSFUL, operator_reference=answer.operator_reference)
     if answer.outcome in _FAILURES:
         return Outcome(claim.recharge_id, Recharge.Status.FAILED, failure_code=_FAILURES[answer.outcome])
-    return Outcome(claim.recharge_id, None, message=answer.message[:255])
+    return Outcome(claim.recharge_id, None, message=answer.message[:255], not_sent=answer.outcome == "not_sent")
 
 
 def record_outcomes(outcomes: list[Outcome]) -> None:
@@ -124,7 +126,7 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     if successes:
         _record_successes(successes)
     for outcome in outcomes:
-        if outcome.status == Recharge.Status.FAILED:
+        if outcome.status == Recharge.Status.FAILED and outcome.failure_code is not None:
             _record_failure(outcome.recharge_id, outcome.failure_code)
     unknown = [outcome for outcome in outcomes if outcome.status is None]
     if unknown:
@@ -144,7 +146,7 @@ def _record_successes(successes: list[Outcome]) -> None:
             """,
             [[o.recharge_id for o in successes], [o.operator_reference or "" for o in successes]],
         )
-        for recharge_id, seller_id, body in cursor.fetchall():
+        for _recharge_id, seller_id, body in cursor.fetchall():
             _send_event(seller_id, Recharge.Status.SUCCESSFUL, body)
 
 
@@ -176,8 +178,9 @@ def _schedule_status_queries(unknown: list[Outcome]) -> None:
                SET next_attempt_at = CASE
                        WHEN r.created_at < now() - make_interval(secs => %s) THEN NULL
                        ELSE now() + make_interval(secs => least(power(2, greatest(r.attempts - 1, 0)), %s)) END,
+                   topup_requested_at = CASE WHEN o.not_sent THEN NULL ELSE r.topup_requested_at END,
                    last_error = o.message
-              FROM unnest(%s::bigint[], %s::text[]) AS o(id, message)
+              FROM unnest(%s::bigint[], %s::text[], %s::boolean[]) AS o(id, message, not_sent)
              WHERE r.id = o.id AND r.status = 'pending'
             """,
             [
@@ -185,6 +188,7 @@ def _schedule_status_queries(unknown: list[Outcome]) -> None:
                 settings.DELIVERY_MAX_BACKOFF_SECONDS,
                 [o.recharge_id for o in unknown],
                 [o.message for o in unknown],
+                [o.not_sent for o in unknown],
             ],
         )
 

@@ -16,11 +16,12 @@ import httpx
 from django.conf import settings
 
 TOPUP_OUTCOMES = ("successful", "declined", "rejected_number")
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
 class TopUpAnswer:
-    outcome: str  # "successful" | "declined" | "rejected_number" | "unknown"
+    outcome: str  # "successful" | "declined" | "rejected_number" | "unknown" | "not_sent"
     operator_reference: str | None = None
     message: str = ""
 
@@ -48,6 +49,10 @@ class HttpGateway:
         body = {"reference": reference, "msisdn": number, "amount": amount, "operator": operator}
         try:
             response = self._client.post("/v1/topups", json=body)
+        except NOT_SENT as error:
+            # No connection was made (or none was free): the operator never saw
+            # this request, so it may be sent again.
+            return TopUpAnswer("not_sent", message=_describe(error))
         except httpx.HTTPError as error:
             return TopUpAnswer("unknown", message=_describe(error))
         outcome, operator_reference, message = _read_topup(response, reference)
@@ -80,7 +85,9 @@ def _read_topup(response: httpx.Response, reference: str) -> tuple[str, str | No
     if response.status_code not in (200, 201):
         return "unknown", None, f"HTTP {response.status_code}: {_error_message(response)}"
     body = _json(response)
-    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return "unknown", None, f"HTTP {response.status_code} without a JSON object: {response.text[:200]!r}"
+    status = body.get("status")
     if status not in TOPUP_OUTCOMES:
         return "unknown", None, f"HTTP {response.status_code} without a known status: {response.text[:200]!r}"
     if body.get("reference") != reference:

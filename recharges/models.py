@@ -3,7 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-MAX_AMOUNT = 10**15
+from config.constants import MAX_AMOUNT
+
 MAX_BATCH_ITEMS = 1000
 
 
@@ -59,7 +60,9 @@ class RechargeBatch(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(count__gte=1, count__lte=MAX_BATCH_ITEMS), name="recharge_batch_count_in_range"),
+            models.CheckConstraint(
+                condition=Q(count__gte=1, count__lte=MAX_BATCH_ITEMS), name="recharge_batch_count_in_range"
+            ),
             models.CheckConstraint(condition=Q(total_amount__gt=0), name="recharge_batch_total_positive"),
             # As for single recharges: a key outlives its purged idempotency record.
             models.UniqueConstraint(
@@ -127,11 +130,23 @@ class Recharge(models.Model):
             models.Index(fields=["next_attempt_at"], name="recharge_due", condition=Q(status="pending")),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["pending", "successful", "failed"]), name="recharge_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "successful", "failed"]), name="recharge_status_valid"
+            ),
             models.CheckConstraint(
                 condition=(
-                    Q(status="pending", completed_at__isnull=True, operator_reference__isnull=True, failure_code__isnull=True)
-                    | Q(status="successful", completed_at__isnull=False, operator_reference__isnull=False, failure_code__isnull=True)
+                    Q(
+                        status="pending",
+                        completed_at__isnull=True,
+                        operator_reference__isnull=True,
+                        failure_code__isnull=True,
+                    )
+                    | Q(
+                        status="successful",
+                        completed_at__isnull=False,
+                        operator_reference__isnull=False,
+                        failure_code__isnull=True,
+                    )
                     | Q(
                         status="failed",
                         completed_at__isnull=False,
@@ -142,8 +157,12 @@ class Recharge(models.Model):
                 ),
                 name="recharge_fields_match_status",
             ),
-            models.CheckConstraint(condition=Q(status="pending") | Q(next_attempt_at__isnull=True), name="recharge_final_not_queued"),
-            models.CheckConstraint(condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT), name="recharge_amount_in_range"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(next_attempt_at__isnull=True), name="recharge_final_not_queued"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT), name="recharge_amount_in_range"
+            ),
             models.UniqueConstraint(
                 fields=["seller", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),

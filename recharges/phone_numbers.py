@@ -13,7 +13,7 @@ _IRANIAN_MOBILE = re.compile(r"(?:\+98|0098|98|0)?(9[0-9]{9})")
 # The assigned mobile ranges, from the `phonenumbers` metadata itself: matching
 # this pattern is what phonenumbers.parse + is_valid_number + number_type decide
 # for these numbers (tests/recharges/test_phone_numbers.py), at 1% of the cost.
-_ASSIGNED_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("IR").mobile.national_number_pattern)
+_ASSIGNED_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("IR").mobile.national_number_pattern)  # type: ignore[union-attr,type-var]  # IR is in the metadata
 
 
 class InvalidPhoneNumber(ValueError):

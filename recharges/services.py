@@ -7,13 +7,12 @@ only. Delivery to the operator happens after, in recharges.delivery.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection
-from rest_framework.exceptions import ValidationError
 
-from config.errors import violated_constraint
-from config.exceptions import error_body
+from config.errors import InvalidInput, error_body, violated_constraint
 from idempotency.errors import IdempotencyKeyReused
 from idempotency.selectors import stored_response
 from ledger.errors import InsufficientBalance
@@ -56,9 +55,9 @@ def sell_recharge(
     request_hash: str | None = None,
 ) -> SaleResult:
     """Sells one recharge to an E.164 number: 201 with the pending recharge,
-    or 402 (stored under the key like the 201); raises ValidationError when
-    the operator does not take it, IdempotencyKeyReused for a reused key."""
-    return _sell(
+    or 402 (stored under the key like the 201); raises InvalidInput when the
+    operator does not take it, IdempotencyKeyReused for a reused key."""
+    return _sold(
         "SELECT NULL, * FROM sell_recharge(%s, %s, %s, %s, %s, %s)",
         [seller_id, phone_number, operator or detect_operator(phone_number), amount, idempotency_key, request_hash],
         _Sale(seller_id, idempotency_key, RECHARGES, request_hash),
@@ -88,7 +87,7 @@ def sell_recharge_by_token(
 def sell_recharge_batch(
     *,
     seller_id: int,
-    items: list[tuple[str, int] | tuple[str, int, str | None]],
+    items: Sequence[tuple[str, int] | tuple[str, int, str | None]],
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> SaleResult:
@@ -97,11 +96,18 @@ def sell_recharge_batch(
     phones = [item[0] for item in items]
     amounts = [item[1] for item in items]
     operators = [(item[2] if len(item) > 2 else None) or detect_operator(item[0]) for item in items]
-    return _sell(
+    return _sold(
         "SELECT NULL, * FROM sell_recharge_batch(%s, %s, %s, %s, %s, %s)",
         [seller_id, phones, operators, amounts, idempotency_key, request_hash],
         _Sale(seller_id, idempotency_key, RECHARGE_BATCHES, request_hash),
     )
+
+
+def _sold(sql: str, params: list, sale: _Sale) -> SaleResult:
+    """_sell for a known seller, whose sale always has an answer."""
+    result = _sell(sql, params, sale)
+    assert result is not None  # only a sale by token can be left to the general path
+    return result
 
 
 def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
@@ -125,7 +131,7 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
         return SaleResult(status_code=status_code, body=body, replayed=replayed)
     refusal = json.loads(body)
     if status_code == 400:
-        raise ValidationError(_validation_details(refusal))
+        raise InvalidInput(details=_validation_details(refusal))
     return _refuse(InsufficientBalance(details=refusal), _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
 
 
@@ -158,7 +164,11 @@ def _refuse(refusal: InsufficientBalance, sale: _Sale) -> SaleResult | None:
 def _replay(sale: _Sale) -> SaleResult | None:
     if sale.seller_id is None:  # by token: the general path finds the seller and replays
         return None
-    stored = stored_response(seller_id=sale.seller_id, key=sale.key, endpoint=sale.endpoint, request_hash=sale.request_hash)
+    # Only a request with a key can meet a stored response.
+    assert sale.key is not None and sale.request_hash is not None
+    stored = stored_response(
+        seller_id=sale.seller_id, key=sale.key, endpoint=sale.endpoint, request_hash=sale.request_hash
+    )
     if stored is None:  # the key outlived its purged record: it named another sale
         raise IdempotencyKeyReused()
     return SaleResult(status_code=stored.status_code, body=stored.body, replayed=True)

@@ -48,7 +48,9 @@ class SellerListCreateView(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=SellerCreateInputSerializer, responses={201: SellerCreatedSerializer, **errors(400, 401, 403, 415)})
+    @extend_schema(
+        request=SellerCreateInputSerializer, responses={201: SellerCreatedSerializer, **errors(400, 401, 403, 415)}
+    )
     def post(self, request):
         seller, token = services.create_seller(**validated(self.SellerCreateInputSerializer, request.data))
         body = {**SellerOutputSerializer(seller).data, "api_token": token}

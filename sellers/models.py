@@ -22,7 +22,9 @@ class Seller(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(balance__gte=0), name="seller_balance_non_negative"),
-            models.CheckConstraint(condition=models.Q(ledger_sequence__gte=0), name="seller_ledger_sequence_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(ledger_sequence__gte=0), name="seller_ledger_sequence_non_negative"
+            ),
         ]
 
     def __str__(self):

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from knox.models import AuthToken
 
@@ -24,20 +25,20 @@ def create_seller(*, name: str, username: str) -> tuple[Seller, str]:
     return seller, token
 
 
-def issue_api_token(*, user) -> str:
+def issue_api_token(*, user: AbstractBaseUser) -> str:
     """A new API token for the user. Only its SHA-512 digest is stored: the
     key returned here is shown once and cannot be recovered."""
     _, key = AuthToken.objects.create(user=user)
-    return key
+    return str(key)
 
 
-def revoke_api_tokens(*, user) -> int:
+def revoke_api_tokens(*, user: AbstractBaseUser) -> int:
     """Revokes every API token of the user; returns how many."""
     deleted, _ = AuthToken.objects.filter(user=user).delete()
-    return deleted
+    return int(deleted)
 
 
-def rotate_api_token(*, user) -> str:
+def rotate_api_token(*, user: AbstractBaseUser) -> str:
     """Revokes the user's tokens and issues a new one, atomically."""
     with transaction.atomic():
         revoke_api_tokens(user=user)

@@ -1,10 +1,11 @@
 """python -m simulator --host 127.0.0.1 --port 8010 --latency-ms 50 --error-rate 0 --db simulator.sqlite3"""
 
 import argparse
-import signal
-import threading
 
-from simulator.server import Config, SimulatorServer
+import uvicorn
+
+from simulator.app import SimulatorApp
+from simulator.operator import Config, SimulatedOperator
 from simulator.store import Store
 
 
@@ -22,16 +23,30 @@ def main() -> None:
 
     store = Store(args.db)
     config = Config(latency=args.latency_ms / 1000, error_rate=args.error_rate, hang_seconds=args.hang_seconds)
-    server = SimulatorServer((args.host, args.port), store=store, config=config)
-    # shutdown() waits for serve_forever to return, so it cannot run in the signal handler's own thread.
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"operator simulator on http://{args.host}:{server.server_port} (db {args.db})", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            SimulatorApp(SimulatedOperator(store, config)),
+            host=args.host,
+            port=args.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            log_level="warning",
+            backlog=2048,
+            # Longer than httpx's 5 s pool expiry, so the client always closes an idle
+            # connection first and never sends on one the server is closing.
+            timeout_keep_alive=75,
+            # Held ("timing out") requests must not keep a stopped simulator alive.
+            timeout_graceful_shutdown=1,
+        )
+    )
+    print(f"operator simulator on http://{args.host}:{args.port} (db {args.db})", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.run()
     finally:
-        server.server_close()
         store.close()
 
 

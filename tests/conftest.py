@@ -1,15 +1,23 @@
 """Shared fixtures: real PostgreSQL (pytest-django's test database), sellers
-made through the services, API clients with real tokens."""
+made through the services, API clients with real tokens, two funded sellers
+and clients with no token or a bad one. Helpers that tests import live in
+tests/helpers/, never here."""
 
 import itertools
+import json
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from credits.services import approve_credit_request, request_credit
-from tests.operators import restore_default_operators
-from sellers.services import create_seller, issue_api_token
+from recharges.services import sell_recharge, sell_recharge_batch
+from sellers.services import create_seller
+from tests.helpers.api import START_BALANCE
+from tests.helpers.operators import restore_default_operators
+from tests.helpers.sellers import client_for, fund
+
+SYSTEM_TESTS = Path(__file__).parent / "system"
 
 _numbers = itertools.count(1)
 
@@ -18,9 +26,9 @@ _numbers = itertools.count(1)
 def operators(request):
     """The operators migration 0004 creates; a transactional test's flush
     deletes them, so every database test puts them back first."""
-    if not {"db", "transactional_db", "live_server"} & set(request.fixturenames) and not request.node.get_closest_marker(
-        "django_db"
-    ):
+    if not {"db", "transactional_db", "live_server"} & set(
+        request.fixturenames
+    ) and not request.node.get_closest_marker("django_db"):
         return
     request.getfixturevalue("transactional_db" if _transactional(request) else "db")
     restore_default_operators()
@@ -28,9 +36,18 @@ def operators(request):
 
 def _transactional(request) -> bool:
     marker = request.node.get_closest_marker("django_db")
-    return "transactional_db" in request.fixturenames or "live_server" in request.fixturenames or bool(
-        marker and marker.kwargs.get("transaction")
+    return (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or bool(marker and marker.kwargs.get("transaction"))
     )
+
+
+def pytest_collection_modifyitems(items):
+    """Every test under tests/system/ is a `system` test, by folder."""
+    for item in items:
+        if SYSTEM_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.system)
 
 
 @pytest.fixture
@@ -53,17 +70,6 @@ def make_seller(db, staff_user):
     return make
 
 
-def fund(seller, amount: int, staff_user) -> None:
-    credit_request = request_credit(seller_id=seller.pk, amount=amount)
-    approve_credit_request(credit_request_id=credit_request.pk, decided_by=staff_user)
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=user)}")
-    return client
-
-
 @pytest.fixture
 def staff_client(staff_user):
     return client_for(staff_user)
@@ -73,3 +79,44 @@ def staff_client(staff_user):
 def seller_client(make_seller):
     """seller_client(seller) -> APIClient authenticated as that seller."""
     return lambda seller: client_for(seller.user)
+
+
+@pytest.fixture
+def seller_a(make_seller):
+    return make_seller(name="Shop A", balance=START_BALANCE)
+
+
+@pytest.fixture
+def seller_b(make_seller):
+    return make_seller(name="Shop B", balance=START_BALANCE)
+
+
+@pytest.fixture
+def client_a(seller_a, seller_client):
+    return seller_client(seller_a)
+
+
+@pytest.fixture
+def client_b(seller_b, seller_client):
+    return seller_client(seller_b)
+
+
+@pytest.fixture
+def anonymous_client():
+    return APIClient()
+
+
+@pytest.fixture
+def bad_token_client():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 64)
+    return client
+
+
+@pytest.fixture
+def sold(seller_a):
+    """One recharge and one two-item batch sold by seller A (ids)."""
+    single = sell_recharge(seller_id=seller_a.pk, phone_number="+989121234567", amount=5000)
+    batch = sell_recharge_batch(seller_id=seller_a.pk, items=[("+989121234567", 1000), ("+989351234567", 2000)])
+    assert (single.status_code, batch.status_code) == (201, 201)
+    return {"recharge": json.loads(single.body)["id"], "batch": json.loads(batch.body)["id"]}

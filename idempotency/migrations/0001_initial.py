@@ -6,29 +6,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('sellers', '0001_initial'),
+        ("sellers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IdempotencyRecord',
+            name="IdempotencyRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255)),
-                ('endpoint', models.CharField(max_length=64)),
-                ('request_hash', models.CharField(max_length=64)),
-                ('status_code', models.SmallIntegerField(null=True)),
-                ('response', models.JSONField(null=True)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('seller', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sellers.seller')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=255)),
+                ("endpoint", models.CharField(max_length=64)),
+                ("request_hash", models.CharField(max_length=64)),
+                ("status_code", models.SmallIntegerField(null=True)),
+                ("response", models.JSONField(null=True)),
+                ("created_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                (
+                    "seller",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="sellers.seller"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['created_at'], name='idempotency_created_at')],
-                'constraints': [models.UniqueConstraint(fields=('seller', 'key'), name='idempotency_key_unique_per_seller')],
+                "indexes": [models.Index(fields=["created_at"], name="idempotency_created_at")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("seller", "key"), name="idempotency_key_unique_per_seller")
+                ],
             },
         ),
     ]

@@ -5,64 +5,129 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('ledger', '0001_initial'),
-        ('recharges', '0001_initial'),
-        ('sellers', '0001_initial'),
+        ("ledger", "0001_initial"),
+        ("recharges", "0001_initial"),
+        ("sellers", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='ledgerentry',
-            name='recharge',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ledger_entries', to='recharges.recharge'),
+            model_name="ledgerentry",
+            name="recharge",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="ledger_entries",
+                to="recharges.recharge",
+            ),
         ),
         migrations.AddField(
-            model_name='ledgerentry',
-            name='seller',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='ledger_entries', to='sellers.seller'),
+            model_name="ledgerentry",
+            name="seller",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="ledger_entries",
+                to="sellers.seller",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='balanceadjustment',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('amount', 0), _negated=True), ('amount__gte', -1000000000000000), ('amount__lte', 1000000000000000)), name='adjustment_amount_non_zero_in_range'),
+            model_name="balanceadjustment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("amount", 0), _negated=True),
+                    ("amount__gte", -1000000000000000),
+                    ("amount__lte", 1000000000000000),
+                ),
+                name="adjustment_amount_non_zero_in_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='balanceadjustment',
-            constraint=models.CheckConstraint(condition=models.Q(('reason', ''), _negated=True), name='adjustment_reason_not_empty'),
+            model_name="balanceadjustment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reason", ""), _negated=True), name="adjustment_reason_not_empty"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.UniqueConstraint(fields=('seller', 'sequence'), name='ledger_entry_sequence_unique_per_seller'),
+            model_name="ledgerentry",
+            constraint=models.UniqueConstraint(
+                fields=("seller", "sequence"), name="ledger_entry_sequence_unique_per_seller"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.UniqueConstraint(condition=models.Q(('credit_request__isnull', False)), fields=('credit_request',), name='ledger_entry_one_per_credit_request'),
+            model_name="ledgerentry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("credit_request__isnull", False)),
+                fields=("credit_request",),
+                name="ledger_entry_one_per_credit_request",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.UniqueConstraint(condition=models.Q(('recharge__isnull', False)), fields=('recharge',), name='ledger_entry_one_per_recharge'),
+            model_name="ledgerentry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("recharge__isnull", False)),
+                fields=("recharge",),
+                name="ledger_entry_one_per_recharge",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.UniqueConstraint(condition=models.Q(('adjustment__isnull', False)), fields=('adjustment',), name='ledger_entry_one_per_adjustment'),
+            model_name="ledgerentry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("adjustment__isnull", False)),
+                fields=("adjustment",),
+                name="ledger_entry_one_per_adjustment",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(('sequence__gte', 1)), name='ledger_entry_sequence_positive'),
+            model_name="ledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sequence__gte", 1)), name="ledger_entry_sequence_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(('amount', 0), _negated=True), name='ledger_entry_amount_non_zero'),
+            model_name="ledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount", 0), _negated=True), name="ledger_entry_amount_non_zero"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(('balance_after__gte', 0)), name='ledger_entry_balance_after_non_negative'),
+            model_name="ledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("balance_after__gte", 0)), name="ledger_entry_balance_after_non_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('adjustment__isnull', True), ('amount__gt', 0), ('credit_request__isnull', False), ('kind', 'credit'), ('recharge__isnull', True)), models.Q(('adjustment__isnull', True), ('amount__lt', 0), ('credit_request__isnull', True), ('kind', 'recharge'), ('recharge__isnull', False)), models.Q(('adjustment__isnull', False), ('credit_request__isnull', True), ('kind', 'adjustment'), ('recharge__isnull', True)), _connector='OR'), name='ledger_entry_exactly_one_source'),
+            model_name="ledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("adjustment__isnull", True),
+                        ("amount__gt", 0),
+                        ("credit_request__isnull", False),
+                        ("kind", "credit"),
+                        ("recharge__isnull", True),
+                    ),
+                    models.Q(
+                        ("adjustment__isnull", True),
+                        ("amount__lt", 0),
+                        ("credit_request__isnull", True),
+                        ("kind", "recharge"),
+                        ("recharge__isnull", False),
+                    ),
+                    models.Q(
+                        ("adjustment__isnull", False),
+                        ("credit_request__isnull", True),
+                        ("kind", "adjustment"),
+                        ("recharge__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="ledger_entry_exactly_one_source",
+            ),
         ),
     ]

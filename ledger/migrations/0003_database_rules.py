@@ -51,7 +51,8 @@ STORE = """    IF p_key IS NOT NULL THEN
 END
 $$;"""
 
-RULES = r"""
+RULES = (
+    r"""
 CREATE FUNCTION ledger_entry_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -225,13 +226,15 @@ __REPLAY_BATCHES__
                  WHERE r.batch_id = v_batch));
     END IF;
 __STORE_BATCHES__
-""".replace("__REPLAY_RECHARGES__", REPLAY.format(endpoint="recharges")).replace(
-    "__REPLAY_BATCHES__", REPLAY.format(endpoint="recharge-batches")
-).replace("__STORE_RECHARGES__", STORE.format(endpoint="recharges")).replace(
-    "__STORE_BATCHES__", STORE.format(endpoint="recharge-batches")
-).replace("__INSUFFICIENT_SINGLE__", INSUFFICIENT.format("p_amount")).replace(
-    "__INSUFFICIENT_BATCH__", INSUFFICIENT.format("v_total")
-).replace("__TIME_CREATED__", API_TIME.format("v_created")).replace("__TIME_R__", API_TIME.format("r.created_at"))
+""".replace("__REPLAY_RECHARGES__", REPLAY.format(endpoint="recharges"))
+    .replace("__REPLAY_BATCHES__", REPLAY.format(endpoint="recharge-batches"))
+    .replace("__STORE_RECHARGES__", STORE.format(endpoint="recharges"))
+    .replace("__STORE_BATCHES__", STORE.format(endpoint="recharge-batches"))
+    .replace("__INSUFFICIENT_SINGLE__", INSUFFICIENT.format("p_amount"))
+    .replace("__INSUFFICIENT_BATCH__", INSUFFICIENT.format("v_total"))
+    .replace("__TIME_CREATED__", API_TIME.format("v_created"))
+    .replace("__TIME_R__", API_TIME.format("r.created_at"))
+)
 
 REVERSE = """
 DROP FUNCTION ledger_sell_recharge_batch(bigint, text[], bigint[], text, text);

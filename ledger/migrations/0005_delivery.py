@@ -4,34 +4,77 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('credits', '0002_decided_requests_are_frozen'),
-        ('ledger', '0004_sell_recharge_by_token'),
-        ('recharges', '0002_one_index_per_phone_number'),
-        ('sellers', '0001_initial'),
+        ("credits", "0002_decided_requests_are_frozen"),
+        ("ledger", "0004_sell_recharge_by_token"),
+        ("recharges", "0002_one_index_per_phone_number"),
+        ("sellers", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='ledgerentry',
-            name='ledger_entry_one_per_recharge',
+            model_name="ledgerentry",
+            name="ledger_entry_one_per_recharge",
         ),
         migrations.RemoveConstraint(
-            model_name='ledgerentry',
-            name='ledger_entry_exactly_one_source',
+            model_name="ledgerentry",
+            name="ledger_entry_exactly_one_source",
         ),
         migrations.AlterField(
-            model_name='ledgerentry',
-            name='kind',
-            field=models.CharField(choices=[('credit', 'Credit'), ('recharge', 'Recharge'), ('adjustment', 'Adjustment'), ('refund', 'Refund')], max_length=16),
+            model_name="ledgerentry",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("credit", "Credit"),
+                    ("recharge", "Recharge"),
+                    ("adjustment", "Adjustment"),
+                    ("refund", "Refund"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.UniqueConstraint(condition=models.Q(('recharge__isnull', False)), fields=('recharge', 'kind'), name='ledger_entry_one_per_recharge'),
+            model_name="ledgerentry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("recharge__isnull", False)),
+                fields=("recharge", "kind"),
+                name="ledger_entry_one_per_recharge",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('adjustment__isnull', True), ('amount__gt', 0), ('credit_request__isnull', False), ('kind', 'credit'), ('recharge__isnull', True)), models.Q(('adjustment__isnull', True), ('amount__lt', 0), ('credit_request__isnull', True), ('kind', 'recharge'), ('recharge__isnull', False)), models.Q(('adjustment__isnull', False), ('credit_request__isnull', True), ('kind', 'adjustment'), ('recharge__isnull', True)), models.Q(('adjustment__isnull', True), ('amount__gt', 0), ('credit_request__isnull', True), ('kind', 'refund'), ('recharge__isnull', False)), _connector='OR'), name='ledger_entry_exactly_one_source'),
+            model_name="ledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("adjustment__isnull", True),
+                        ("amount__gt", 0),
+                        ("credit_request__isnull", False),
+                        ("kind", "credit"),
+                        ("recharge__isnull", True),
+                    ),
+                    models.Q(
+                        ("adjustment__isnull", True),
+                        ("amount__lt", 0),
+                        ("credit_request__isnull", True),
+                        ("kind", "recharge"),
+                        ("recharge__isnull", False),
+                    ),
+                    models.Q(
+                        ("adjustment__isnull", False),
+                        ("credit_request__isnull", True),
+                        ("kind", "adjustment"),
+                        ("recharge__isnull", True),
+                    ),
+                    models.Q(
+                        ("adjustment__isnull", True),
+                        ("amount__gt", 0),
+                        ("credit_request__isnull", True),
+                        ("kind", "refund"),
+                        ("recharge__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="ledger_entry_exactly_one_source",
+            ),
         ),
     ]

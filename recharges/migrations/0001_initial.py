@@ -6,70 +6,117 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('sellers', '0001_initial'),
+        ("sellers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PhoneNumber',
+            name="PhoneNumber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('e164', models.CharField(max_length=16, unique=True)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("e164", models.CharField(max_length=16, unique=True)),
+                ("created_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('e164__regex', '^\\+989[0-9]{9}$')), name='phone_number_e164_ir_mobile')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("e164__regex", "^\\+989[0-9]{9}$")), name="phone_number_e164_ir_mobile"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RechargeBatch',
+            name="RechargeBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('count', models.IntegerField()),
-                ('total_amount', models.BigIntegerField()),
-                ('idempotency_key', models.CharField(blank=True, max_length=255, null=True)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('seller', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='recharge_batches', to='sellers.seller')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("count", models.IntegerField()),
+                ("total_amount", models.BigIntegerField()),
+                ("idempotency_key", models.CharField(blank=True, max_length=255, null=True)),
+                ("created_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                (
+                    "seller",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="recharge_batches",
+                        to="sellers.seller",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Recharge',
+            name="Recharge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.BigIntegerField()),
-                ('idempotency_key', models.CharField(blank=True, max_length=255, null=True)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('phone_number', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='recharges', to='recharges.phonenumber')),
-                ('seller', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='recharges', to='sellers.seller')),
-                ('batch', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='recharges', to='recharges.rechargebatch')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("amount", models.BigIntegerField()),
+                ("idempotency_key", models.CharField(blank=True, max_length=255, null=True)),
+                ("created_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                (
+                    "phone_number",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="recharges",
+                        to="recharges.phonenumber",
+                    ),
+                ),
+                (
+                    "seller",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="recharges",
+                        to="sellers.seller",
+                    ),
+                ),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="recharges",
+                        to="recharges.rechargebatch",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='rechargebatch',
-            constraint=models.CheckConstraint(condition=models.Q(('count__gte', 1), ('count__lte', 1000)), name='recharge_batch_count_in_range'),
+            model_name="rechargebatch",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("count__gte", 1), ("count__lte", 1000)), name="recharge_batch_count_in_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rechargebatch',
-            constraint=models.CheckConstraint(condition=models.Q(('total_amount__gt', 0)), name='recharge_batch_total_positive'),
+            model_name="rechargebatch",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("total_amount__gt", 0)), name="recharge_batch_total_positive"
+            ),
         ),
         migrations.AddIndex(
-            model_name='recharge',
-            index=models.Index(fields=['seller', '-id'], name='recharge_seller_newest'),
+            model_name="recharge",
+            index=models.Index(fields=["seller", "-id"], name="recharge_seller_newest"),
         ),
         migrations.AddIndex(
-            model_name='recharge',
-            index=models.Index(condition=models.Q(('batch__isnull', False)), fields=['batch'], name='recharge_batch'),
+            model_name="recharge",
+            index=models.Index(condition=models.Q(("batch__isnull", False)), fields=["batch"], name="recharge_batch"),
         ),
         migrations.AddConstraint(
-            model_name='recharge',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0), ('amount__lte', 1000000000000000)), name='recharge_amount_in_range'),
+            model_name="recharge",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0), ("amount__lte", 1000000000000000)),
+                name="recharge_amount_in_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recharge',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('seller', 'idempotency_key'), name='recharge_idempotency_key_unique_per_seller'),
+            model_name="recharge",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("seller", "idempotency_key"),
+                name="recharge_idempotency_key_unique_per_seller",
+            ),
         ),
     ]

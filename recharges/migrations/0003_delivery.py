@@ -7,81 +7,100 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recharges', '0002_one_index_per_phone_number'),
-        ('sellers', '0001_initial'),
+        ("recharges", "0002_one_index_per_phone_number"),
+        ("sellers", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Operator',
+            name="Operator",
             fields=[
-                ('code', models.SlugField(max_length=16, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=64)),
-                ('enabled', models.BooleanField(default=True)),
-                ('min_amount', models.BigIntegerField(default=1)),
-                ('max_amount', models.BigIntegerField(default=1000000000000000)),
+                ("code", models.SlugField(max_length=16, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=64)),
+                ("enabled", models.BooleanField(default=True)),
+                ("min_amount", models.BigIntegerField(default=1)),
+                ("max_amount", models.BigIntegerField(default=1000000000000000)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='attempts',
+            model_name="recharge",
+            name="attempts",
             field=models.IntegerField(db_default=0),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='completed_at',
+            model_name="recharge",
+            name="completed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='failure_code',
-            field=models.CharField(blank=True, choices=[('operator_declined', 'Operator Declined'), ('operator_rejected_number', 'Operator Rejected Number'), ('not_delivered', 'Not Delivered')], max_length=32, null=True),
+            model_name="recharge",
+            name="failure_code",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("operator_declined", "Operator Declined"),
+                    ("operator_rejected_number", "Operator Rejected Number"),
+                    ("not_delivered", "Not Delivered"),
+                ],
+                max_length=32,
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='failure_message',
+            model_name="recharge",
+            name="failure_message",
             field=models.CharField(blank=True, max_length=255, null=True),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='last_error',
-            field=models.CharField(blank=True, db_default='', max_length=255),
+            model_name="recharge",
+            name="last_error",
+            field=models.CharField(blank=True, db_default="", max_length=255),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='next_attempt_at',
+            model_name="recharge",
+            name="next_attempt_at",
             field=models.DateTimeField(blank=True, db_default=django.db.models.functions.datetime.Now(), null=True),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='operator',
-            field=models.CharField(default='mci', max_length=16),
+            model_name="recharge",
+            name="operator",
+            field=models.CharField(default="mci", max_length=16),
             preserve_default=False,
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='operator_reference',
+            model_name="recharge",
+            name="operator_reference",
             field=models.CharField(blank=True, max_length=128, null=True),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='resolved_by',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="recharge",
+            name="resolved_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('successful', 'Successful'), ('failed', 'Failed')], db_default='pending', max_length=10),
+            model_name="recharge",
+            name="status",
+            field=models.CharField(
+                choices=[("pending", "Pending"), ("successful", "Successful"), ("failed", "Failed")],
+                db_default="pending",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='topup_requested_at',
+            model_name="recharge",
+            name="topup_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         # Recharges sold before delivery existed were never sent to an operator:
@@ -92,31 +111,75 @@ class Migration(migrations.Migration):
             migrations.RunSQL.noop,
         ),
         migrations.AddIndex(
-            model_name='recharge',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='recharge_due'),
+            model_name="recharge",
+            index=models.Index(
+                condition=models.Q(("status", "pending")), fields=["next_attempt_at"], name="recharge_due"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recharge',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'successful', 'failed'])), name='recharge_status_valid'),
+            model_name="recharge",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "successful", "failed"])), name="recharge_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recharge',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('completed_at__isnull', True), ('failure_code__isnull', True), ('operator_reference__isnull', True), ('status', 'pending')), models.Q(('completed_at__isnull', False), ('failure_code__isnull', True), ('operator_reference__isnull', False), ('status', 'successful')), models.Q(('completed_at__isnull', False), ('failure_code__in', ['operator_declined', 'operator_rejected_number', 'not_delivered']), ('failure_code__isnull', False), ('operator_reference__isnull', True), ('status', 'failed')), _connector='OR'), name='recharge_fields_match_status'),
+            model_name="recharge",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("completed_at__isnull", True),
+                        ("failure_code__isnull", True),
+                        ("operator_reference__isnull", True),
+                        ("status", "pending"),
+                    ),
+                    models.Q(
+                        ("completed_at__isnull", False),
+                        ("failure_code__isnull", True),
+                        ("operator_reference__isnull", False),
+                        ("status", "successful"),
+                    ),
+                    models.Q(
+                        ("completed_at__isnull", False),
+                        ("failure_code__in", ["operator_declined", "operator_rejected_number", "not_delivered"]),
+                        ("failure_code__isnull", False),
+                        ("operator_reference__isnull", True),
+                        ("status", "failed"),
+                    ),
+                    _connector="OR",
+                ),
+                name="recharge_fields_match_status",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recharge',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'pending'), ('next_attempt_at__isnull', True), _connector='OR'), name='recharge_final_not_queued'),
+            model_name="recharge",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status", "pending"), ("next_attempt_at__isnull", True), _connector="OR"),
+                name="recharge_final_not_queued",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rechargebatch',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('seller', 'idempotency_key'), name='recharge_batch_idempotency_key_unique_per_seller'),
+            model_name="rechargebatch",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("seller", "idempotency_key"),
+                name="recharge_batch_idempotency_key_unique_per_seller",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='operator',
-            constraint=models.CheckConstraint(condition=models.Q(('code__regex', '^[a-z][a-z0-9_-]*$')), name='operator_code_lowercase'),
+            model_name="operator",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("code__regex", "^[a-z][a-z0-9_-]*$")), name="operator_code_lowercase"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='operator',
-            constraint=models.CheckConstraint(condition=models.Q(('max_amount__lte', 1000000000000000), ('min_amount__gte', 1), ('min_amount__lte', models.F('max_amount'))), name='operator_amount_range_valid'),
+            model_name="operator",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("max_amount__lte", 1000000000000000),
+                    ("min_amount__gte", 1),
+                    ("min_amount__lte", models.F("max_amount")),
+                ),
+                name="operator_amount_range_valid",
+            ),
         ),
     ]

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,17 +15,32 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Seller',
+            name="Seller",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('balance', models.BigIntegerField(db_default=0, default=0)),
-                ('ledger_sequence', models.BigIntegerField(db_default=0, default=0, help_text="Sequence number of the seller's last ledger entry.")),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='seller', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("balance", models.BigIntegerField(db_default=0, default=0)),
+                (
+                    "ledger_sequence",
+                    models.BigIntegerField(
+                        db_default=0, default=0, help_text="Sequence number of the seller's last ledger entry."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="seller", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('balance__gte', 0)), name='seller_balance_non_negative'), models.CheckConstraint(condition=models.Q(('ledger_sequence__gte', 0)), name='seller_ledger_sequence_non_negative')],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("balance__gte", 0)), name="seller_balance_non_negative"),
+                    models.CheckConstraint(
+                        condition=models.Q(("ledger_sequence__gte", 0)), name="seller_ledger_sequence_non_negative"
+                    ),
+                ],
             },
         ),
     ]

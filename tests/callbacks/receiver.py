@@ -71,6 +71,7 @@ class Receiver:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128
 
 
 def _bind(handler) -> _Server:
@@ -87,4 +88,3 @@ def wait_for_next_second() -> None:
     start = int(time.time())
     while int(time.time()) == start:
         time.sleep(0.01)
-

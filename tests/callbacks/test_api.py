@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from callbacks.models import CallbackEndpoint
-from tests.api.helpers import Raw, assert_error
+from tests.helpers.api import Raw, assert_error
 
 URL = "/api/v1/me/callback/"
 HOOK = "https://shop.example/hooks"
@@ -90,7 +90,9 @@ def test_no_or_bad_token_is_401(db, credentials):
 
 
 def test_other_methods_are_405(client):
-    assert_error(client.post(URL, json.dumps({"url": HOOK}), content_type="application/json"), 405, "method_not_allowed")
+    assert_error(
+        client.post(URL, json.dumps({"url": HOOK}), content_type="application/json"), 405, "method_not_allowed"
+    )
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,9 @@ def test_adjustment_in_the_admin_goes_through_the_ledger(admin_client, make_sell
     assert balance_of(seller) == 3_000
     assert BalanceAdjustment.objects.get().created_by == user
     response = client.post(
-        "/admin/ledger/balanceadjustment/add/", {"seller": seller.pk, "amount": -3_001, "reason": "too much"}, follow=True
+        "/admin/ledger/balanceadjustment/add/",
+        {"seller": seller.pk, "amount": -3_001, "reason": "too much"},
+        follow=True,
     )
     assert response.status_code == 200
     assert any("Refused" in str(m) for m in response.context["messages"])
@@ -87,7 +89,9 @@ def test_adjustment_in_the_admin_goes_through_the_ledger(admin_client, make_sell
 def test_seller_balance_is_read_only_in_the_admin(admin_client, make_seller):
     client, _ = admin_client
     seller = make_seller(balance=5_000)
-    client.post(f"/admin/sellers/seller/{seller.pk}/change/", {"name": "Renamed", "user": seller.user_id, "balance": 10**9})
+    client.post(
+        f"/admin/sellers/seller/{seller.pk}/change/", {"name": "Renamed", "user": seller.user_id, "balance": 10**9}
+    )
     seller.refresh_from_db()
     assert (seller.name, seller.balance) == ("Renamed", 5_000)
 

@@ -17,7 +17,11 @@ def as_app_role(statement: str, params=()):
 def test_the_application_role_cannot_rewrite_the_ledger(make_seller):
     seller = make_seller(balance=10_000)
     call_command("create_app_role", ROLE)
-    for statement in ["UPDATE ledger_ledgerentry SET amount = 1", "DELETE FROM ledger_ledgerentry", "TRUNCATE ledger_ledgerentry"]:
+    for statement in [
+        "UPDATE ledger_ledgerentry SET amount = 1",
+        "DELETE FROM ledger_ledgerentry",
+        "TRUNCATE ledger_ledgerentry",
+    ]:
         with pytest.raises(ProgrammingError, match="permission denied"):
             as_app_role(statement)
     assert LedgerEntry.objects.filter(seller=seller).count() == 1

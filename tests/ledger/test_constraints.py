@@ -112,7 +112,10 @@ def test_a_request_credits_once_even_if_forced_back_to_pending(funded, staff_use
     credit = CreditRequest.objects.get(seller=funded)
     sql("SET session_replication_role = replica")  # ordinary triggers do not fire
     try:
-        sql("UPDATE credits_creditrequest SET status = 'pending', decided_at = NULL, decided_by_id = NULL WHERE id = %s", [credit.pk])
+        sql(
+            "UPDATE credits_creditrequest SET status = 'pending', decided_at = NULL, decided_by_id = NULL WHERE id = %s",
+            [credit.pk],
+        )
     finally:
         sql("SET session_replication_role = origin")
     with pytest.raises(AlreadyPosted):

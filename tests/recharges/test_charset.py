@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from config.throttling import SellerRateThrottle
-from tests.conftest import client_for
+from tests.helpers.sellers import client_for
 
 BODY = '{"phone_number": "۰۹۱۲۱۲۳۴۵۶۷", "amount": 5000}'.encode()  # Persian digits, UTF-8 bytes
 

@@ -29,8 +29,11 @@ def recharge(make_seller):
 
 def fail(recharge):
     Recharge.objects.filter(pk=recharge.pk).update(
-        status="failed", failure_code="operator_declined", failure_message="declined",
-        completed_at="2026-01-01T00:00:00Z", next_attempt_at=None,
+        status="failed",
+        failure_code="operator_declined",
+        failure_message="declined",
+        completed_at="2026-01-01T00:00:00Z",
+        next_attempt_at=None,
     )
 
 

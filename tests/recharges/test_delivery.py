@@ -1,18 +1,22 @@
 """Delivery to the operator simulator (a real subprocess) and back: statuses,
 refunds, the money, and never a second top-up for one recharge."""
 
+import json
 import time
 
 import pytest
 from django.db.models import Sum
 
+from callbacks.models import CallbackEvent
+from callbacks.services import set_callback_url
 from ledger.models import LedgerEntry
 from ledger.selectors import reconcile
 from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
 from recharges.errors import AlreadyFinal
 from recharges.models import Recharge
+from recharges.selectors import get_recharge
 from recharges.services import sell_recharge
-from tests.simulator.process import SimulatorProcess
+from tests.helpers.simulator import SimulatorProcess
 
 START = 1_000_000
 LEASE = 30
@@ -65,6 +69,7 @@ def assert_books_balance(seller) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_each_sandbox_number_ends_as_the_contract_says(make_seller, gateway, sim, fast_backoff):
     seller = make_seller(balance=START)
+    set_callback_url(seller_id=seller.pk, url="https://shop.example/hooks")
     ids = {suffix: sell(seller, suffix) for suffix in ["0000", "9990", "9991", "9992", "9993", "9994"]}
     deliver_until_settled(gateway)
     ends = {
@@ -81,7 +86,9 @@ def test_each_sandbox_number_ends_as_the_contract_says(make_seller, gateway, sim
     }
     refunds = LedgerEntry.objects.filter(kind="refund").order_by("recharge_id")
     assert [(entry.recharge_id, entry.amount) for entry in refunds] == [
-        (ids["9990"], 5_000), (ids["9992"], 5_000), (ids["9994"], 5_000)
+        (ids["9990"], 5_000),
+        (ids["9992"], 5_000),
+        (ids["9994"], 5_000),
     ]
     seller.refresh_from_db()
     assert seller.balance == START - 3 * 5_000
@@ -91,6 +98,13 @@ def test_each_sandbox_number_ends_as_the_contract_says(make_seller, gateway, sim
     stats = sim.stats()
     assert (stats["charged_twice"], stats["repeated_topup_requests"]) == (0, 0)
     assert stats["topup_requests"] == 6
+    # Each final status queued one signed event, carrying the recharge as GET shows it.
+    events = {json.loads(event.body)["data"]["id"]: event for event in CallbackEvent.objects.filter(seller=seller)}
+    assert {recharge_id: events[recharge_id].type for recharge_id in events} == {
+        recharge_id: "recharge.failed" if suffix in ("9990", "9992", "9994") else "recharge.succeeded"
+        for suffix, recharge_id in ids.items()
+    }
+    assert json.loads(events[ids["9990"]].body)["data"] == get_recharge(recharge_id=ids["9990"], seller_id=seller.pk)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -130,18 +144,46 @@ def test_an_unknown_outcome_is_asked_again_and_parked_past_the_horizon(make_sell
     gateway.close()
     parked = Recharge.objects.get(pk=lost)
     assert (parked.status, parked.next_attempt_at, parked.attempts) == ("pending", None, 1)
+    assert parked.topup_requested_at is None  # no connection was made: nothing reached the operator
     assert parked.last_error
     assert claim_due(limit=10, lease_seconds=LEASE) == []
 
     resolve_recharge(recharge_id=lost, successful=True, operator_reference="MCI-778899", resolved_by=staff_user)
     resolve_recharge(recharge_id=other, successful=False, resolved_by=staff_user)
     assert Recharge.objects.values_list("status", "operator_reference", "resolved_by").get(pk=lost) == (
-        "successful", "MCI-778899", staff_user.pk)
+        "successful",
+        "MCI-778899",
+        staff_user.pk,
+    )
     assert Recharge.objects.values_list("status", "failure_code", "resolved_by").get(pk=other) == (
-        "failed", "not_delivered", staff_user.pk)
+        "failed",
+        "not_delivered",
+        staff_user.pk,
+    )
     with pytest.raises(AlreadyFinal):
         resolve_recharge(recharge_id=other, successful=True, operator_reference="X", resolved_by=staff_user)
     seller.refresh_from_db()
     assert seller.balance == START - 5_000
     assert LedgerEntry.objects.filter(recharge_id=other, kind="refund").count() == 1
+    assert_books_balance(seller)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_top_up_that_never_left_is_sent_once_the_operator_is_back(make_seller, tmp_path, fast_backoff):
+    """The simulator is down at the first attempt (connection refused: nothing
+    was sent), then up: the top-up goes through instead of failing."""
+    seller = make_seller(balance=START)
+    recharge_id = sell(seller, "0005")
+    simulator = SimulatorProcess(tmp_path / "late.sqlite3")
+    gateway = simulator.gateway(read_timeout=1.0)
+    record_outcomes([call_operator(gateway, claim) for claim in claim_due(limit=10, lease_seconds=LEASE)])
+    assert Recharge.objects.values_list("status", "topup_requested_at").get(pk=recharge_id) == ("pending", None)
+    simulator.start()
+    try:
+        deliver_until_settled(gateway)
+        assert Recharge.objects.get(pk=recharge_id).status == "successful"
+        assert simulator.references()[str(recharge_id)]["topup_requests"] == 1
+    finally:
+        gateway.close()
+        simulator.stop()
     assert_books_balance(seller)

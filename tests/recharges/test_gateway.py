@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from recharges.gateway import HttpGateway, gateway_from_settings
-from tests.simulator.process import free_port
+from tests.helpers.simulator import PORTS, bound_socket
 
 TOPUP = {"reference": "7", "number": "+989121234567", "amount": 1_000, "operator": "mci"}
 SUCCESSFUL = {"reference": "7", "status": "successful", "operator_reference": "OP-1", "message": "ok"}
@@ -41,10 +41,20 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         pass
 
 
+def scripted_server() -> ThreadingHTTPServer:
+    for port in PORTS:
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), ScriptedHandler)
+        except OSError:
+            continue
+        server.daemon_threads = True
+        return server
+    raise RuntimeError(f"no free port in {PORTS}")
+
+
 @pytest.fixture
 def scripted():
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), ScriptedHandler)
-    server.daemon_threads = True
+    server = scripted_server()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     gateway = HttpGateway(f"http://127.0.0.1:{server.server_port}", connect_timeout=1, read_timeout=2)
@@ -107,15 +117,16 @@ def test_a_declined_status_is_declined(scripted):
     assert scripted(200, body).status(reference="7").outcome == "declined"
 
 
-def test_a_refused_connection_is_unknown():
-    gateway = HttpGateway(f"http://127.0.0.1:{free_port()}", connect_timeout=1, read_timeout=1)
+def test_a_refused_connection_is_a_top_up_not_sent_and_an_unknown_status():
+    with bound_socket() as not_listening:
+        gateway = HttpGateway(f"http://127.0.0.1:{not_listening.getsockname()[1]}", connect_timeout=1, read_timeout=1)
 
-    answer = gateway.top_up(**TOPUP)
+        answer = gateway.top_up(**TOPUP)
 
-    assert answer.outcome == "unknown"
-    assert "ConnectError" in answer.message
-    assert gateway.status(reference="7").outcome == "unknown"
-    gateway.close()
+        assert answer.outcome == "not_sent"
+        assert "ConnectError" in answer.message
+        assert gateway.status(reference="7").outcome == "unknown"
+        gateway.close()
 
 
 def test_gateway_from_settings_talks_to_the_configured_gateway(scripted, settings):

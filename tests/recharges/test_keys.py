@@ -4,8 +4,8 @@ sells nothing, for single recharges and batches alike."""
 
 import pytest
 
-from idempotency.models import IdempotencyRecord
 from idempotency.errors import IdempotencyKeyReused
+from idempotency.models import IdempotencyRecord
 from ledger.models import LedgerEntry
 from recharges.services import sell_recharge, sell_recharge_batch
 
@@ -22,7 +22,9 @@ def test_a_key_reused_after_its_record_is_purged_sells_nothing(make_seller, batc
             return sell_recharge_batch(
                 seller_id=seller.pk, items=[(PHONE, 1_000)] * 3, idempotency_key="k1", request_hash="h"
             )
-        return sell_recharge(seller_id=seller.pk, phone_number=PHONE, amount=1_000, idempotency_key="k1", request_hash="h")
+        return sell_recharge(
+            seller_id=seller.pk, phone_number=PHONE, amount=1_000, idempotency_key="k1", request_hash="h"
+        )
 
     assert sell().status_code == 201
     IdempotencyRecord.objects.all().delete()

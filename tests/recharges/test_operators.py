@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from ledger.models import LedgerEntry
 from recharges.models import Operator, Recharge
 from recharges.operators import detect_operator
-from tests.api.helpers import API, post
+from tests.helpers.api import API, post
 
 START = 1_000_000
 
@@ -75,7 +75,9 @@ def test_a_batch_with_one_refused_item_writes_nothing(client, seller):
     items = [{"phone_number": "09121234567", "amount": 5000}, {"phone_number": "09351234567", "amount": 5000}]
     response = post(client, f"{API}/recharge-batches/", {"items": items})
     assert response.status_code == 400, response.content
-    assert response.json()["error"]["details"] == {"items": {"1": {"operator": ['Operator "irancell" is not taking top-ups now.']}}}
+    assert response.json()["error"]["details"] == {
+        "items": {"1": {"operator": ['Operator "irancell" is not taking top-ups now.']}}
+    }
     assert nothing_written(seller)
 
 
@@ -86,8 +88,13 @@ def test_operators_are_listed_for_sellers_and_staff(client, staff_client):
         assert response.status_code == 200
         operators = {row["code"]: row for row in response.json()}
         assert set(operators) == {"mci", "irancell", "rightel", "mtce", "telekish", "aptel"}
-        assert operators["mci"] == {"code": "mci", "name": "MCI (Hamrah-e Aval)", "enabled": True,
-                                    "min_amount": 1, "max_amount": 10**15}
+        assert operators["mci"] == {
+            "code": "mci",
+            "name": "MCI (Hamrah-e Aval)",
+            "enabled": True,
+            "min_amount": 1,
+            "max_amount": 10**15,
+        }
         assert operators["aptel"]["enabled"] is False
     assert APIClient().get(f"{API}/operators/").status_code == 401
 
@@ -98,10 +105,16 @@ def test_recharges_filter_by_status(client, seller):
     Recharge.objects.filter(pk=first["id"]).update(
         status="successful", operator_reference="R1", completed_at="2026-01-01T00:00:00Z", next_attempt_at=None
     )
-    ids = lambda status: [row["id"] for row in client.get(f"{API}/recharges/", {"status": status}).json()["results"]]
+
+    def ids(status):
+        return [row["id"] for row in client.get(f"{API}/recharges/", {"status": status}).json()["results"]]
+
     assert ids("successful") == [first["id"]]
     assert len(ids("pending")) == 1 and ids("failed") == []
     assert client.get(f"{API}/recharges/", {"status": "lost"}).status_code == 400
     detail = client.get(f"{API}/recharges/{first['id']}/").json()
     assert (detail["status"], detail["operator_reference"], detail["completed_at"]) == (
-        "successful", "R1", "2026-01-01T00:00:00.000000Z")
+        "successful",
+        "R1",
+        "2026-01-01T00:00:00.000000Z",
+    )

@@ -8,14 +8,26 @@ from recharges.phone_numbers import InvalidPhoneNumber, to_e164
 
 @pytest.mark.parametrize(
     "written",
-    ["09121234567", "+989121234567", "989121234567", "00989121234567", "0912 123 4567", "0912-123-4567",
-     "(0912) 123 4567", "9121234567", "۰۹۱۲۱۲۳۴۵۶۷", "٠٩١٢١٢٣٤٥٦٧"],
+    [
+        "09121234567",
+        "+989121234567",
+        "989121234567",
+        "00989121234567",
+        "0912 123 4567",
+        "0912-123-4567",
+        "(0912) 123 4567",
+        "9121234567",
+        "۰۹۱۲۱۲۳۴۵۶۷",
+        "٠٩١٢١٢٣٤٥٦٧",
+    ],
 )
 def test_common_forms_give_e164(written):
     assert to_e164(written) == "+989121234567"
 
 
-@pytest.mark.parametrize("written", ["02112345678", "+982112345678", "0912123456", "091212345678", "+19121234567", "", "abc"])
+@pytest.mark.parametrize(
+    "written", ["02112345678", "+982112345678", "0912123456", "091212345678", "+19121234567", "", "abc"]
+)
 def test_landlines_and_garbage_are_refused(written):
     with pytest.raises(InvalidPhoneNumber):
         to_e164(written)

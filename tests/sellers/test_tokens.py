@@ -95,9 +95,11 @@ def test_behind_trusted_proxies_failures_count_per_forwarded_client(make_seller,
 
     def via_proxy(client_address: str, forged: str = "") -> int:
         chain = f"{forged}, {client_address}" if forged else client_address
-        return APIClient(REMOTE_ADDR="10.0.0.99").get(
-            "/api/v1/me/", HTTP_AUTHORIZATION=f"Token {'f' * 64}", HTTP_X_FORWARDED_FOR=chain
-        ).status_code
+        return (
+            APIClient(REMOTE_ADDR="10.0.0.99")
+            .get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token {'f' * 64}", HTTP_X_FORWARDED_FOR=chain)
+            .status_code
+        )
 
     # The proxy appends the real client; what the client wrote before it does not count.
     assert [via_proxy("203.0.113.1", forged=f"198.51.100.{i}") for i in range(3)] == [401, 401, 429]
@@ -107,9 +109,9 @@ def test_behind_trusted_proxies_failures_count_per_forwarded_client(make_seller,
 def test_without_trusted_proxies_a_forwarded_header_is_ignored(make_seller, settings):
     settings.AUTH_FAILURE_LIMIT = 2
     statuses = [
-        APIClient(REMOTE_ADDR="10.0.0.98").get(
-            "/api/v1/me/", HTTP_AUTHORIZATION=f"Token {'f' * 64}", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}"
-        ).status_code
+        APIClient(REMOTE_ADDR="10.0.0.98")
+        .get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token {'f' * 64}", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}")
+        .status_code
         for i in range(3)
     ]
     assert statuses == [401, 401, 429]

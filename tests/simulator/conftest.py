@@ -1,6 +1,6 @@
 import pytest
 
-from tests.simulator.process import SimulatorProcess
+from tests.helpers.simulator import SimulatorProcess
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ arrives twice or at the same moment, and the record outlives the process."""
 
 import threading
 
-from tests.simulator.process import SimulatorProcess
+from tests.helpers.simulator import SimulatorProcess
 
 PLAIN = "+989121234567"
 

@@ -37,7 +37,7 @@ def test_9994_rejects_the_number(simulator, gateway):
 
 
 def test_9991_times_out_but_is_recorded_and_the_status_says_successful(start_simulator):
-    simulator = start_simulator(hang_seconds=3)
+    simulator = start_simulator(hang_seconds=6)
     gateway = simulator.gateway(read_timeout=0.5)
 
     started = time.monotonic()
@@ -45,7 +45,7 @@ def test_9991_times_out_but_is_recorded_and_the_status_says_successful(start_sim
 
     assert answer.outcome == "unknown"
     assert "ReadTimeout" in answer.message
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 5  # the read timeout, not the end of the hold
     status = gateway.status(reference="104")
     assert status.outcome == "successful"
     assert status.operator_reference.startswith("SIM-")
@@ -93,7 +93,7 @@ def test_the_configured_latency_delays_each_answer(start_simulator):
 
 
 def test_an_answer_slower_than_the_read_timeout_is_unknown(start_simulator):
-    simulator = start_simulator(latency_ms=2_000)
+    simulator = start_simulator(latency_ms=5_000)
     gateway = simulator.gateway(read_timeout=0.2)
 
     started = time.monotonic()
@@ -101,7 +101,7 @@ def test_an_answer_slower_than_the_read_timeout_is_unknown(start_simulator):
 
     assert answer.outcome == "unknown"
     assert "ReadTimeout" in answer.message
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 4  # it gave up long before the answer came
     gateway.close()
 
 

@@ -14,8 +14,8 @@ from ledger.selectors import reconcile
 from loadtests.server import BASE_DIR, _python, django_env
 from recharges.models import Recharge
 from recharges.services import sell_recharge
-from tests.concurrency.workers import current_database_url
-from tests.simulator.process import SimulatorProcess
+from tests.helpers.simulator import SimulatorProcess
+from tests.helpers.workers import current_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,8 +33,11 @@ def start_worker(simulator: SimulatorProcess) -> subprocess.Popen:
         DELIVERY_MAX_BACKOFF_SECONDS="1",
     )
     return subprocess.Popen(
-        [_python(), "manage.py", "run_worker", "--concurrency", "16"], cwd=BASE_DIR, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [_python(), "manage.py", "run_worker", "--concurrency", "16"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 

@@ -1,4 +1,6 @@
+from argparse import ArgumentParser
 from datetime import timedelta
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -11,10 +13,10 @@ MINIMUM_HOURS = 24
 class Command(BaseCommand):
     help = "Deletes stored Idempotency-Key responses older than --hours (at least 24)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--hours", type=int, default=MINIMUM_HOURS)
 
-    def handle(self, *args, hours, **options):
+    def handle(self, *args: Any, hours: int, **options: Any) -> None:
         if hours < MINIMUM_HOURS:
             raise CommandError(f"Keys are kept at least {MINIMUM_HOURS} hours.")
         deleted = purge_idempotency_records(older_than=timezone.now() - timedelta(hours=hours))

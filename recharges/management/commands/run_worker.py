@@ -1,8 +1,10 @@
-"""The delivery worker: recharges to their operators, callbacks to sellers.
+"""The delivery worker: pending recharges to their operators.
 
 Run one or more (`make run` starts one; several are safe: claims use
 SKIP LOCKED). SIGTERM or Ctrl-C stops claiming, lets the calls in flight
-finish and records them, then exits.
+finish and records them, then exits. Callback events go out from their own
+process (`manage.py deliver_callbacks`), so a slow receiver never holds up
+a delivery.
 """
 
 import logging
@@ -14,7 +16,6 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, connection
 
-from callbacks.services import deliver_due_events, seconds_until_next_due
 from recharges.delivery import call_operator, claim_due, record_outcomes
 from recharges.gateway import gateway_from_settings
 
@@ -25,7 +26,7 @@ CLAIM_LIMIT = 500
 
 
 class Command(BaseCommand):
-    help = "Delivers pending recharges to their operators and callback events to sellers."
+    help = "Delivers pending recharges to their operators."
 
     def add_arguments(self, parser):
         parser.add_argument("--concurrency", type=int, default=settings.DELIVERY_CONCURRENCY)
@@ -34,10 +35,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        callbacks = threading.Thread(target=_deliver_callbacks, args=(stop,), name="callbacks")
-        callbacks.start()
         _deliver_recharges(stop, concurrency)
-        callbacks.join()
 
 
 def _deliver_recharges(stop: threading.Event, concurrency: int) -> None:
@@ -64,18 +62,6 @@ def _deliver_recharges(stop: threading.Event, concurrency: int) -> None:
                 log.exception("delivery loop: database error; retrying")
                 _reconnect(stop)
     gateway.close()
-
-
-def _deliver_callbacks(stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            if deliver_due_events() == 0:
-                due_in = seconds_until_next_due()
-                stop.wait(POLL_SECONDS * 5 if due_in is None else min(POLL_SECONDS * 5, max(POLL_SECONDS, due_in)))
-        except DatabaseError:
-            log.exception("callback loop: database error; retrying")
-            _reconnect(stop)
-    connection.close()
 
 
 def _reconnect(stop: threading.Event) -> None:

@@ -1,0 +1,63 @@
+"""Token authentication for the API: it finds the token, its user and the
+user's seller in one query, so it belongs to the sellers app, not to the
+plumbing in config/ (which must import no domain app)."""
+
+import knox.auth
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils.translation import gettext_lazy as _
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from rest_framework import exceptions
+
+from config.throttling import count_auth_failure
+from sellers.models import Seller
+
+
+class TokenAuthentication(knox.auth.TokenAuthentication):
+    """`Authorization: Token <key>` against hashed, expiring tokens (knox).
+
+    One indexed query (by the token's SHA-512 digest) finds the token, its user
+    and the user's seller; it is raw SQL because compiling the equivalent ORM
+    query cost more than the recharge itself. Expired tokens are refused but
+    not deleted here: no write on the request path. A valid sale checks the
+    same rules in SQL instead (ledger migration 0004, tests/recharges/test_sale_path.py).
+    """
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            count_auth_failure(request)
+            raise
+
+    def authenticate_credentials(self, token):
+        digest = hash_token(token.decode("utf-8", errors="replace"))
+        with connection.cursor() as cursor:
+            cursor.execute(_AUTH_SQL, [digest])
+            row = cursor.fetchone()
+        if row is None or row[0]:  # no such token, or expired
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        user = User.from_db("default", _USER_FIELDS, row[1:6])
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        seller = Seller.from_db("default", _SELLER_FIELDS, row[6:]) if row[6] is not None else None
+        # Later `user.seller` reads (permissions, views) then cost no query.
+        user._state.fields_cache["seller"] = seller
+        if seller is not None:
+            seller._state.fields_cache["user"] = user
+        return user, digest
+
+
+User = get_user_model()
+# Model.from_db takes partial rows in the models' own field order; the rest is deferred.
+# Expiry is judged by the database's clock, as the fast sale path's SQL does.
+_USER_FIELDS = ["id", "is_superuser", "username", "is_staff", "is_active"]
+_SELLER_FIELDS = ["id", "user_id", "name", "balance"]
+_AUTH_SQL = f"""
+    SELECT t.expiry < statement_timestamp(), u.id, u.is_superuser, u.username, u.is_staff, u.is_active, s.id, s.user_id, s.name, s.balance
+      FROM {AuthToken._meta.db_table} t
+      JOIN {User._meta.db_table} u ON u.id = t.user_id
+      LEFT JOIN {Seller._meta.db_table} s ON s.user_id = u.id
+     WHERE t.digest = %s
+"""  # noqa: S608 - table names come from the models; the digest is a parameter
