@@ -51,17 +51,19 @@ def _optional_int(name: str) -> int | None:
 def run_gunicorn() -> None:
     config = str(BASE_DIR / "gunicorn.conf.py")
     os.chdir(BASE_DIR)
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", config, "--no-control-socket", "config.wsgi"])
+    # exec, not a child: gunicorn's master gets the signals (SIGTERM, HUP) directly.
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", config, "--no-control-socket", "config.wsgi"])  # noqa: S606
 
 
 def run_granian() -> None:
-    from granian.constants import HTTPModes, Interfaces  # noqa: PLC0415 - only when granian is chosen
-    from granian.log import LogLevels  # noqa: PLC0415
-    from granian.http import HTTP1Settings  # noqa: PLC0415
-    from granian.server import Server  # noqa: PLC0415
+    # Imported here: a gunicorn deployment never loads granian.
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
 
     if "DATABASE_URL" not in os.environ:
-        from config.embedded_postgres import database_url  # noqa: PLC0415
+        from config.embedded_postgres import database_url
 
         # Started here, in the master, before the workers fork: they inherit the URL.
         os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata")

@@ -97,7 +97,9 @@ CANDIDATES = [
     Candidate("granian-t1", "granian WSGI, 1 thread", {"SERVER": "granian", "GRANIAN_BLOCKING_THREADS": "1"}),
     Candidate("granian-t4", "granian WSGI, 4 threads", {"SERVER": "granian", "GRANIAN_BLOCKING_THREADS": "4"}),
 ]  # fmt: skip
-REFERENCE = Candidate("reference", "reference: gunicorn sync x4", {"SERVER": "gunicorn", "GUNICORN_WORKER_CLASS": "sync"}, 4)
+REFERENCE = Candidate(
+    "reference", "reference: gunicorn sync x4", {"SERVER": "gunicorn", "GUNICORN_WORKER_CLASS": "sync"}, 4
+)
 SERVER_PHASES = ("echo", "recharge", "hot", "batch")
 
 
@@ -226,7 +228,9 @@ def main(argv=None) -> int:
         first_seller = check_seed(seed_path, args.sellers)
         postgres_pid = harness.postmaster_pid(database_url)
         echo = [phase for phase in phases(args) if phase.key == "echo"]
-        plan = [(candidate, [p for p in selected if p.key in SERVER_PHASES or p.key == "parse"]) for candidate in candidates]
+        plan = [
+            (candidate, [p for p in selected if p.key in SERVER_PHASES or p.key == "parse"]) for candidate in candidates
+        ]
         plan.append((REFERENCE, echo + [p for p in selected if p.tool == "pgbench"]))
         for candidate, candidate_phases in plan:
             if not candidate_phases:
@@ -239,7 +243,9 @@ def main(argv=None) -> int:
                 DJANGO_SETTINGS_MODULE="loadtests.bench_settings",
                 **candidate.env,
             ) as server:
-                runner = PhaseRunner(args, wrk, pgbench, server, database_url, seed_path, first_seller, out, postgres_pid)
+                runner = PhaseRunner(
+                    args, wrk, pgbench, server, database_url, seed_path, first_seller, out, postgres_pid
+                )
                 for phase in candidate_phases:
                     result = runner.run(phase, candidate)
                     results.append(result)
@@ -425,7 +431,9 @@ def report(args, results: list[Result]) -> list[str]:
     rows, problems = [], []
     for result in results:
         phase, statuses = result.phase, result.statuses
-        vs_reference = f"{result.rate / reference.rate:.2f}" if reference and phase.tool == "wrk" and reference.rate else ""
+        vs_reference = (
+            f"{result.rate / reference.rate:.2f}" if reference and phase.tool == "wrk" and reference.rate else ""
+        )
         tail = f"{result.p99_ms / result.p50_ms:.1f}" if result.p50_ms and result.p99_ms else ""
         rows.append(
             [
@@ -445,7 +453,9 @@ def report(args, results: list[Result]) -> list[str]:
             ]
         )
         if statuses.get("5xx") or statuses.get("4xx"):
-            problems.append(f"{result.server} {phase.title}: {statuses.get('4xx', 0)} unexpected 4xx, {statuses.get('5xx', 0)} 5xx/failed")
+            problems.append(
+                f"{result.server} {phase.title}: {statuses.get('4xx', 0)} unexpected 4xx, {statuses.get('5xx', 0)} 5xx/failed"
+            )
         if statuses.get("402"):
             problems.append(f"{phase.title}: {statuses['402']} x 402 (sellers ran out of credit: raise --credit)")
         if re.search(r"[1-9]", result.errors):
@@ -480,7 +490,10 @@ def check_targets(args, results: list[Result]) -> bool:
             (spread.rate / reference.rate if spread and reference else None, lambda v: v >= 0.7),
             (hot.rate / spread.rate if hot and spread and spread.rate else None, lambda v: v >= 0.9),
             (spread.p99_ms / spread.p50_ms if spread and spread.p50_ms and spread.p99_ms else None, lambda v: v <= 1.5),
-            (batch.recharges_per_second / pgbench.rate if batch and pgbench and pgbench.rate else None, lambda v: v >= 3.0),
+            (
+                batch.recharges_per_second / pgbench.rate if batch and pgbench and pgbench.rate else None,
+                lambda v: v >= 3.0,
+            ),
         ]
         rows.append([server, *(verdict(value, ok) for value, ok in checks)])
         if server.startswith(DEFAULT_SERVER):

@@ -24,8 +24,8 @@ import requests
 
 from loadtests.server import ApiServer
 from sellers.services import create_seller
-from tests.concurrency.workers import current_database_url
-from tests.conftest import fund
+from tests.helpers.sellers import fund
+from tests.helpers.workers import current_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,12 +54,24 @@ def _timed(method: str, url: str, **kwargs) -> tuple[float, int | None]:
     return time.monotonic() - started, status
 
 
-HELD = pytest.mark.xfail(strict=True, raises=AssertionError, reason="each slow client holds a Python worker or thread: run behind a buffering proxy")
+HELD = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="each slow client holds a Python worker or thread: run behind a buffering proxy",
+)
 CASES = [
-    pytest.param("gunicorn", {"GUNICORN_WORKER_CLASS": "sync"}, "partial headers", marks=HELD, id="gunicorn-sync-partial-headers"),
-    pytest.param("gunicorn", {"GUNICORN_WORKER_CLASS": "sync"}, "partial body", marks=HELD, id="gunicorn-sync-partial-body"),
-    pytest.param("granian", {"GRANIAN_BLOCKING_THREADS": "1"}, "partial headers", id="granian-1-thread-partial-headers"),
-    pytest.param("granian", {"GRANIAN_BLOCKING_THREADS": "1"}, "partial body", marks=HELD, id="granian-1-thread-partial-body"),
+    pytest.param(
+        "gunicorn", {"GUNICORN_WORKER_CLASS": "sync"}, "partial headers", marks=HELD, id="gunicorn-sync-partial-headers"
+    ),
+    pytest.param(
+        "gunicorn", {"GUNICORN_WORKER_CLASS": "sync"}, "partial body", marks=HELD, id="gunicorn-sync-partial-body"
+    ),
+    pytest.param(
+        "granian", {"GRANIAN_BLOCKING_THREADS": "1"}, "partial headers", id="granian-1-thread-partial-headers"
+    ),
+    pytest.param(
+        "granian", {"GRANIAN_BLOCKING_THREADS": "1"}, "partial body", marks=HELD, id="granian-1-thread-partial-body"
+    ),
     pytest.param("granian", {"GRANIAN_BLOCKING_THREADS": "4"}, "partial body", id="granian-4-threads-partial-body"),
 ]
 
