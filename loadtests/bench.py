@@ -51,6 +51,7 @@ stops each server and drops the scratch database (--keep-db keeps it).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -185,6 +186,12 @@ def parse_args(argv=None):
         default="",
         help="comma-separated phases to run: " + ", ".join(p.key for p in phases(parser.parse_args([]))),
     )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=float(env("BENCH_SOAK", "0")),
+        help="BENCH_SOAK: seconds of spread sales per server while sampling worker memory (0: skip; 300 for the target)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails, too")
     return parser.parse_args(argv)
@@ -222,6 +229,7 @@ def main(argv=None) -> int:
     (out / "pgbench-recharge.sql").write_text(PGBENCH_SCRIPT)
     problems: list[str] = []
     results: list[Result] = []
+    soaks: list[list] = []
     with harness.scratch_database("bench", keep=args.keep_db) as database_url:
         env = harness.child_env(database_url)
         harness.prepare(env, sellers=args.sellers, credit=args.credit, seed_path=seed_path)
@@ -249,6 +257,9 @@ def main(argv=None) -> int:
                 for phase in candidate_phases:
                     result = runner.run(phase, candidate)
                     results.append(result)
+                if args.soak > 0 and candidate is not REFERENCE:
+                    spread = next(phase for phase in phases(args) if phase.key == "recharge")
+                    soaks.append(runner.soak(spread, candidate, args.soak))
         reconciled = subprocess.run(
             [sys.executable, "manage.py", "reconcile"], cwd=harness.BASE_DIR, env=env, capture_output=True, text=True
         )
@@ -256,6 +267,10 @@ def main(argv=None) -> int:
             problems.append("manage.py reconcile found ledger problems:\n" + reconciled.stderr[-2000:])
     problems += report(args, results)
     targets_failed = check_targets(args, results)
+    if soaks:
+        print(f"\nResident memory per worker (MiB) over a {args.soak:g} s spread-sale run, sampled every tenth of it:")
+        headers = ["server", "sales/s", "first", "last", "max", "last vs first", "flat (within 10 %)"]
+        print(render_table(headers, soaks))
     (out / "results.json").write_text(json.dumps([result_dict(result) for result in results], indent=1) + "\n")
     print(f"\n(files: {out})")
     if problems:
@@ -336,6 +351,35 @@ class PhaseRunner:
         if completed.returncode:
             raise SystemExit(f"wrk failed ({completed.returncode}): {completed.stderr[-1000:]}")
         return parse_wrk(phase, completed.stdout)
+
+    def soak(self, phase: Phase, candidate: Candidate, seconds: float) -> list:
+        """Sells for `seconds` while sampling the workers' resident memory; one
+        row of the memory table. The first sample is taken after a warm-up."""
+        self.candidate_key = candidate.key
+        self.wrk_phase(phase, self.args.warmup or 2, warmup=True)
+        log(f"{candidate.title}: memory over {seconds:g} s of {phase.title}")
+        command = [
+            self.wrk, "-t", str(min(self.args.threads, self.args.connections)), "-c", str(self.args.connections),
+            "-d", f"{max(1, round(seconds))}s", "--latency", "--timeout", "10s", "-s", str(WRK_SCRIPT), self.server.url,
+            "--", str(self.seed_path), str(phase.sellers), phase.path, "0", uuid.uuid4().hex[:12],
+        ]  # fmt: skip
+        load = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        samples = []
+        while load.poll() is None:
+            samples.append(worker_rss_mib(self.server.worker_pids()))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                load.wait(seconds / 10)
+        output = load.stdout.read() if load.stdout else ""
+        (self.out / f"wrk-{candidate.key}-soak.txt").write_text(output)
+        sizes = [size for size in samples if size is not None]
+        if not sizes:
+            return [candidate.key, "n/a", "", "", "", "", "n/a"]
+        change = (sizes[-1] - sizes[0]) / sizes[0]
+        rate = parse_wrk(phase, output).rate
+        return [
+            candidate.key, f"{rate:.0f}", f"{sizes[0]:.1f}", f"{sizes[-1]:.1f}", f"{max(sizes):.1f}",
+            f"{change:+.1%}", "PASS" if abs(change) <= 0.10 else "FAIL",
+        ]  # fmt: skip
 
     def pgbench_phase(self, phase: Phase, seconds: float, warmup: bool = False) -> Result:
         params = harness.connection_params(self.database_url)
