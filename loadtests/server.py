@@ -420,7 +420,7 @@ class ApiServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = {"LOG_LEVEL": "WARNING", **({"SERVER": server} if server else {}), **(env or {})}
-        self.server = server or os.environ.get("SERVER") or "default"
+        self.server = self.extra_env.get("SERVER") or os.environ.get("SERVER") or "default server"
         self.log_path = Path(log_path or f"/tmp/chaos-server-{self.port}-{os.getpid()}.log")
         self.start_timeout = start_timeout
         self.process: subprocess.Popen | None = None
