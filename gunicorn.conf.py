@@ -3,7 +3,11 @@
 import os
 from pathlib import Path
 
+from config.http_errors import answer_server_errors_in_json
 from config.workers import workers as configured_workers
+
+# Requests gunicorn refuses itself (too long, malformed) get the contract's JSON body too.
+answer_server_errors_in_json()
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # WEB_CONCURRENCY, else CPUs + 1 (config/workers.py). With PostgreSQL on its

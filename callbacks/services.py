@@ -21,6 +21,7 @@
 """
 
 import functools
+import json
 import random
 import secrets
 import time
@@ -29,14 +30,13 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.fields import DateTimeField
-from rest_framework.renderers import JSONRenderer
 
 from callbacks.models import CallbackEndpoint, CallbackEvent, EventType
 from callbacks.signatures import SIGNATURE_HEADER, signature_header
@@ -104,10 +104,12 @@ def record_event(*, seller_id: int, event_type: str, data: dict) -> None:
     event = {
         "id": str(event_id),
         "type": EventType(event_type).value,
-        "created_at": DateTimeField().to_representation(created_at),
+        # The API's own time format (REST_FRAMEWORK's DATETIME_FORMAT: UTC, "Z").
+        "created_at": created_at.astimezone(UTC).strftime(settings.REST_FRAMEWORK["DATETIME_FORMAT"]),
         "data": data,
     }
-    body = JSONRenderer().render(event).decode("utf-8")
+    # Compact UTF-8 JSON, as the API's renderer writes it.
+    body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     params: dict[str, Any] = {
         "id": event_id,
         "type": event_type,

@@ -20,12 +20,58 @@ class ApplicationError(Exception):
 
 
 class ServiceUnavailable(ApplicationError):
-    """Raised when the database cannot be reached or a lock wait timed out;
-    nothing was written and the client may retry."""
+    """Raised when the database cannot be reached or a lock wait timed out
+    and the service knows nothing was written; the client may retry."""
 
     status_code = 503
     code = "service_unavailable"
     message = "The service is temporarily unavailable; nothing was written. Retry shortly."
+    outcome = "not_written"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, details={"outcome": self.outcome})
+
+
+class OutcomeUnknown(ServiceUnavailable):
+    """Raised when the connection to the database was lost while a write or
+    its commit was in flight: the write may have committed."""
+
+    message = (
+        "The connection to the database was lost while this request was being written; it may have been "
+        "committed. Retry with the same Idempotency-Key (a committed request is then replayed, not repeated), "
+        "or look the key up with ?idempotency_key=."
+    )
+    outcome = "unknown"
+
+
+# SQLSTATE classes of errors after which the server is gone, or going, with
+# the connection: whatever was in flight, the commit included, may have
+# happened. Any other error the server reported (a lock or statement
+# timeout, a deadlock, a serialization failure) means it rolled back.
+_CONNECTION_LOST = ("08", "57P01", "57P02", "57P03")
+_STATEMENT_SENT = "_database_statement_sent"
+
+
+def note_statements(request):
+    """A database execute wrapper (`connection.execute_wrapper`) that marks
+    the request once it has sent a statement."""
+
+    def wrapper(execute, sql, params, many, context):
+        setattr(request, _STATEMENT_SENT, True)
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+def database_outage(request, error) -> ServiceUnavailable:
+    """The 503 for a database error that ended `request`: OutcomeUnknown if
+    the request may have written (it is not a read, it had sent statements,
+    and the connection was lost rather than the statement refused), else
+    ServiceUnavailable (nothing was written)."""
+    sqlstate = getattr(error.__cause__, "sqlstate", None)
+    lost = sqlstate is None or sqlstate.startswith(_CONNECTION_LOST)
+    may_have_written = request.method not in ("GET", "HEAD", "OPTIONS") and getattr(request, _STATEMENT_SENT, False)
+    return OutcomeUnknown() if lost and may_have_written else ServiceUnavailable()
 
 
 class InvalidInput(ApplicationError):

@@ -8,7 +8,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 
-from config.errors import ApplicationError, ServiceUnavailable, error_body
+from config.errors import ApplicationError, database_outage, error_body
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -36,8 +36,8 @@ def error_response(error: ApplicationError) -> JsonResponse:
 
 def exception_handler(exc, context):
     if isinstance(exc, (OperationalError, InterfaceError)):
-        # Connection lost, statement or lock timeout: the transaction was rolled back.
-        exc = ServiceUnavailable()
+        # Connection lost, statement or lock timeout: 503, saying whether it may have been written.
+        exc = database_outage(context["request"], exc)
     elif isinstance(exc, (Http404, ObjectDoesNotExist)):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -9,18 +9,15 @@ what is an outage, which the contract says is never a 500.
 
 import sys
 
+from django.core.exceptions import BadRequest
 from django.core.signals import got_request_exception
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 
-from config.errors import ServiceUnavailable
+from config.errors import database_outage, note_statements
 from config.exceptions import error_response
 
 _DATABASE_DOWN = (OperationalError, InterfaceError)
 _FLAG = "_database_unavailable"
-
-
-def service_unavailable():
-    return error_response(ServiceUnavailable())
 
 
 class DatabaseUnavailableMiddleware:
@@ -28,26 +25,53 @@ class DatabaseUnavailableMiddleware:
     is unreachable or a lock wait timed out, wherever below this middleware
     the error was raised: in a view (`process_exception`) or in a middleware
     listed after this one (Django has already made that a 500 response; the
-    `got_request_exception` signal tells us why, and the 500 is replaced)."""
+    `got_request_exception` signal tells us why, and the 500 is replaced).
+
+    The 503 says whether the request may have been written (config.errors.
+    database_outage); to know, it notes whether the request sent a statement.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
-        if response.status_code == 500 and getattr(request, _FLAG, False):
-            return service_unavailable()
+        with connection.execute_wrapper(note_statements(request)):
+            response = self.get_response(request)
+        error = getattr(request, _FLAG, None)
+        if response.status_code == 500 and error is not None:
+            return error_response(database_outage(request, error))
         return response
 
     def process_exception(self, request, exception):
         if isinstance(exception, _DATABASE_DOWN):
-            return service_unavailable()
+            return error_response(database_outage(request, exception))
         return None
 
 
 def _remember_database_errors(sender, request=None, **kwargs):
-    if request is not None and isinstance(sys.exc_info()[1], _DATABASE_DOWN):
-        setattr(request, _FLAG, True)
+    error = sys.exc_info()[1]
+    if request is not None and isinstance(error, _DATABASE_DOWN):
+        setattr(request, _FLAG, error)
 
 
 got_request_exception.connect(_remember_database_errors, dispatch_uid="config.middleware.database_unavailable")
+
+
+class RefuseNulInQueryMiddleware:
+    """A NUL character in the query of a page outside the API is a 400.
+
+    PostgreSQL text cannot hold NUL, and the admin hands list-filter values
+    (`?status__exact=%00`, `?name=%00`) straight to a query: each was a 500.
+    API endpoints validate their own parameters (a NUL there is a 400 or
+    matches nothing), so they are left alone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/") and "\x00" in "".join(
+            name + "".join(values) for name, values in request.GET.lists()
+        ):
+            raise BadRequest("A NUL character in the query string.")
+        return self.get_response(request)

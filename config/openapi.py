@@ -15,7 +15,11 @@ _DESCRIPTIONS = {
     415: "unsupported_media_type: the body must be application/json",
     422: "idempotency_key_reused: the key was used for a different request",
     429: "throttled: rate limit exceeded; see Retry-After",
-    503: "service_unavailable: database unreachable or lock wait timed out; nothing was written",
+    503: (
+        "service_unavailable: database unreachable or lock wait timed out; details.outcome is "
+        "not_written, or unknown when the connection was lost with the write or its commit in flight "
+        "(retry with the same Idempotency-Key)"
+    ),
 }
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "idempotency",
     "callbacks",
     "config",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -47,14 +49,19 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's LocaleMiddleware for the HTML pages; the API stays English.
+    "portal.middleware.PageLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.RefuseNulInQueryMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
+# CSRF refusals on API paths get the contract's JSON body (config/views.py).
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 # A POST to a URL without its trailing slash gets the JSON 404, not a redirect
 # that would silently drop its body.
 APPEND_SLASH = False
@@ -76,6 +83,13 @@ TEMPLATES = [
 ]
 
 if "DATABASE_URL" not in os.environ:
+    if PRODUCTION:
+        # The embedded server is for development and tests: production data
+        # must never land in a directory of the code checkout.
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production needs DATABASE_URL (postgres://user:pass@host:5432/db); "
+            "the embedded PostgreSQL is for development only."
+        )
     from config.embedded_postgres import database_url
 
     os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata")
@@ -115,6 +129,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+LANGUAGES = [("fa", "فارسی"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"
 # WhiteNoise serves the admin's and Swagger UI's files straight from the
@@ -153,10 +169,23 @@ AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=60)
 
 # Throttle counters must be shared by every worker process: Redis when
 # REDIS_URL is set, else a PostgreSQL table.
-if env("REDIS_URL", default=""):
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "throttle_cache"}}
+
+# Failed logins through django.contrib.auth (the admin, any later web page)
+# are throttled per client address and per username by django-axes; the
+# API's tokens never go through authenticate() and keep their own throttle.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.throttling.client_address"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recharge platform API",
@@ -181,6 +210,7 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+    LANGUAGE_COOKIE_SECURE = True
 
 LOGGING = {
     "version": 1,
@@ -209,3 +239,7 @@ OPERATOR_READ_TIMEOUT = env.float("OPERATOR_READ_TIMEOUT", default=5.0)
 CALLBACK_ALLOW_PRIVATE_TARGETS = not PRODUCTION and env.bool("CALLBACK_ALLOW_PRIVATE_TARGETS", default=True)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 CALLBACK_RETRY_HORIZON_SECONDS = env.int("CALLBACK_RETRY_HORIZON_SECONDS", default=24 * 60 * 60)
+
+# Reports (issue 13): days are calendar days in this zone.
+INSTALLED_APPS += ["reports"]
+BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Tehran")

@@ -7,7 +7,10 @@ from callbacks import api as callbacks
 from config.views import HealthView
 from credits import api as credits
 from ledger import api as ledger
+from portal import views as portal
 from recharges import api as recharges
+from reports import api as reports
+from reports.dashboard import dashboard
 from sellers import api as sellers
 
 api = [
@@ -27,16 +30,26 @@ api = [
     path("operators/", recharges.OperatorListView.as_view()),
     path("transactions/", ledger.TransactionListView.as_view()),
     path("me/callback/", callbacks.CallbackView.as_view()),
+    path("transactions/export/", reports.TransactionExportView.as_view()),
+    path("sellers/<int:seller_id>/transactions/export/", reports.SellerTransactionExportView.as_view()),
+    path("reports/daily/", reports.DailyReportView.as_view()),
 ]
 
 urlpatterns = [
     path("api/v1/", include(api)),
+    path("admin/dashboard/", admin.site.admin_view(dashboard), name="reports_dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", HealthView.as_view()),
     # The schema alone comes in two formats (YAML, or JSON with ?format=json).
     path("api/schema/", SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", portal.landing, name="landing"),
+    path("portal/", include("portal.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
+
+# The admin's "View site" leads to the landing page (portal, admin, API docs).
+admin.site.site_url = "/"
 
 handler400 = "config.views.bad_request"
 handler403 = "config.views.permission_denied"

@@ -1,5 +1,6 @@
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
+from django.views import csrf
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -45,6 +46,14 @@ def bad_request(request, exception=None):
 
 def permission_denied(request, exception=None):
     return JsonResponse(error_body("permission_denied", "You may not do this."), status=403)
+
+
+def csrf_failure(request, reason=""):
+    """The CSRF refusal: the contract's JSON body on API paths, Django's own
+    page elsewhere (the admin's HTML forms)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("permission_denied", f"CSRF verification failed: {reason}"), status=403)
+    return csrf.csrf_failure(request, reason=reason)
 
 
 def server_error(request):

@@ -1,23 +1,39 @@
 from django.contrib import admin, messages
 
 from config.errors import ApplicationError
+from config.formats import rials
 from credits import services
 from credits.models import CreditRequest
 
 
 @admin.register(CreditRequest)
 class CreditRequestAdmin(admin.ModelAdmin):
-    list_display = ["id", "seller", "amount", "status", "created_at", "decided_at", "decided_by"]
+    list_display = ["id", "seller_display", "amount_display", "status", "created_at", "decided_at", "decided_by"]
     list_filter = ["status"]
-    search_fields = ["seller__name"]
+    list_select_related = ["seller", "decided_by"]
+    search_fields = ["seller__name", "seller__user__username"]
     raw_id_fields = ["seller"]
     actions = ["approve_selected", "reject_selected"]
 
     def get_readonly_fields(self, request, obj=None):
         # A request changes only through approve/reject; the form edits nothing.
         if obj is None:
-            return ["status", "decided_at", "decided_by", "created_at"]
-        return ["seller", "amount", "status", "created_at", "decided_at", "decided_by"]
+            return []
+        return ["seller", "amount_display", "status", "created_at", "decided_at", "decided_by"]
+
+    def get_fields(self, request, obj=None):
+        # A new request has no status, dates or decider to show yet (created_at would show its DatabaseDefault).
+        if obj is None:
+            return ["seller", "amount"]
+        return ["seller", "amount_display", "status", "created_at", "decided_at", "decided_by"]
+
+    @admin.display(description="seller", ordering="seller__name")
+    def seller_display(self, credit_request):
+        return f"{credit_request.seller.name} (#{credit_request.seller_id})"
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, credit_request):
+        return rials(credit_request.amount)
 
     def save_model(self, request, obj, form, change):
         if not change:

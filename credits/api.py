@@ -4,12 +4,25 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IsSeller, IsSellerOrStaff, IsStaff, NewestFirstPagination, amount_field, seller_of, validated
+from config.api import (
+    IsSeller,
+    NewestFirstPagination,
+    amount_field,
+    seller_of,
+    seller_or_staff_with,
+    staff_with,
+    validated,
+)
 from config.openapi import errors
 from credits import selectors, services
 from credits.models import CreditRequest
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
 from idempotency.services import request_hash, run_idempotent
+
+
+class RequestingSellerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
 
 
 class CreditRequestOutputSerializer(serializers.Serializer):
@@ -18,6 +31,13 @@ class CreditRequestOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=CreditRequest.Status.choices)
     created_at = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
+    # Whose request it is: staff see every seller's and must not approve blind.
+    seller = RequestingSellerSerializer()
+
+
+# Django permissions of the staff endpoints (docs/permissions.md).
+VIEW_CREDIT_REQUESTS = "credits.view_creditrequest"
+DECIDE_CREDIT_REQUESTS = "credits.decide_creditrequest"
 
 
 def _caller_seller_id(request) -> int | None:
@@ -36,16 +56,21 @@ class CreditRequestListCreateView(generics.ListAPIView):
         status = serializers.ChoiceField(choices=CreditRequest.Status.choices, required=False)
 
     def get_permissions(self):
-        return [IsSeller()] if self.request.method == "POST" else [IsSellerOrStaff()]
+        return [IsSeller()] if self.request.method == "POST" else [seller_or_staff_with(VIEW_CREDIT_REQUESTS)()]
 
     def get_queryset(self):
         filters = validated(self.CreditRequestFilterSerializer, self.request.query_params)
-        return selectors.credit_request_list(seller_id=_caller_seller_id(self.request), **filters)
+        return selectors.credit_request_list(seller_id=_caller_seller_id(self.request), **filters).select_related(
+            "seller"
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=CreditRequest.Status.values)],
         responses={200: CreditRequestOutputSerializer(many=True), **errors(400, 401, 403)},
-        description="A seller sees its own requests; staff see every seller's. Newest first.",
+        description=(
+            "A seller sees its own requests; staff (permission credits.view_creditrequest) see every "
+            "seller's, each with its `seller`. Newest first."
+        ),
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -78,7 +103,7 @@ class CreditRequestListCreateView(generics.ListAPIView):
 
 
 class CreditRequestDetailView(APIView):
-    permission_classes = [IsSellerOrStaff]
+    permission_classes = [seller_or_staff_with(VIEW_CREDIT_REQUESTS)]
 
     @extend_schema(responses={200: CreditRequestOutputSerializer, **errors(401, 403, 404)})
     def get(self, request, credit_request_id):
@@ -89,12 +114,15 @@ class CreditRequestDetailView(APIView):
 
 
 class CreditRequestApproveView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [staff_with(DECIDE_CREDIT_REQUESTS)]
 
     @extend_schema(
         request=None,
         responses={200: CreditRequestOutputSerializer, **errors(401, 403, 404, 409)},
-        description="Credits the seller once. Approving an approved request returns it and credits nothing more.",
+        description=(
+            "Credits the seller once. Approving an approved request returns it and credits nothing more. "
+            "Needs the permission credits.decide_creditrequest."
+        ),
     )
     def post(self, request, credit_request_id):
         credit_request = services.approve_credit_request(credit_request_id=credit_request_id, decided_by=request.user)
@@ -102,12 +130,12 @@ class CreditRequestApproveView(APIView):
 
 
 class CreditRequestRejectView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [staff_with(DECIDE_CREDIT_REQUESTS)]
 
     @extend_schema(
         request=None,
         responses={200: CreditRequestOutputSerializer, **errors(401, 403, 404, 409)},
-        description="Rejecting a rejected request returns it unchanged.",
+        description="Rejecting a rejected request returns it unchanged. Needs the permission credits.decide_creditrequest.",
     )
     def post(self, request, credit_request_id):
         credit_request = services.reject_credit_request(credit_request_id=credit_request_id, decided_by=request.user)

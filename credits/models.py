@@ -31,6 +31,8 @@ class CreditRequest(models.Model):
     )
 
     class Meta:
+        # Deciding is its own right: the admin's change form edits nothing (docs/permissions.md).
+        permissions = [("decide_creditrequest", "Can approve or reject credit requests")]
         indexes = [models.Index(fields=["seller", "-id"], name="credit_request_seller_newest")]
         constraints = [
             models.CheckConstraint(

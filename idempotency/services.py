@@ -14,7 +14,7 @@ from config.errors import ApplicationError, error_body, violated_constraint
 from idempotency.models import IdempotencyRecord
 from idempotency.selectors import stored_response
 
-UNIQUE_KEY = "idempotency_key_unique_per_seller"
+UNIQUE_KEYS = {"idempotency_key_unique_per_seller", "idempotency_key_unique_per_staff_user"}
 
 
 def request_hash(data: Any) -> str:
@@ -25,19 +25,34 @@ def request_hash(data: Any) -> str:
 
 
 def run_idempotent(
-    *, seller_id: int, key: str, endpoint: str, request_hash: str, action: Callable[[], tuple[int, dict[str, Any]]]
+    *,
+    seller_id: int | None,
+    key: str,
+    endpoint: str,
+    request_hash: str,
+    action: Callable[[], tuple[int, dict[str, Any]]],
+    staff_user_id: int | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
-    """Runs `action` once per (seller, key); a repeat gets the stored response.
+    """Runs `action` once per (seller, key), or per (seller, staff user, key)
+    for a staff user's request; a repeat gets the stored response.
 
     Returns (status, body, replayed). The response is stored in the action's
-    own transaction. A concurrent repeat blocks on the UNIQUE (seller, key)
-    index until the first commits, then fails on it, rolls back everything it
+    own transaction. A concurrent repeat blocks on the unique index until
+    the first commits, then fails on it, rolls back everything it
     did, and replays the first response. A business refusal (e.g. 402) is
     stored and replayed too; any other error keeps nothing, so the key can be
     used again.
     """
-    lookup: dict[str, Any] = {"seller_id": seller_id, "key": key, "endpoint": endpoint, "request_hash": request_hash}
-    stored = stored_response(**lookup)
+    lookup = {
+        "seller_id": seller_id,
+        "staff_user_id": staff_user_id,
+        "key": key,
+        "endpoint": endpoint,
+        "request_hash": request_hash,
+    }
+    stored = stored_response(
+        seller_id=seller_id, key=key, endpoint=endpoint, request_hash=request_hash, staff_user_id=staff_user_id
+    )
     if stored is None:
         try:
             with transaction.atomic(durable=True):
@@ -45,9 +60,11 @@ def run_idempotent(
                 IdempotencyRecord.objects.create(**lookup, status_code=status, response=body)
             return status, body, False
         except IntegrityError as error:
-            if violated_constraint(error) != UNIQUE_KEY:
+            if violated_constraint(error) not in UNIQUE_KEYS:
                 raise
-            stored = stored_response(**lookup)
+            stored = stored_response(
+                seller_id=seller_id, key=key, endpoint=endpoint, request_hash=request_hash, staff_user_id=staff_user_id
+            )
             assert stored is not None  # the record that won the race is committed
     return stored.status_code, json.loads(stored.body), True
 

@@ -8,11 +8,11 @@ from config.api import (
     MAX_AMOUNT,
     ErrorSerializer,
     IsSeller,
-    IsStaff,
     LedgerPagination,
     StrictCharField,
     StrictIntegerField,
     seller_of,
+    staff_with,
     validated,
 )
 from config.openapi import errors
@@ -76,7 +76,7 @@ class TransactionListView(generics.ListAPIView):
 
 
 class AdjustmentCreateView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [staff_with("ledger.add_balanceadjustment")]
 
     class AdjustmentInputSerializer(serializers.Serializer):
         amount = StrictIntegerField(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT)
@@ -98,6 +98,10 @@ class AdjustmentCreateView(APIView):
         responses={
             201: AdjustmentOutputSerializer,
             402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="balance_limit_exceeded: the balance would pass 2^63 - 1; nothing was written",
+            ),
             **errors(400, 401, 403, 404, 415, 422),
         },
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
@@ -114,8 +118,14 @@ class AdjustmentCreateView(APIView):
         if key is None:
             code, body = adjust()
             return Response(body, status=code)
-        # Keys are scoped to the adjusted seller, so a retry from any staff tool replays.
+        # A staff user's keys are their own (per adjusted seller): a seller's key,
+        # or another staff member's, neither collides with nor reveals them.
         code, body, replayed = run_idempotent(
-            seller_id=seller.pk, key=key, endpoint="adjustments", request_hash=request_hash(request.data), action=adjust
+            seller_id=seller.pk,
+            staff_user_id=request.user.pk,
+            key=key,
+            endpoint="adjustments",
+            request_hash=request_hash(request.data),
+            action=adjust,
         )
         return Response(body, status=code, headers=replay_headers(replayed))

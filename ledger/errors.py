@@ -18,3 +18,14 @@ class AlreadyPosted(ApplicationError):
     status_code = 409
     code = "already_decided"
     message = "This request has already moved money; it cannot do so again."
+
+
+class BalanceLimitExceeded(ApplicationError):
+    """Raised when a credit would take the balance past the largest number
+    PostgreSQL's bigint holds (2^63 - 1); refused before the database would
+    fail, nothing was written."""
+
+    status_code = 409
+    code = "balance_limit_exceeded"
+    message = "This credit would take the balance past the largest amount the ledger holds; nothing was written."
+    replayed_with_key = True

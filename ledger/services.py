@@ -43,10 +43,12 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from config.errors import violated_constraint
-from ledger.errors import AlreadyPosted, InsufficientBalance
+from ledger.errors import AlreadyPosted, BalanceLimitExceeded, InsufficientBalance
 from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.models import Seller
 
+# Balances and running balances are bigint columns.
+MAX_BALANCE = 2**63 - 1
 _ONE_PER_SOURCE = {
     "ledger_entry_one_per_credit_request",
     "ledger_entry_one_per_recharge",
@@ -81,6 +83,8 @@ def _post(*, seller_id: int, amount: int, kind: str, **source: Any) -> LedgerEnt
     balance_after = seller.balance + amount
     if balance_after < 0:
         raise InsufficientBalance(details={"balance": seller.balance, "amount": -amount})
+    if balance_after > MAX_BALANCE:  # else PostgreSQL's "bigint out of range", a 500
+        raise BalanceLimitExceeded(details={"balance": seller.balance, "amount": amount, "limit": MAX_BALANCE})
     sequence = seller.ledger_sequence + 1
     Seller.objects.filter(pk=seller_id).update(balance=balance_after, ledger_sequence=sequence)
     try:

@@ -18,7 +18,7 @@ def seed(sellers: int, credit: int) -> dict:
     from sellers.services import create_seller, issue_api_token
 
     run = uuid.uuid4().hex[:8]
-    staff = get_user_model().objects.create_user(username=f"chaos-staff-{run}", is_staff=True)
+    staff = get_user_model().objects.create_user(username=f"chaos-staff-{run}", is_staff=True, is_superuser=True)
     seeded = []
     for number in range(1, sellers + 1):
         seller, token = create_seller(name=f"Chaos shop {number}", username=f"chaos-{run}-{number}")
@@ -47,7 +47,14 @@ def facts() -> dict:
         "credit_requests": rows("SELECT id, seller_id, amount, status FROM credits_creditrequest ORDER BY id"),
         "entries_per_recharge": rows(
             "SELECT r.id, count(e.id) FROM recharges_recharge r"
-            " LEFT JOIN ledger_ledgerentry e ON e.recharge_id = r.id GROUP BY r.id"
+            " LEFT JOIN ledger_ledgerentry e ON e.recharge_id = r.id AND e.kind = 'recharge' GROUP BY r.id"
+        ),
+        "recharge_states": rows(
+            "SELECT id, seller_id, amount, status, failure_code, operator_reference FROM recharges_recharge ORDER BY id"
+        ),
+        "refunds": rows("SELECT recharge_id, amount FROM ledger_ledgerentry WHERE kind = 'refund'"),
+        "callback_events": rows(
+            "SELECT id::text, type, (body::jsonb -> 'data' ->> 'id')::bigint FROM callbacks_callbackevent"
         ),
         "entries_per_adjustment": rows(
             "SELECT a.id, count(e.id) FROM ledger_balanceadjustment a"

@@ -12,11 +12,11 @@ from config.api import (
     MAX_AMOUNT,
     ErrorSerializer,
     IsSeller,
-    IsSellerOrStaff,
     NewestFirstPagination,
     StrictCharField,
     amount_field,
     seller_of,
+    seller_or_staff_with,
     token_digest,
     validated,
 )
@@ -299,7 +299,7 @@ class BatchDetailView(APIView):
 
 
 class OperatorListView(APIView):
-    permission_classes = [IsSellerOrStaff]
+    permission_classes = [seller_or_staff_with("recharges.view_operator")]
 
     @extend_schema(responses={200: OperatorOutputSerializer(many=True), **errors(401, 403)})
     def get(self, request):

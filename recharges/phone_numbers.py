@@ -8,8 +8,9 @@ import phonenumbers
 # Persian and Arabic-Indic digits, as Iranian keyboards type them.
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _SEPARATORS = re.compile(r"[\s\-().]")
-# 0912..., +98912..., 98912..., 0098912..., or the bare 912...
-_IRANIAN_MOBILE = re.compile(r"(?:\+98|0098|98|0)?(9[0-9]{9})")
+# 0912..., +98912..., 98912..., 0098912..., or the bare 912...; people also
+# keep the trunk 0 after the country code (+98 0912...), which dialling forgives.
+_IRANIAN_MOBILE = re.compile(r"(?:(?:\+98|0098|98)0?|0)?(9[0-9]{9})")
 # The assigned mobile ranges, from the `phonenumbers` metadata itself: matching
 # this pattern is what phonenumbers.parse + is_valid_number + number_type decide
 # for these numbers (tests/recharges/test_phone_numbers.py), at 1% of the cost.

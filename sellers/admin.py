@@ -1,20 +1,55 @@
+from django import forms
 from django.contrib import admin, messages
 
+from config.formats import rials
 from sellers.models import Seller
-from sellers.services import revoke_api_tokens, rotate_api_token
+from sellers.services import issue_api_token, revoke_api_tokens, rotate_api_token
+
+
+class SellerForm(forms.ModelForm):
+    class Meta:
+        model = Seller
+        fields = ["user", "name"]
+
+    def clean_user(self):
+        user = self.cleaned_data["user"]
+        # A staff account is refused by every seller endpoint (403): it cannot sell.
+        if user.is_staff or user.is_superuser:
+            raise forms.ValidationError("This user is staff; a seller needs its own non-staff user.")
+        return user
 
 
 @admin.register(Seller)
 class SellerAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "user", "balance", "created_at"]
+    form = SellerForm
+    list_display = ["id", "name", "user", "balance_display", "created_at"]
     search_fields = ["name", "user__username"]
     # Balances change only through the ledger services.
-    readonly_fields = ["balance", "ledger_sequence", "created_at"]
+    readonly_fields = ["balance_display", "ledger_sequence", "created_at"]
     raw_id_fields = ["user"]
     actions = ["rotate_token", "revoke_tokens"]
 
+    def save_model(self, request, obj, form, change):
+        # Only what the form edits: writing back the balance it read would undo a sale made meanwhile.
+        obj.save(update_fields=form.changed_data if change else None)
+
+    def get_fields(self, request, obj=None):
+        # No read-only values on the add form: created_at does not exist until the row does.
+        if obj is None:
+            return ["user", "name"]
+        return ["user", "name", "balance_display", "ledger_sequence", "created_at"]
+
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_display(self, seller):
+        return rials(seller.balance)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        key = issue_api_token(user=obj.user)
+        self.message_user(request, f"API token for {obj.name} (shown once, copy it now): {key}", messages.WARNING)
+        return super().response_add(request, obj, post_url_continue)
 
     @admin.action(description="Rotate API token (revokes the old one, shows the new one once)")
     def rotate_token(self, request, queryset):

@@ -19,7 +19,8 @@ def create_seller(*, name: str, username: str) -> tuple[Seller, str]:
             seller = Seller.objects.create(user=user, name=name)
             token = issue_api_token(user=user)
     except IntegrityError as error:
-        if violated_constraint(error) == "auth_user_username_key":
+        # The second: the same name but for case or width (sellers migration 0003).
+        if violated_constraint(error) in {"auth_user_username_key", "auth_user_username_folded_unique"}:
             raise InvalidInput(details={"username": ["A user with this username already exists."]}) from error
         raise
     return seller, token

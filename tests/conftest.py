@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from recharges.services import sell_recharge, sell_recharge_batch
@@ -50,9 +51,31 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.system)
 
 
+# Every permission a staff endpoint checks (docs/permissions.md).
+STAFF_PERMISSIONS = [
+    ("sellers", "view_seller"),
+    ("sellers", "add_seller"),
+    ("credits", "view_creditrequest"),
+    ("credits", "decide_creditrequest"),
+    ("ledger", "add_balanceadjustment"),
+    ("recharges", "view_operator"),
+    ("ledger", "view_ledgerentry"),
+]
+
+
 @pytest.fixture
 def staff_user(db):
-    return get_user_model().objects.create_user(username=f"staff{next(_numbers)}", is_staff=True)
+    """A staff member (not a superuser) holding every staff endpoint's permission."""
+    user = get_user_model().objects.create_user(username=f"staff{next(_numbers)}", is_staff=True)
+    for app_label, codename in STAFF_PERMISSIONS:
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return user
+
+
+@pytest.fixture
+def staff_without_permissions(db):
+    """Staff whom the admin refuses: is_staff and no permission at all."""
+    return get_user_model().objects.create_user(username=f"bare-staff{next(_numbers)}", is_staff=True)
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ While the load runs it injects, one phase each:
   restart     a PostgreSQL restart in fast mode (`pg_ctl -D <datadir> restart
               -m fast` for a private/pgserver server, `pg_ctlcluster
               --skip-systemctl-redirect <ver> <cluster> restart -m fast` for the
-              machine's service);
+              machine's service); `--stop-mode immediate` (the long mode's
+              default) stops it without waiting for commits in flight, and
+              every unanswered request is then retried with its key;
   storm       hundreds of concurrent debits, adjustments and double-tapped
               keys on one hot seller;
   disconnect  clients that send the headers and part or all of the body of a

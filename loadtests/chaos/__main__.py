@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         "random_seed",
     ):
         parser.add_argument("--" + name.replace("_", "-"), type=int)
+    parser.add_argument(
+        "--stop-mode",
+        choices=("fast", "immediate"),
+        help="how PostgreSQL is stopped in the restart phase (immediate: commits in flight lose their answer)",
+    )
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else a private PostgreSQL under /tmp")
     parser.add_argument("--data-dir", help="data directory of the private PostgreSQL (default /tmp/chaos-pg-<pid>)")
     parser.add_argument(

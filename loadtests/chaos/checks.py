@@ -130,19 +130,21 @@ class Checks:
         ]
         good_503 = sum(1 for a in attempts if a.get("contract_503"))
         self._add(
-            "every 5xx is 503 service_unavailable + Retry-After",
+            "every 5xx is 503 service_unavailable + Retry-After + details.outcome",
             not bad,
             f"{good_503} contract 503s"
             + (f"; {len(bad)} OTHER 5xx, first: {self.report.bad_responses[:2]}" if bad else ", 0 other 5xx"),
         )
-        # A 503 promises nothing was written: the same key must not later replay a success.
+        # A 503 with outcome not_written promises nothing was written: the same key
+        # must not later replay a success (outcome unknown promises nothing).
         broken_promises = []
         for op in ops:
             for earlier, later in pairwise(op["attempts"]):
-                if earlier.get("contract_503") and later.get("replayed") and later.get("status") in (200, 201):
+                promised = earlier.get("contract_503") and earlier.get("outcome") == "not_written"
+                if promised and later.get("replayed") and later.get("status") in (200, 201):
                     broken_promises.append(op["key"])
         self._add(
-            "a 503 wrote nothing (no later replay of a success)",
+            "a not_written 503 wrote nothing (no later replay of a success)",
             not broken_promises,
             f"{len(broken_promises)} broken" + (f": {broken_promises[:5]}" if broken_promises else ""),
         )
@@ -185,6 +187,7 @@ class Checks:
         report.statuses = {phase: dict(statuses[phase]) for phase in PHASES_ALL if phase in statuses}
         credited = sum(row[2] for row in facts["credit_requests"] if row[3] == "approved")
         debited = sum(row[2] for row in facts["recharges"])
+        refunded = sum(amount for _, amount in facts["refunds"])
         adjusted = sum(row[2] for row in facts["adjustments"])
         acknowledged = {
             op["final"].get("id") for op in ops if op["kind"] == "recharge" and op["final"].get("status") == 201
@@ -193,9 +196,10 @@ class Checks:
             "sellers": len(facts["sellers"]),
             "credited (approved requests)": credited,
             "debited (recharges)": debited,
+            "refunded (failed recharges)": refunded,
             "adjusted (net)": adjusted,
             "sum of balances": sum(row[1] for row in facts["sellers"]),
-            "credited - debited + adjusted": credited - debited + adjusted,
+            "credited - debited + refunded + adjusted": credited - debited + refunded + adjusted,
             "recharges written but never acknowledged": len({row[0] for row in facts["recharges"]} - acknowledged),
             "hot seller balance": next(row[1] for row in facts["sellers"] if row[0] == hot["seller_id"]),
         }
@@ -205,8 +209,8 @@ class Checks:
             unacknowledged == 0,
             f"{unacknowledged} written without a 201 reaching the client that asked",
         )
-        if report.money["sum of balances"] != report.money["credited - debited + adjusted"]:
-            self._add("money adds up", False, "sum of balances != credited - debited + adjusted")
+        if report.money["sum of balances"] != report.money["credited - debited + refunded + adjusted"]:
+            self._add("money adds up", False, "sum of balances != credited - debited + refunded + adjusted")
         else:
             self._add(
                 "money adds up", True, f"{report.money['sum of balances']} IRR across {len(facts['sellers'])} sellers"

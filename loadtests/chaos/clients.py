@@ -37,6 +37,9 @@ def _classify(response) -> dict:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         outcome["code"] = body["error"].get("code")
+        details = body["error"].get("details")
+        if isinstance(details, dict) and "outcome" in details:
+            outcome["outcome"] = details["outcome"]
     if response.headers.get("Idempotent-Replayed") == "true":
         outcome["replayed"] = True
     if isinstance(body, dict) and 200 <= response.status_code < 300:
@@ -48,6 +51,7 @@ def _classify(response) -> dict:
             response.status_code == 503
             and outcome.get("code") == "service_unavailable"
             and bool(response.headers.get("Retry-After"))
+            and outcome.get("outcome") in ("not_written", "unknown")
         )
         if not outcome["contract_503"]:
             outcome["body"] = response.text[:300]
@@ -108,7 +112,14 @@ def _float(value) -> float | None:
         return None
 
 
+# One sale in five goes to a sandbox number the simulator answers specially
+# (docs/operators.md): declined, timing out, 503s, rejected; the rest succeed.
+SANDBOX_SUFFIXES = ("9990", "9991", "9992", "9993", "9994")
+
+
 def _phone(rng: random.Random) -> str:
+    if rng.random() < 0.2:
+        return f"0912{rng.randrange(1000):03d}{rng.choice(SANDBOX_SUFFIXES)}"
     return f"0912{rng.randrange(10**7):07d}"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PHASES = ("kill", "restart", "storm", "disconnect")
-PHASES_ALL = ("warmup", *PHASES, "cooldown")
+PHASES = ("kill", "restart", "storm", "disconnect", "worker_kill", "operator_down", "operator_slow", "callbacks")
+PHASES_ALL = ("warmup", *PHASES, "cooldown", "settle")
 RECHARGE = "/api/v1/recharges/"
 
 
@@ -21,7 +21,10 @@ class ChaosConfig:
     credit: int = 50_000_000  # rials each seeded seller starts with
     kill_interval: float = 1.0  # seconds between worker SIGKILLs
     restarts: int = 1  # PostgreSQL restarts in the restart phase
-    outage_seconds: float = 0.0  # 0: `restart -m fast`; else stop -m fast, stay down this long, start
+    outage_seconds: float = 0.0  # 0: `restart -m <stop_mode>`; else stop -m <stop_mode>, stay down this long, start
+    # immediate: PostgreSQL stops without waiting for commits in flight, so a
+    # client may lose the answer to a commit that happened (issue 10, item 1).
+    stop_mode: str = "fast"
     storm_requests: int = 300
     storm_threads: int = 100
     disconnects: int = 60
@@ -33,6 +36,10 @@ class ChaosConfig:
     keep_database: bool = False
     random_seed: int = 0
     out_dir: str | None = None
+    operator_latency_ms: float = 20.0
+    operator_read_timeout: float = 1.0  # the delivery worker's
+    operator_outage_seconds: float = 4.0
+    settle_seconds: float = 120.0  # after the load: until every recharge is final and every event delivered
 
 
 PRESETS = {
@@ -46,8 +53,11 @@ PRESETS = {
         kill_interval=3.0,
         restarts=4,
         outage_seconds=3.0,
+        stop_mode="immediate",
         storm_requests=3000,
         storm_threads=300,
         disconnects=600,
+        operator_outage_seconds=30.0,
+        settle_seconds=300.0,
     ),
 }

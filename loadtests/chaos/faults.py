@@ -71,18 +71,16 @@ class Faults:
             began = time.time()
             # The long mode alternates a plain restart with a longer outage.
             down = config.outage_seconds if (len(restarts) % 2 or config.restarts == 1) else 0
-            took = pg.outage(down, "fast") if down else pg.restart("fast")
+            took = pg.outage(down, config.stop_mode) if down else pg.restart(config.stop_mode)
             restarts.append({"began": began, "pg_ctl_seconds": took, "down": down})
             self.log(f"  PostgreSQL {'down ' + str(down) + ' s' if down else 'restarted'} (took {took:.2f} s)")
             time.sleep(slot / 2)
         time.sleep(max(0.0, config.phase_seconds - slot * config.restarts))
         self.restarts = restarts
-        self.report.faults["PostgreSQL restarts (fast)"] = (
-            f"{len(restarts)} via {type(pg).__name__}; down for "
-            + ", ".join(
-                f"{r['pg_ctl_seconds']:.2f} s" + (" (stop, wait, start)" if r["down"] else " (restart -m fast)")
-                for r in restarts
-            )
+        self.report.faults["PostgreSQL restarts"] = f"{len(restarts)} via {type(pg).__name__}; down for " + ", ".join(
+            f"{r['pg_ctl_seconds']:.2f} s"
+            + (f" (stop -m {config.stop_mode}, wait, start)" if r["down"] else f" (restart -m {config.stop_mode})")
+            for r in restarts
         )
 
     def _inject_storm(self, pg, api, work, hot, disconnect_seller, staff_token, cfg):

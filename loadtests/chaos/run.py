@@ -18,12 +18,13 @@ from typing import Any
 from loadtests.chaos.checks import Checks
 from loadtests.chaos.clients import steady_client
 from loadtests.chaos.config import ChaosConfig
+from loadtests.chaos.delivery import Delivery
 from loadtests.chaos.faults import Faults
 from loadtests.chaos.report import Report
 from loadtests.server import ApiServer, database_facts, postgres_for, seed
 
 
-class Run(Faults, Checks):
+class Run(Faults, Delivery, Checks):
     """One chaos run: set up, load + faults, checks."""
 
     def __init__(self, config: ChaosConfig, log=print, postgres=None):
@@ -85,7 +86,11 @@ class Run(Faults, Checks):
             clients: list[tuple[Any, str]] = []
             self.children = []
             try:
+                self._start_delivery(url, work, api.url, seeded.sellers)
                 self._load_and_faults(pg, api, work, seeded, hot, disconnect_seller, cfg, clients)
+            except BaseException:
+                self._stop_delivery()
+                raise
             finally:
                 self.stop.set()
                 for process in self.children:  # only the processes this run started
@@ -109,9 +114,11 @@ class Run(Faults, Checks):
                 f"{len(clients)} processes" + (f"; NO RECORDS: {lost}" if lost else ""),
             )
             api.wait_healthy(30)
+            delivery = self._settle_deliveries()
             self._scan_log(api)
         facts = database_facts(url)
         self._check(ops, facts, seeded, hot)
+        self._check_deliveries(facts, delivery)
 
     def _load_and_faults(self, pg, api, work, seeded, hot, disconnect_seller, cfg, clients) -> None:
         config = self.config

@@ -6,8 +6,8 @@ from config.sql import run_sql_file
 class Migration(migrations.Migration):
     dependencies = [
         ("recharges", "0004_operators"),
-        ("ledger", "0006_post_debits"),
-        ("idempotency", "0004_replay_functions"),
+        ("ledger", "0007_post_debits"),
+        ("idempotency", "0005_replay_functions"),
     ]
 
     operations = [run_sql_file(__file__)]

@@ -61,7 +61,7 @@ def test_request_credit_then_read_it(client_a):
     response = post(client_a, f"{API}/credit-requests/", {"amount": 1_000_000})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"id", "amount", "status", "created_at", "decided_at"}
+    assert set(body) == {"id", "amount", "status", "created_at", "decided_at", "seller"}
     assert (body["amount"], body["status"], body["decided_at"]) == (1_000_000, "pending", None)
     assert is_timestamp(body["created_at"])
     assert client_a.get(f"{API}/credit-requests/{body['id']}/").json() == body

@@ -27,6 +27,9 @@ CONTRACT_PATHS = {
     "/api/v1/transactions/",
     "/api/v1/operators/",
     "/api/v1/me/callback/",
+    "/api/v1/transactions/export/",
+    "/api/v1/sellers/{seller_id}/transactions/export/",
+    "/api/v1/reports/daily/",
 }
 LISTS = ["/api/v1/sellers/", "/api/v1/credit-requests/", "/api/v1/recharges/", "/api/v1/transactions/"]
 

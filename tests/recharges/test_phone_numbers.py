@@ -48,3 +48,15 @@ def test_agrees_with_the_phonenumbers_library():
         except InvalidPhoneNumber:
             accepted = False
         assert accepted == valid, national
+
+
+@pytest.mark.parametrize("written", ["+98 0912 123 4567", "+9809121234567", "0098 0912 123 4567", "98-0912-123-4567"])
+def test_the_country_code_with_the_trunk_zero_is_accepted(written):
+    # Issue 10, item 12: how people write a number they usually dial with its 0.
+    assert to_e164(written) == "+989121234567"
+
+
+@pytest.mark.parametrize("written", ["+98 00912 123 4567", "+98 0 0912 123 4567", "0 0912 123 4567"])
+def test_more_than_one_trunk_zero_is_refused(written):
+    with pytest.raises(InvalidPhoneNumber):
+        to_e164(written)

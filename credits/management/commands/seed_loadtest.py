@@ -83,7 +83,9 @@ def _fast_commits() -> None:
 def _staff_user(username: str):
     """The staff user (created on first use) and a new API token key for it
     (keys are stored hashed: an earlier one cannot be read back)."""
-    user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+    user, _ = get_user_model().objects.get_or_create(
+        username=username, defaults={"is_staff": True, "is_superuser": True}
+    )
     if not user.is_staff or hasattr(user, "seller"):
         raise CommandError(f"User {username!r} exists and is not a plain staff user.")
     return user, issue_api_token(user=user)

@@ -35,6 +35,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        self.stdout.write(f"Delivering recharges to {settings.OPERATOR_GATEWAY_URL}, {concurrency} calls at once")
+        self.stdout.flush()
         _deliver_recharges(stop, concurrency)
 
 

@@ -284,7 +284,7 @@ DECLARE
 BEGIN
     out_replayed := false;
     IF p_key IS NOT NULL THEN
-        SELECT * INTO v_stored FROM idempotency_idempotencyrecord WHERE seller_id = p_seller AND key = p_key;
+        SELECT * INTO v_stored FROM idempotency_idempotencyrecord WHERE seller_id = p_seller AND key = p_key AND staff_user_id IS NULL;
         IF FOUND THEN
             out_replayed := true;
             IF v_stored.endpoint = 'recharges' AND v_stored.request_hash = p_request_hash THEN
@@ -350,7 +350,7 @@ DECLARE
 BEGIN
     out_replayed := false;
     IF p_key IS NOT NULL THEN
-        SELECT * INTO v_stored FROM idempotency_idempotencyrecord WHERE seller_id = p_seller AND key = p_key;
+        SELECT * INTO v_stored FROM idempotency_idempotencyrecord WHERE seller_id = p_seller AND key = p_key AND staff_user_id IS NULL;
         IF FOUND THEN
             out_replayed := true;
             IF v_stored.endpoint = 'recharge-batches' AND v_stored.request_hash = p_request_hash THEN

@@ -76,6 +76,7 @@ ROLES = {
     "GET /api/v1/me/callback/": {SELLER},
     "PUT /api/v1/me/callback/": {SELLER},
     "DELETE /api/v1/me/callback/": {SELLER},
+    "GET /api/v1/operators/": {SELLER, STAFF},
 }
 
 # Examples per operation: (credential, generation mode) -> max_examples.

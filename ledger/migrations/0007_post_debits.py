@@ -4,6 +4,6 @@ from config.sql import run_sql_file
 
 
 class Migration(migrations.Migration):
-    dependencies = [("idempotency", "0003_cheaper_indexes")]
+    dependencies = [("ledger", "0006_delivery")]
 
     operations = [run_sql_file(__file__)]

@@ -4,6 +4,6 @@ from config.sql import run_sql_file
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ledger", "0005_delivery")]
+    dependencies = [("idempotency", "0004_staff_keys_apart_from_sellers")]
 
     operations = [run_sql_file(__file__)]

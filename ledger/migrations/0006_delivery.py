@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("credits", "0002_decided_requests_are_frozen"),
-        ("ledger", "0004_sell_recharge_by_token"),
+        ("ledger", "0005_sale_keys_are_the_sellers_own"),
         ("recharges", "0002_one_index_per_phone_number"),
         ("sellers", "0001_initial"),
     ]

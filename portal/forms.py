@@ -1,0 +1,137 @@
+import uuid
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from callbacks.models import URL_MAX_LENGTH
+from config.api import MAX_AMOUNT
+from credits.models import CreditRequest
+from ledger.models import LedgerEntry
+from recharges.models import Recharge
+from recharges.phone_numbers import InvalidPhoneNumber, to_e164
+
+PHONE_MAX_LENGTH = 32
+# Labels people read; the stored values (and the API and CSV) stay as they are.
+KIND_LABELS = {"credit": _("credit"), "recharge": _("recharge"), "adjustment": _("adjustment"), "refund": _("refund")}
+STATUS_LABELS = {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected")}
+DELIVERY_LABELS = {"pending": _("pending"), "successful": _("successful"), "failed": _("failed")}
+
+
+def is_seller_user(user) -> bool:
+    """A portal user: an active non-staff user with a seller account."""
+    return user.is_authenticated and not user.is_staff and hasattr(user, "seller")
+
+
+class PortalLoginForm(AuthenticationForm):
+    """Django's login form (it calls authenticate() with the request, so the
+    login-failure lockout covers it); staff and users without a seller are refused."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "not_seller": _("This account is not a seller account. Staff use the admin."),
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if not is_seller_user(user):
+            raise forms.ValidationError(self.error_messages["not_seller"], code="not_seller")
+
+
+class PhoneNumberField(forms.CharField):
+    """An Iranian mobile number in any common form, cleaned to E.164."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=PHONE_MAX_LENGTH, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return value
+        try:
+            return to_e164(value)
+        except InvalidPhoneNumber:
+            raise forms.ValidationError(_("Enter an Iranian mobile number, e.g. 0912 123 4567.")) from None
+
+
+def amount_field(**kwargs) -> forms.IntegerField:
+    # A text box, not type=number: browsers drop Persian digits typed into a number box.
+    widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"})
+    return forms.IntegerField(label=_("Amount (rials)"), min_value=1, max_value=MAX_AMOUNT, widget=widget, **kwargs)
+
+
+def new_idempotency_key() -> str:
+    return f"portal-{uuid.uuid4()}"
+
+
+class SaleForm(forms.Form):
+    phone_number = PhoneNumberField(label=_("Phone number"))
+    amount = amount_field()
+    # A ported number keeps its old prefix: the seller may name its operator.
+    operator = forms.ChoiceField(label=_("Operator"), required=False)
+    # Made when the form is rendered: a double click or a refresh sends the
+    # same key again, and the sale replays instead of selling twice.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
+
+    def __init__(self, *args, operators=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        operator_field = self.fields["operator"]
+        assert isinstance(operator_field, forms.ChoiceField)
+        operator_field.choices = [("", _("From the number"))] + [
+            (operator.code, operator.name) for operator in operators if operator.enabled
+        ]
+
+    def clean_idempotency_key(self):
+        key = self.cleaned_data["idempotency_key"]
+        if not key.isascii() or not key.isprintable() or " " in key:
+            raise forms.ValidationError(_("The form has expired; please submit it again."))
+        return key
+
+
+class CreditRequestForm(forms.Form):
+    amount = amount_field()
+
+
+class CallbackForm(forms.Form):
+    url = forms.CharField(label=_("Callback URL"), max_length=URL_MAX_LENGTH, widget=forms.URLInput)
+
+
+class DateRangeForm(forms.Form):
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if cleaned.get("date_from") and cleaned.get("date_to") and cleaned["date_from"] > cleaned["date_to"]:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return cleaned
+
+
+class StatementFilterForm(DateRangeForm):
+    kind = forms.ChoiceField(
+        label=_("Kind"),
+        required=False,
+        choices=[("", _("All"))] + [(kind, KIND_LABELS.get(kind, kind)) for kind in LedgerEntry.Kind.values],
+    )
+
+
+class RechargeFilterForm(DateRangeForm):
+    phone_number = PhoneNumberField(label=_("Phone number"), required=False)
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All"))] + [(s, DELIVERY_LABELS[s]) for s in Recharge.Status.values],
+    )
+
+
+class CreditRequestFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All"))] + [(status, STATUS_LABELS[status]) for status in CreditRequest.Status.values],
+    )
+
+
+class PageCursorForm(forms.Form):
+    before = forms.IntegerField(required=False, min_value=1)
+    after = forms.IntegerField(required=False, min_value=0)

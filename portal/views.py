@@ -1,0 +1,244 @@
+"""The seller portal's pages: thin views over the services and selectors.
+
+Every page but login needs a seller (`seller_required`); a seller only ever
+reads through selectors scoped to their own seller id, so another seller's
+object is a 404 like in the API.
+"""
+
+import csv
+import json
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from callbacks.selectors import get_callback_endpoint
+from callbacks.services import delete_callback, set_callback_url
+from config.errors import ApplicationError, InvalidInput
+from credits.services import request_credit
+from idempotency.services import request_hash
+from portal import charts, forms, selectors
+from recharges.selectors import get_recharge, operator_list
+from recharges.services import sell_recharge
+from sellers.services import rotate_api_token
+
+
+def seller_required(view):
+    """Anonymous visitors go to the login page; staff and other non-seller
+    users get a 403 page (staff work in the admin)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), login_url="portal:login")
+        if not forms.is_seller_user(request.user):
+            return render(request, "portal/forbidden.html", status=403)
+        return view(request, request.user.seller, *args, **kwargs)
+
+    return never_cache(wrapper)
+
+
+def landing(request):
+    return render(request, "portal/landing.html")
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "portal/login.html"
+    authentication_form = forms.PortalLoginForm
+    next_page = "portal:dashboard"
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = "portal:login"
+
+
+@seller_required
+def dashboard(request, seller):
+    today = selectors.business_today()
+    days = selectors.daily_sales(seller_id=seller.pk, today=today)
+    context = {
+        "seller": seller,
+        "today": selectors.sales_since(seller_id=seller.pk, since=selectors.day_start(today)),
+        "chart": charts.bar_chart(days),
+        "chart_total": sum(amount for day, count, amount in days),
+    }
+    return render(request, "portal/dashboard.html", context)
+
+
+def _filters(form_class, request):
+    """The bound filter form and its cleaned values (None when invalid: the page shows the form's errors)."""
+    form = form_class(request.GET)
+    return form, (form.cleaned_data if form.is_valid() else None)
+
+
+def _cursor(request) -> dict:
+    cursor = forms.PageCursorForm(request.GET)
+    return cursor.cleaned_data if cursor.is_valid() else {"before": None, "after": None}
+
+
+@seller_required
+def statement(request, seller):
+    form, filters = _filters(forms.StatementFilterForm, request)
+    page = None
+    if filters is not None:
+        entries = selectors.statement_entries(seller_id=seller.pk, **filters)
+        page = selectors.keyset_page(entries, key="sequence", **_cursor(request))
+    return render(request, "portal/statement.html", {"seller": seller, "form": form, "page": page})
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@seller_required
+def statement_csv(request, seller):
+    form, filters = _filters(forms.StatementFilterForm, request)
+    if filters is None:
+        return render(request, "portal/statement.html", {"seller": seller, "form": form}, status=400)
+    writer = csv.writer(_Echo(), lineterminator="\r\n")
+    rows = selectors.statement_csv_rows(selectors.statement_entries(seller_id=seller.pk, **filters))
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="statement-{seller.pk}.csv"'
+    return response
+
+
+@seller_required
+@require_http_methods(["GET", "POST"])
+def recharges(request, seller):
+    operators = operator_list()
+    if request.method == "POST":
+        sale = forms.SaleForm(request.POST, operators=operators)
+        if sale.is_valid() and _sell(request, seller, sale):
+            return redirect("portal:recharges")
+    else:
+        sale = forms.SaleForm(initial={"idempotency_key": forms.new_idempotency_key()}, operators=operators)
+    form, filters = _filters(forms.RechargeFilterForm, request)
+    page = None
+    if filters is not None:
+        page = selectors.keyset_page(
+            selectors.seller_recharges(seller_id=seller.pk, **filters), key="id", **_cursor(request)
+        )
+    context = {"seller": seller, "form": form, "sale": sale, "page": page}
+    return render(request, "portal/recharges.html", context, status=400 if sale.errors else 200)
+
+
+def _sell(request, seller, sale) -> bool:
+    """Sells through the API's own service with the form's Idempotency-Key and
+    tells the outcome as a message (the page after the redirect shows it).
+    False when the operator refused the input: the form then shows why."""
+    data = sale.cleaned_data
+    body = {"phone_number": data["phone_number"], "amount": data["amount"], "operator": data["operator"] or None}
+    try:
+        result = sell_recharge(
+            seller_id=seller.pk,
+            phone_number=data["phone_number"],
+            amount=data["amount"],
+            operator=data["operator"] or None,
+            idempotency_key=data["idempotency_key"],
+            request_hash=request_hash(body),
+        )
+    except InvalidInput as error:
+        _form_errors(sale, error.details or {})
+        return False
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return True
+    sold = json.loads(result.body)
+    if result.status_code == 201:
+        messages.success(
+            request, _("Recharge #%(id)s sold to %(phone)s.") % {"id": sold["id"], "phone": sold["phone_number"]}
+        )
+    else:
+        messages.error(request, _("Not sold: %(reason)s") % {"reason": sold["error"]["message"]})
+    return True
+
+
+def _form_errors(form, details: dict) -> None:
+    """A service's per-field refusal shown on the form's fields (or above it)."""
+    for field, problems in details.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, str(problem))
+
+
+@seller_required
+def recharge_detail(request, seller, recharge_id):
+    try:
+        recharge = get_recharge(recharge_id=recharge_id, seller_id=seller.pk)
+    except Http404:
+        return render(request, "portal/not_found.html", {"seller": seller}, status=404)
+    return render(request, "portal/recharge_detail.html", {"seller": seller, "recharge": recharge})
+
+
+@seller_required
+@require_http_methods(["GET", "POST"])
+def credit_requests(request, seller):
+    if request.method == "POST":
+        ask = forms.CreditRequestForm(request.POST)
+        if ask.is_valid():
+            credit_request = request_credit(seller_id=seller.pk, amount=ask.cleaned_data["amount"])
+            messages.success(
+                request, _("Top-up request #%(id)s sent; staff will review it.") % {"id": credit_request.pk}
+            )
+            return redirect("portal:credit_requests")
+    else:
+        ask = forms.CreditRequestForm()
+    form, filters = _filters(forms.CreditRequestFilterForm, request)
+    page = None
+    if filters is not None:
+        requests = selectors.seller_credit_requests(seller_id=seller.pk, **filters)
+        page = selectors.keyset_page(requests, key="id", **_cursor(request))
+    context = {"seller": seller, "form": form, "ask": ask, "page": page}
+    return render(request, "portal/credit_requests.html", context, status=400 if ask.errors else 200)
+
+
+@seller_required
+def api_token(request, seller):
+    return render(
+        request, "portal/api_token.html", {"seller": seller, "tokens": selectors.api_tokens(user=request.user)}
+    )
+
+
+@seller_required
+@require_POST
+def rotate_token(request, seller):
+    # Shown once, in this response only (no redirect: the key is not stored anywhere readable).
+    key = rotate_api_token(user=request.user)
+    context = {"seller": seller, "tokens": selectors.api_tokens(user=request.user), "new_key": key}
+    return render(request, "portal/api_token.html", context)
+
+
+@seller_required
+@require_http_methods(["GET", "POST"])
+def callback(request, seller):
+    """The seller's callback URL; setting it makes a new signing secret, shown once."""
+    context = {"seller": seller}
+    form = forms.CallbackForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            context["url"], context["new_secret"] = set_callback_url(seller_id=seller.pk, url=form.cleaned_data["url"])
+        except InvalidInput as error:
+            _form_errors(form, error.details or {})
+        else:
+            form = forms.CallbackForm()
+    if "url" not in context:
+        try:
+            context["url"] = get_callback_endpoint(seller_id=seller.pk).url
+        except Http404:
+            context["url"] = None
+    context["form"] = form
+    return render(request, "portal/callback.html", context, status=400 if form.errors else 200)
+
+
+@seller_required
+@require_POST
+def remove_callback(request, seller):
+    delete_callback(seller_id=seller.pk)
+    messages.success(request, _("Callback URL removed."))
+    return redirect("portal:callback")
