@@ -38,4 +38,4 @@ EXPOSE 8000
 # X-Forwarded-Proto: the production HTTPS redirect does not apply to this probe.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request as u; r = u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'X-Forwarded-Proto': 'https'}), timeout=3); sys.exit(r.status != 200)"]
-CMD ["gunicorn", "-c", "gunicorn.conf.py", "config.wsgi"]
+CMD ["python", "-m", "config.serve"]

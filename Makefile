@@ -34,7 +34,7 @@ run: $(BIN)/.installed
 # The web server alone: sales are accepted and queued, nothing is delivered (benchmarks of the HTTP path).
 run-web: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput
-	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py config.wsgi
+	PORT=$(PORT) $(BIN)/python -m config.serve
 
 test: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -67,4 +67,4 @@ chaos: $(BIN)/.installed-dev
 	$(BIN)/python -m loadtests.chaos --mode $(or $(MODE),short) $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) .pgdata staticfiles .pytest_cache .hypothesis
+	rm -rf $(VENV) .pgdata staticfiles .pytest_cache .hypothesis .metrics simulator.sqlite3*

@@ -16,16 +16,22 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # own machine, workers wait longer per sale: raise it.
 workers = configured_workers()
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+# Threads per worker for worker_class "gthread" (make bench compares it).
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # A request that runs longer than this is killed and its worker replaced; the
 # database's statement_timeout (10 s by default) fires well before.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # SIGTERM lets in-flight requests finish for this long.
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or os.environ.get("GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# Worker recycling, off by default: a worker is replaced after this many
+# requests (plus up to 10 % jitter so they do not all restart at once).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 # gunicorn 27's control socket is one path per user by default: several
 # servers on one machine (tests, benchmarks) would remove each other's.
 control_socket_disable = True
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
 
 if "DATABASE_URL" not in os.environ:

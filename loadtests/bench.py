@@ -1,21 +1,35 @@
 """`make bench`: how close the recharge path comes to its two ceilings, the
-framework and the database, in one run against one server configuration.
+framework and the database, under each candidate HTTP server, in one run.
 
-    .venv/bin/python -m loadtests.bench [--connections 32|64] [--duration 10] ...
+    .venv/bin/python -m loadtests.bench [--servers gunicorn-sync,granian-t1] [--connections 32|64] ...
 
-One gunicorn (`gunicorn -c gunicorn.conf.py config.wsgi`, settings
-`loadtests.bench_settings` = the project's settings plus a bench-only URL) on a
-scratch database `bench_<timestamp>_<pid>` seeded with 1,000 sellers, each
-funded far beyond what a run can spend. Phases, each after a short warm-up:
+Each candidate server (`python -m config.serve`, settings
+`loadtests.bench_settings` = the project's settings plus bench-only URLs) in
+turn serves the same scratch database `bench_<timestamp>_<pid>`, seeded with
+1,000 sellers, each funded far beyond what a run can spend:
+
+  gunicorn-sync      gunicorn, sync workers (one request per process at a time)
+  gunicorn-gthread   gunicorn, gthread workers, GUNICORN_THREADS=4
+  granian-t1         granian WSGI, 1 blocking thread per worker
+  granian-t4         granian WSGI, 4 blocking threads per worker
+
+all with the same number of workers (--workers, as WEB_CONCURRENCY). Phases
+under each, after a short warm-up:
 
   parse          POST /bench/parse/: DRF parses and renders JSON; no auth, no
-                 database
+                 database (only with --only parse)
   echo           POST /bench/echo/: the same, plus a DRF serializer validating
-                 the sale's body (the framework ceiling the targets compare
-                 with: the issue's "DRF POST that validates JSON")
+                 the sale's body
   recharge       POST /api/v1/recharges/ as random sellers among 1,000
   recharge hot   the same on 2 sellers (every request contends for 2 rows)
   batch          POST /api/v1/recharge-batches/ with 100 items, 1,000 sellers
+
+then, once, with no candidate running:
+
+  reference      echo under gunicorn sync with 4 workers, whatever --workers
+                 and --servers say: the fixed row every ratio is taken against
+                 (the issue's "validating DRF POST, no database"), so ratios
+                 compare across server choices and across days
   pgbench        `SELECT * FROM sell_recharge(...)` straight on
                  PostgreSQL (the database ceiling), 1,000 sellers, then 2
 
@@ -26,15 +40,18 @@ service's own statement *with* an Idempotency-Key (a fresh UUID) and a request
 hash, as every HTTP recharge here does, so both sides do the same database
 work: claim the key, debit, write recharge + ledger entry, store the response.
 
-Reports requests/s (recharges/s for batches), p50 and p99, responses by
-status, and CPU in cores (CPU seconds / wall seconds) used by gunicorn, by
-PostgreSQL, by the load generator and by everything else on the machine, then
-checks the targets. Exits 1 if the harness saw errors (5xx, unexpected 4xx,
-pgbench failures, ledger not reconciled); with --strict also if a target fails.
-Cleans up: stops gunicorn and drops the scratch database (--keep-db keeps it).
+Reports requests/s (recharges/s for batches), the ratio to the reference,
+p50, p99 and p99/p50, responses by status, resident memory per worker after
+the phase, and CPU in cores (CPU seconds / wall seconds) used by the server,
+by PostgreSQL, by the load generator and by everything else on the machine;
+then checks the issue's targets for each candidate. Exits 1 if the harness saw
+errors (5xx, unexpected 4xx, pgbench failures, ledger not reconciled); with
+--strict also if a target fails for the project's default server. Cleans up:
+stops each server and drops the scratch database (--keep-db keeps it).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -48,6 +65,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
+from config.serve import DEFAULT_SERVER
 from config.workers import workers
 from loadtests import harness
 from loadtests.harness import log, render_table
@@ -59,6 +79,29 @@ PGBENCH_SCRIPT = """\
 \\set phone random(0, 9999999)
 SELECT * FROM sell_recharge(:seller, '+98912' || lpad(:phone::text, 7, '0'), 'mci', :amount, 'pgbench-' || gen_random_uuid(), '{hash}');
 """.format(hash="0" * 64)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    key: str
+    title: str
+    env: dict
+    workers: int | None = None  # None: --workers
+
+
+CANDIDATES = [
+    Candidate("gunicorn-sync", "gunicorn sync", {"SERVER": "gunicorn", "GUNICORN_WORKER_CLASS": "sync"}),
+    Candidate(
+        "gunicorn-gthread", "gunicorn gthread x4 threads",
+        {"SERVER": "gunicorn", "GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "4"},
+    ),
+    Candidate("granian-t1", "granian WSGI, 1 thread", {"SERVER": "granian", "GRANIAN_BLOCKING_THREADS": "1"}),
+    Candidate("granian-t4", "granian WSGI, 4 threads", {"SERVER": "granian", "GRANIAN_BLOCKING_THREADS": "4"}),
+]  # fmt: skip
+REFERENCE = Candidate(
+    "reference", "reference: gunicorn sync x4", {"SERVER": "gunicorn", "GUNICORN_WORKER_CLASS": "sync"}, 4
+)
+SERVER_PHASES = ("echo", "recharge", "hot", "batch")
 
 
 @dataclass
@@ -80,6 +123,8 @@ class Result:
     statuses: dict = field(default_factory=dict)
     errors: str = ""
     cpu: dict = field(default_factory=dict)
+    server: str = ""
+    rss_mib: float | None = None  # mean resident memory per worker after the phase
 
     @property
     def recharges_per_second(self) -> float:
@@ -119,7 +164,12 @@ def parse_args(argv=None):
         "--workers",
         type=int,
         default=workers(),
-        help="WEB_CONCURRENCY: gunicorn workers (CPUs + 1, as gunicorn.conf.py)",
+        help="WEB_CONCURRENCY: workers of every candidate server (CPUs + 1)",
+    )
+    parser.add_argument(
+        "--servers",
+        default=env("BENCH_SERVERS", ",".join(c.key for c in CANDIDATES)),
+        help="BENCH_SERVERS: comma-separated candidates: " + ", ".join(c.key for c in CANDIDATES),
     )
     parser.add_argument("--port", type=int, default=int(env("BENCH_PORT", "18250")), help="BENCH_PORT (18250)")
     parser.add_argument("--sellers", type=int, default=1000, help="sellers to spread over (1000)")
@@ -135,6 +185,12 @@ def parse_args(argv=None):
         "--only",
         default="",
         help="comma-separated phases to run: " + ", ".join(p.key for p in phases(parser.parse_args([]))),
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=float(env("BENCH_SOAK", "0")),
+        help="BENCH_SOAK: seconds of spread sales per server while sampling worker memory (0: skip; 300 for the target)",
     )
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails, too")
@@ -158,7 +214,13 @@ def phases(args) -> list[Phase]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    selected = [phase for phase in phases(args) if not args.only or phase.key in args.only.split(",")]
+    only = set(args.only.split(",")) if args.only else None
+    selected = [phase for phase in phases(args) if (phase.key in only if only else phase.key != "parse")]
+    by_key = {candidate.key: candidate for candidate in CANDIDATES}
+    unknown = [key for key in args.servers.split(",") if key not in by_key]
+    if unknown:
+        raise SystemExit(f"unknown --servers {unknown}; choose among {', '.join(by_key)}")
+    candidates = [by_key[key] for key in args.servers.split(",")]
     wrk = ensure_wrk()
     pgbench = find_pgbench(args.pgbench)
     out = harness.OUT_DIR / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -166,29 +228,49 @@ def main(argv=None) -> int:
     seed_path = out / "seed.json"
     (out / "pgbench-recharge.sql").write_text(PGBENCH_SCRIPT)
     problems: list[str] = []
+    results: list[Result] = []
+    soaks: list[list] = []
     with harness.scratch_database("bench", keep=args.keep_db) as database_url:
         env = harness.child_env(database_url)
         harness.prepare(env, sellers=args.sellers, credit=args.credit, seed_path=seed_path)
         first_seller = check_seed(seed_path, args.sellers)
-        results = []
-        with harness.gunicorn(
-            database_url,
-            workers=args.workers,
-            port=args.port,
-            log_path=out / "gunicorn.log",
-            DJANGO_SETTINGS_MODULE="loadtests.bench_settings",
-        ) as server:
-            postgres_pid = harness.postmaster_pid(database_url)
-            runner = PhaseRunner(args, wrk, pgbench, server, database_url, seed_path, first_seller, out, postgres_pid)
-            for phase in selected:
-                results.append(runner.run(phase))
+        postgres_pid = harness.postmaster_pid(database_url)
+        echo = [phase for phase in phases(args) if phase.key == "echo"]
+        plan = [
+            (candidate, [p for p in selected if p.key in SERVER_PHASES or p.key == "parse"]) for candidate in candidates
+        ]
+        plan.append((REFERENCE, echo + [p for p in selected if p.tool == "pgbench"]))
+        for candidate, candidate_phases in plan:
+            if not candidate_phases:
+                continue
+            with harness.gunicorn(
+                database_url,
+                workers=candidate.workers or args.workers,
+                port=args.port,
+                log_path=out / f"server-{candidate.key}.log",
+                DJANGO_SETTINGS_MODULE="loadtests.bench_settings",
+                **candidate.env,
+            ) as server:
+                runner = PhaseRunner(
+                    args, wrk, pgbench, server, database_url, seed_path, first_seller, out, postgres_pid
+                )
+                for phase in candidate_phases:
+                    result = runner.run(phase, candidate)
+                    results.append(result)
+                if args.soak > 0 and candidate is not REFERENCE:
+                    spread = next(phase for phase in phases(args) if phase.key == "recharge")
+                    soaks.append(runner.soak(spread, candidate, args.soak))
         reconciled = subprocess.run(
             [sys.executable, "manage.py", "reconcile"], cwd=harness.BASE_DIR, env=env, capture_output=True, text=True
         )
         if reconciled.returncode:
             problems.append("manage.py reconcile found ledger problems:\n" + reconciled.stderr[-2000:])
     problems += report(args, results)
-    targets_failed = check_targets(args, {result.phase.key: result for result in results})
+    targets_failed = check_targets(args, results)
+    if soaks:
+        print(f"\nResident memory per worker (MiB) over a {args.soak:g} s spread-sale run, sampled every tenth of it:")
+        headers = ["server", "sales/s", "first", "last", "max", "last vs first", "flat (within 10 %)"]
+        print(render_table(headers, soaks))
     (out / "results.json").write_text(json.dumps([result_dict(result) for result in results], indent=1) + "\n")
     print(f"\n(files: {out})")
     if problems:
@@ -244,14 +326,17 @@ class PhaseRunner:
         self.database_url, self.seed_path, self.first_seller, self.out = database_url, seed_path, first_seller, out
         self.postgres_pid = postgres_pid
 
-    def run(self, phase: Phase) -> Result:
+    def run(self, phase: Phase, candidate: Candidate) -> Result:
         measure = self.wrk_phase if phase.tool == "wrk" else self.pgbench_phase
+        self.candidate_key = candidate.key
         if self.args.warmup > 0:
             measure(phase, self.args.warmup, warmup=True)
-        log(f"{phase.title}: {self.args.duration:g} s at {self.args.connections} connections")
+        log(f"{candidate.title}: {phase.title}: {self.args.duration:g} s at {self.args.connections} connections")
         with harness.CpuSplit(self.server.process.pid, self.postgres_pid) as cpu:
             result = measure(phase, self.args.duration)
         result.cpu = cpu.cores
+        result.server = "" if phase.tool == "pgbench" else candidate.key
+        result.rss_mib = None if phase.tool == "pgbench" else worker_rss_mib(self.server.worker_pids())
         return result
 
     def wrk_phase(self, phase: Phase, seconds: float, warmup: bool = False) -> Result:
@@ -262,10 +347,39 @@ class PhaseRunner:
         ]  # fmt: skip
         completed = subprocess.run(command, capture_output=True, text=True)
         if not warmup:
-            (self.out / f"wrk-{phase.key}.txt").write_text(completed.stdout + completed.stderr)
+            (self.out / f"wrk-{self.candidate_key}-{phase.key}.txt").write_text(completed.stdout + completed.stderr)
         if completed.returncode:
             raise SystemExit(f"wrk failed ({completed.returncode}): {completed.stderr[-1000:]}")
         return parse_wrk(phase, completed.stdout)
+
+    def soak(self, phase: Phase, candidate: Candidate, seconds: float) -> list:
+        """Sells for `seconds` while sampling the workers' resident memory; one
+        row of the memory table. The first sample is taken after a warm-up."""
+        self.candidate_key = candidate.key
+        self.wrk_phase(phase, self.args.warmup or 2, warmup=True)
+        log(f"{candidate.title}: memory over {seconds:g} s of {phase.title}")
+        command = [
+            self.wrk, "-t", str(min(self.args.threads, self.args.connections)), "-c", str(self.args.connections),
+            "-d", f"{max(1, round(seconds))}s", "--latency", "--timeout", "10s", "-s", str(WRK_SCRIPT), self.server.url,
+            "--", str(self.seed_path), str(phase.sellers), phase.path, "0", uuid.uuid4().hex[:12],
+        ]  # fmt: skip
+        load = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        samples = []
+        while load.poll() is None:
+            samples.append(worker_rss_mib(self.server.worker_pids()))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                load.wait(seconds / 10)
+        output = load.stdout.read() if load.stdout else ""
+        (self.out / f"wrk-{candidate.key}-soak.txt").write_text(output)
+        sizes = [size for size in samples if size is not None]
+        if not sizes:
+            return [candidate.key, "n/a", "", "", "", "", "n/a"]
+        change = (sizes[-1] - sizes[0]) / sizes[0]
+        rate = parse_wrk(phase, output).rate
+        return [
+            candidate.key, f"{rate:.0f}", f"{sizes[0]:.1f}", f"{sizes[-1]:.1f}", f"{max(sizes):.1f}",
+            f"{change:+.1%}", "PASS" if abs(change) <= 0.10 else "FAIL",
+        ]  # fmt: skip
 
     def pgbench_phase(self, phase: Phase, seconds: float, warmup: bool = False) -> Result:
         params = harness.connection_params(self.database_url)
@@ -292,6 +406,16 @@ class PhaseRunner:
         result = parse_pgbench(phase, completed.stdout, sorted(log_dir.glob("tx.*")))
         log_dir.rmdir()
         return result
+
+
+def worker_rss_mib(pids: list[int]) -> float | None:
+    sizes = []
+    for pid in pids:
+        try:
+            sizes.append(psutil.Process(pid).memory_info().rss / 2**20)
+        except psutil.Error:
+            continue
+    return sum(sizes) / len(sizes) if sizes else None
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -342,95 +466,94 @@ def _fmt(value, spec=".1f"):
     return "n/a" if value is None else format(value, spec)
 
 
+def _reference(results: list[Result]) -> Result | None:
+    return next((r for r in results if r.server == REFERENCE.key and r.phase.key == "echo"), None)
+
+
 def report(args, results: list[Result]) -> list[str]:
-    by_key = {result.phase.key: result for result in results}
-    echo = by_key.get("echo")
+    reference = _reference(results)
     rows, problems = [], []
     for result in results:
         phase, statuses = result.phase, result.statuses
-        vs_echo = f"{result.rate / echo.rate:.2f}" if echo and phase.tool == "wrk" and echo.rate else ""
+        vs_reference = (
+            f"{result.rate / reference.rate:.2f}" if reference and phase.tool == "wrk" and reference.rate else ""
+        )
+        tail = f"{result.p99_ms / result.p50_ms:.1f}" if result.p50_ms and result.p99_ms else ""
         rows.append(
             [
+                result.server or "(PostgreSQL)",
                 phase.title,
                 f"{result.rate:.0f}",
                 f"{result.recharges_per_second:.0f}" if phase.key not in ("echo", "parse") else "",
-                vs_echo,
+                vs_reference,
                 _fmt(result.p50_ms),
                 _fmt(result.p99_ms),
+                tail,
                 statuses.get("2xx", 0),
                 statuses.get("402", 0) if phase.tool == "wrk" else "",
                 statuses.get("4xx", 0) + statuses.get("5xx", 0),
+                _fmt(result.rss_mib, ".0f") if result.rss_mib else "",
                 *(_fmt(result.cpu.get(part), ".2f") for part in ("server", "postgres", "generator", "other")),
             ]
         )
         if statuses.get("5xx") or statuses.get("4xx"):
             problems.append(
-                f"{phase.title}: {statuses.get('4xx', 0)} unexpected 4xx, {statuses.get('5xx', 0)} 5xx/failed"
+                f"{result.server} {phase.title}: {statuses.get('4xx', 0)} unexpected 4xx, {statuses.get('5xx', 0)} 5xx/failed"
             )
         if statuses.get("402"):
             problems.append(f"{phase.title}: {statuses['402']} x 402 (sellers ran out of credit: raise --credit)")
         if re.search(r"[1-9]", result.errors):
-            print(f"note: {phase.title}: wrk socket errors: {result.errors}")
+            print(f"note: {result.server} {phase.title}: wrk socket errors: {result.errors}")
     print()
     print(
         f"Benchmark: {args.connections} connections, {args.duration:g} s per phase, "
-        f"gunicorn {args.workers} workers, {os.cpu_count()} CPUs; CPU columns in cores"
+        f"{args.workers} workers per candidate server, {os.cpu_count()} CPUs; ratios against the reference row "
+        f"(echo under gunicorn sync x4); RSS per worker after the phase; CPU columns in cores"
     )
-    headers = ["phase", "req/s", "recharges/s", "vs echo", "p50 ms", "p99 ms", "ok", "402", "errors",
-               "cpu gunicorn", "cpu postgres", "cpu generator", "cpu other"]  # fmt: skip
-    print(render_table(headers, rows))
+    headers = ["server", "phase", "req/s", "recharges/s", "vs ref", "p50 ms", "p99 ms", "p99/p50", "ok", "402", "errors",
+               "RSS MiB", "cpu server", "cpu postgres", "cpu generator", "cpu other"]  # fmt: skip
+    print(render_table(headers, rows, align_left=2))
     return problems
 
 
-def check_targets(args, by_key: dict[str, Result]) -> bool:
-    """Prints each target with PASS/FAIL (or n/a); returns True if any failed."""
+def check_targets(args, results: list[Result]) -> bool:
+    """Prints the issue's targets for each candidate server with PASS/FAIL (or
+    n/a); returns True if any failed for the project's default server."""
+    reference = _reference(results)
+    pgbench = next((r for r in results if r.phase.key == "pgbench"), None)
+    servers = list(dict.fromkeys(r.server for r in results if r.server and r.server != REFERENCE.key))
+    rows, default_failed = [], False
 
-    def ratio_target(label, numerator, denominator, minimum, unit="req/s"):
-        if numerator is None or denominator is None:
-            return [label, "n/a (phase not run)", "n/a"]
-        ratio = numerator / denominator if denominator else 0.0
-        return [
-            label,
-            f"{numerator:.0f} / {denominator:.0f} {unit} = {ratio:.2f} (need >= {minimum})",
-            ratio >= minimum,
+    def verdict(value, ok):
+        return "n/a" if value is None else f"{value:.2f} {'PASS' if ok(value) else 'FAIL'}"
+
+    for server in servers:
+        mine = {r.phase.key: r for r in results if r.server == server}
+        spread, hot, batch = mine.get("recharge"), mine.get("hot"), mine.get("batch")
+        checks = [
+            (spread.rate / reference.rate if spread and reference else None, lambda v: v >= 0.7),
+            (hot.rate / spread.rate if hot and spread and spread.rate else None, lambda v: v >= 0.9),
+            (spread.p99_ms / spread.p50_ms if spread and spread.p50_ms and spread.p99_ms else None, lambda v: v <= 1.5),
+            (
+                batch.recharges_per_second / pgbench.rate if batch and pgbench and pgbench.rate else None,
+                lambda v: v >= 3.0,
+            ),
         ]
-
-    def rate(key, recharges=False):
-        result = by_key.get(key)
-        if result is None:
-            return None
-        return result.recharges_per_second if recharges else result.rate
-
-    rows = [
-        ratio_target(
-            "recharge (1,000 sellers) >= 0.5 x validating no-database POST", rate("recharge"), rate("echo"), 0.5
-        ),
-        ratio_target("recharge, 2 hot sellers >= 0.9 x 1,000 sellers", rate("hot"), rate("recharge"), 0.9),
-    ]
-    recharge = by_key.get("recharge")
-    if recharge is None or recharge.p99_ms is None:
-        rows.append(["recharge p99 at 32 connections < 100 ms", "n/a (phase not run)", "n/a"])
-    elif args.connections != 32:
-        rows.append(["recharge p99 at 32 connections < 100 ms", f"n/a (ran at {args.connections} connections)", "n/a"])
-    else:
-        rows.append(["recharge p99 at 32 connections < 100 ms", f"{recharge.p99_ms:.1f} ms", recharge.p99_ms < 100])
-    rows.append(
-        ratio_target(
-            "batch recharges/s >= 2 x pgbench single-recharge tx/s",
-            rate("batch", recharges=True), rate("pgbench"), 2.0, "recharges/s per tx/s",
-        )
-    )  # fmt: skip
+        rows.append([server, *(verdict(value, ok) for value, ok in checks)])
+        if server.startswith(DEFAULT_SERVER):
+            default_failed |= any(value is not None and not ok(value) for value, ok in checks)
     print()
-    print("Targets:")
-    verdicts = [
-        [label, measured, {True: "PASS", False: "FAIL"}.get(verdict, "n/a")] for label, measured, verdict in rows
-    ]
-    print(render_table(["target", "measured", "result"], verdicts, align_left=2))
-    return any(verdict is False for _, _, verdict in rows)
+    print(f"Targets (issue 12; default server: {DEFAULT_SERVER}):")
+    headers = ["server", "spread / ref >= 0.7", "hot / spread >= 0.9", f"spread p99/p50 <= 1.5 at {args.connections} conn.",
+               "batch recharges/s / pgbench tx/s >= 3"]  # fmt: skip
+    print(render_table(headers, rows))
+    return default_failed
 
 
 def result_dict(result: Result) -> dict:
     return {
+        "server": result.server,
+        "rss_mib_per_worker": result.rss_mib,
         "phase": result.phase.key,
         "title": result.phase.title,
         "rate": result.rate,

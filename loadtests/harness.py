@@ -117,12 +117,12 @@ def gunicorn(database_url: str, *, workers: int, port: int, log_path: Path, **en
         server.start()
     except (RuntimeError, TimeoutError) as error:
         raise SystemExit(str(error)) from None
-    log(f"gunicorn (pid {server.master_pid}, {workers} workers) up at {server.url}")
+    log(f"{server.server} (pid {server.master_pid}, {workers} workers) up at {server.url}")
     try:
         yield server
     finally:
         server.stop(timeout=35)
-        log("gunicorn stopped")
+        log(f"{server.server} stopped")
 
 
 def postmaster_pid(database_url: str) -> int | None:

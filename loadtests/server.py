@@ -378,7 +378,7 @@ def _libpq(url: str) -> str:
     return url.replace("postgres://", "postgresql://", 1)
 
 
-# --- the API under gunicorn -----------------------------------------------------
+# --- the API under gunicorn or granian -----------------------------------------------------
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -393,7 +393,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class ApiServer:
-    """gunicorn (config: gunicorn.conf.py) serving the API on 127.0.0.1.
+    """The API on 127.0.0.1 under `python -m config.serve`: `server` is
+    "gunicorn" (gunicorn.conf.py) or "granian"; None means $SERVER, else the
+    project's default (config/serve.py).
 
     `env` overrides settings for this server only, e.g.
     `ApiServer(url, env={"DB_LOCK_TIMEOUT_MS": 300})` (None unsets a
@@ -407,6 +409,7 @@ class ApiServer:
         database_url: str,
         *,
         workers: int = 4,
+        server: str | None = None,
         port: int | None = None,
         env: dict | None = None,
         log_path: str | Path | None = None,
@@ -416,8 +419,9 @@ class ApiServer:
         self.workers = workers
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.extra_env = {"LOG_LEVEL": "WARNING", **(env or {})}
-        self.log_path = Path(log_path or f"/tmp/chaos-gunicorn-{self.port}-{os.getpid()}.log")
+        self.extra_env = {"LOG_LEVEL": "WARNING", **({"SERVER": server} if server else {}), **(env or {})}
+        self.server = self.extra_env.get("SERVER") or os.environ.get("SERVER") or "default server"
+        self.log_path = Path(log_path or f"/tmp/chaos-server-{self.port}-{os.getpid()}.log")
         self.start_timeout = start_timeout
         self.process: subprocess.Popen | None = None
 
@@ -431,9 +435,9 @@ class ApiServer:
         )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                # No control socket: its default path ($HOME/.gunicorn/gunicorn.ctl) is
-                # shared by every gunicorn of the user, and a stopping master removes it.
-                [_python(), "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket", "config.wsgi"],
+                # gunicorn runs with no control socket: its default path is shared by
+                # every gunicorn of the user, and a stopping master removes it.
+                [_python(), "-m", "config.serve"],
                 cwd=BASE_DIR,
                 env=env,
                 stdout=log,
@@ -459,7 +463,7 @@ class ApiServer:
             return []
 
     def kill_worker(self, pid: int | None = None) -> int | None:
-        """SIGKILLs one worker (a random one by default); gunicorn replaces it."""
+        """SIGKILLs one worker (a random one by default); the master replaces it."""
         import random
 
         pids = self.worker_pids()
@@ -480,7 +484,7 @@ class ApiServer:
         while True:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(
-                    f"gunicorn exited with {self.process.returncode}; see {self.log_path}:\n{self.log_tail()}"
+                    f"the server ({self.server}) exited with {self.process.returncode}; see {self.log_path}:\n{self.log_tail()}"
                 )
             try:
                 if (
