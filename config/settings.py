@@ -238,8 +238,9 @@ DEFAULT_OPERATOR = env("DEFAULT_OPERATOR", default="mci")
 DELIVERY_HORIZON_SECONDS = env.int("DELIVERY_HORIZON_SECONDS", default=24 * 3600)
 # Status queries after an unknown outcome: 1 s, 2 s, 4 s, ... at most this.
 DELIVERY_MAX_BACKOFF_SECONDS = env.int("DELIVERY_MAX_BACKOFF_SECONDS", default=300)
-# Calls to operators in flight at once, per worker process.
-DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=64)
+# Calls to operators in flight at once, per worker process: more threads cost more
+# CPU per call (the GIL; measured with make bench-delivery), so scale with processes.
+DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", default=32)
 
 # The operator gateway (docs/operators.md): the simulator by default.
 OPERATOR_GATEWAY_URL = env("OPERATOR_GATEWAY_URL", default="http://127.0.0.1:8010")

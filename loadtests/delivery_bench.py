@@ -30,7 +30,7 @@ import psutil
 import psycopg
 
 from loadtests import harness
-from loadtests.bench import WRK_SCRIPT, ensure_wrk, parse_wrk, phases
+from loadtests.bench import WRK_SCRIPT, Phase, ensure_wrk, parse_wrk
 from loadtests.harness import log, render_table
 
 SIMULATOR_PORT_OFFSET = 1
@@ -40,8 +40,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=18300)
     parser.add_argument("--web-workers", type=int, default=None, help="gunicorn workers (default: as make run)")
-    parser.add_argument("--workers", type=int, default=2, help="delivery worker processes")
-    parser.add_argument("--concurrency", type=int, default=128, help="operator calls in flight per worker")
+    parser.add_argument("--workers", type=int, default=3, help="delivery worker processes")
+    parser.add_argument("--concurrency", type=int, default=32, help="operator calls in flight per worker")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=20, help="seconds of the sale phase")
     parser.add_argument("--backlog", type=int, default=20_000)
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         db = stack.enter_context(psycopg.connect(database_url, autocommit=True))
 
         sale = run_wrk(wrk, server.url, seed_path, args.sellers, args.connections, args.duration, out / "wrk-sale.txt")
-        log(f"sale: {sale.rate:.0f} sales/s (p50 {sale.p50} ms, p99 {sale.p99} ms)")
+        log(f"sale: {sale.rate:.0f} sales/s (p50 {sale.p50_ms} ms, p99 {sale.p99_ms} ms)")
         top_up_backlog(db, args.backlog)
         backlog = pending(db)
 
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     latency = args.latency_ms / 1000
     worker_cpu = cpu_after["workers"]
     rows = [
-        ["sale (web alone)", f"{sale.rate:.0f} sales/s", f"p50 {sale.p50} ms, p99 {sale.p99} ms"],
+        ["sale (web alone)", f"{sale.rate:.0f} sales/s", f"p50 {sale.p50_ms} ms, p99 {sale.p99_ms} ms"],
         ["drain", f"{drain_rate:.0f} deliveries/s", f"{drain_rate / sale.rate:.2f}x the sale rate (target >= 1.0)"],
         ["  CPU per delivery", f"workers {1000 * worker_cpu / backlog:.2f} ms",
          f"simulator {1000 * (cpu_after['simulator'] - cpu_before['simulator']) / backlog:.2f} ms, "
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
 
 
 def run_wrk(wrk, url, seed_path, sellers, connections, seconds, out: Path, delay_ms: int = 0):
-    recharge = next(phase for phase in phases(argparse.Namespace(sellers=sellers, hot=2)) if phase.key == "recharge")
+    recharge = Phase("recharge", "POST /recharges/", "wrk", sellers, "/api/v1/recharges/")
     command = [
         wrk, "-t", "2", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency", "--timeout", "10s",
         "-s", str(WRK_SCRIPT), url, "--", str(seed_path), str(sellers), "/api/v1/recharges/", "0",
