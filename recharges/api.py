@@ -3,7 +3,7 @@ from typing import cast
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -61,8 +61,13 @@ class PhoneNumberField(serializers.CharField):
 
 
 class RechargeInputSerializer(serializers.Serializer):
-    phone_number = PhoneNumberField()
-    amount = amount_field()
+    phone_number = PhoneNumberField(
+        help_text=(
+            "An Iranian mobile number in any common form: 09121234567, +989121234567, 989121234567, "
+            "00989121234567, +98 0912 123 4567, with spaces or dashes, or in Persian digits."
+        )
+    )
+    amount = amount_field(help_text="Rials (IRR), an integer from 1 to 10^15.")
     operator = StrictCharField(
         max_length=OPERATOR_MAX_LENGTH,
         required=False,
@@ -240,6 +245,13 @@ class RechargeListCreateView(generics.ListAPIView):
         request=RechargeInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={201: RechargeOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
+        examples=[
+            OpenApiExample("A top-up of 50,000 rials", value={"phone_number": "0912 123 4567", "amount": 50000}),
+            OpenApiExample(
+                "A ported number, its operator named",
+                value={"phone_number": "+989351234567", "amount": 20000, "operator": "rightel"},
+            ),
+        ],
     )
     def post(self, request):
         phone_number, amount, operator = _recharge_input(request.data)

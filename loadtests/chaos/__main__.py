@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "storm_threads",
         "disconnects",
         "random_seed",
+        "port",
     ):
         parser.add_argument("--" + name.replace("_", "-"), type=int)
     parser.add_argument(

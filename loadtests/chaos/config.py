@@ -36,6 +36,7 @@ class ChaosConfig:
     keep_database: bool = False
     random_seed: int = 0
     out_dir: str | None = None
+    port: int | None = None  # gunicorn's; a free one by default
     operator_latency_ms: float = 20.0
     operator_read_timeout: float = 1.0  # the delivery worker's
     operator_outage_seconds: float = 4.0

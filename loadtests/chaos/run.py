@@ -80,7 +80,7 @@ class Run(Faults, Delivery, Checks):
         seeded = seed(url, sellers=steady_sellers + 2, credit=config.credit)
         hot, disconnect_seller = seeded.sellers[-2], seeded.sellers[-1]
         cfg = asdict(config)
-        with ApiServer(url, workers=config.workers, log_path=work / "gunicorn.log") as api:
+        with ApiServer(url, workers=config.workers, port=config.port, log_path=work / "gunicorn.log") as api:
             self.api = api
             self.log(f"gunicorn {api.url} workers {api.worker_pids()}")
             clients: list[tuple[Any, str]] = []
