@@ -25,6 +25,7 @@ from recharges.gateway import gateway_from_settings
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
+BATCH_WINDOW_SECONDS = 0.02
 CLAIM_LIMIT = 500
 
 
@@ -68,6 +69,9 @@ def _deliver_recharges(stop: threading.Event, concurrency: int) -> None:
                     stop.wait(POLL_SECONDS)
                     continue
                 done, _ = wait(inflight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if done and len(done) < len(inflight) // 4:
+                    # Fewer, larger write batches: what completes within a moment joins this one.
+                    done |= wait(inflight - done, timeout=BATCH_WINDOW_SECONDS).done
                 inflight -= done
                 if done:
                     record_outcomes([future.result() for future in done])
