@@ -207,12 +207,15 @@ def test_staff_approve_a_top_up_in_the_admin(browser, live_server, seller):
     browser.find_element(By.NAME, "username").send_keys(staff.username)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".errorlist")))
     assert "not a seller account" in browser.find_element(By.CSS_SELECTOR, ".errorlist").text
 
     _open(browser, live_server, "/admin/login/")
     browser.find_element(By.NAME, "username").send_keys(staff.username)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # Logged in once the admin shows its user tools: navigating sooner would abort the login's POST.
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "user-tools")))
     _open(browser, live_server, "/admin/credits/creditrequest/?status__exact=pending")
     browser.find_element(By.CSS_SELECTOR, f"input[name=_selected_action][value='{pending.pk}']").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("approve_selected")
