@@ -69,9 +69,6 @@ CASES = [
     pytest.param(
         "granian", {"GRANIAN_BLOCKING_THREADS": "1"}, "partial headers", id="granian-1-thread-partial-headers"
     ),
-    pytest.param(
-        "granian", {"GRANIAN_BLOCKING_THREADS": "1"}, "partial body", marks=HELD, id="granian-1-thread-partial-body"
-    ),
     pytest.param("granian", {"GRANIAN_BLOCKING_THREADS": "4"}, "partial body", id="granian-4-threads-partial-body"),
 ]
 

@@ -7,9 +7,10 @@ Sleeps until the next retry is due or a committed event sends
 
 import time
 
+import psycopg
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection
 
 from callbacks.services import NOTIFY_CHANNEL, deliver_due_events, seconds_until_next_due
 from config.metrics import serve_metrics
@@ -37,7 +38,9 @@ class Command(BaseCommand):
             while True:
                 try:
                     self._deliver_then_wait(max_workers)
-                except OperationalError as error:  # the database restarted: reconnect and go on
+                # The database restarted: reconnect and go on. psycopg's own error comes
+                # from waiting for notifications, which Django does not wrap.
+                except (OperationalError, InterfaceError, psycopg.Error) as error:
                     self.stderr.write(f"database unavailable, retrying in 1 s: {error}")
                     connection.close()
                     time.sleep(1)
