@@ -45,7 +45,6 @@ from callbacks.targets import UnsafeTarget, check_url, resolve_target
 from config.errors import InvalidInput
 from config.metrics import CALLBACKS
 
-NOTIFY_CHANNEL = "callbacks_due"
 FIRST_RETRY_SECONDS = 5
 MAX_RETRY_DELAY_SECONDS = 3600
 CLAIM_INTERVAL_SECONDS = 0.5
@@ -91,7 +90,7 @@ _RECORD_SQL = f"""
          WHERE endpoint.seller_id = %(seller_id)s
         RETURNING 1
     )
-    SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM event
+    SELECT queue_job_unless_waiting('deliver_callbacks', 'callbacks') FROM event
 """  # noqa: S608 - table names come from the models; values are parameters
 
 
@@ -99,8 +98,8 @@ def record_event(*, seller_id: int, event_type: str, data: dict) -> None:
     """Records an event for the seller's callback URL; nothing when it has none.
 
     Call it inside the transaction that makes the change the event reports:
-    the event (and the NOTIFY that wakes a worker) commits with it or not at
-    all. One statement, whether or not the seller has a URL.
+    the event (and the job that wakes a worker: callbacks/tasks.py) commits
+    with it or not at all. One statement, whether or not the seller has a URL.
     """
     event_id = uuid.uuid4()
     created_at = timezone.now()

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "procrastinate.contrib.django",
     "rest_framework",
     "knox",
     "drf_spectacular",

@@ -1,7 +1,8 @@
 """Delivering sold recharges to their operators, outside any lock.
 
 The pending recharge is its own outbox: the sale statement commits it with
-its debit, so no delivery can be lost. A worker (manage.py run_worker):
+its debit, so no delivery can be lost. A delivery job (recharges/tasks.py,
+run by `manage.py run_worker`) drains what is due:
 
 1. claims due recharges in one short transaction (`FOR UPDATE SKIP LOCKED`),
    moving `next_attempt_at` a lease ahead and stamping `topup_requested_at`,
@@ -24,6 +25,7 @@ status sends the seller's callback event in its own transaction.
 import json
 import logging
 import time
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 
 import structlog
@@ -35,7 +37,7 @@ from callbacks.services import record_event
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.services import post_refund
 from recharges.errors import AlreadyFinal
-from recharges.gateway import StatusAnswer, TopUpAnswer
+from recharges.gateway import HttpGateway, StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ FAILURE_MESSAGES: dict[str, str] = {
     Recharge.Failure.OPERATOR_REJECTED_NUMBER: "The operator cannot top up this number; the amount was refunded.",
     Recharge.Failure.NOT_DELIVERED: "The top-up was not delivered; the amount was refunded.",
 }
+POLL_SECONDS = 0.1
+BATCH_WINDOW_SECONDS = 0.02
+CLAIM_LIMIT = 500
 # What each definite answer of the gateway means for the recharge.
 _FAILURES = {
     "declined": Recharge.Failure.OPERATOR_DECLINED,
@@ -77,6 +82,33 @@ class Outcome:
     not_sent: bool = False  # the top-up never reached the operator: send it again
 
 
+def drain_due(gateway: HttpGateway, calls: Executor, *, concurrency: int, until: float) -> bool:
+    """Delivers what is due, `concurrency` calls at once, until nothing is due
+    or in flight (returns False), or until the monotonic time `until`: then it
+    stops claiming, records what is in flight and returns True (more may be due).
+
+    A database error propagates: what was claimed and not recorded is claimed
+    again after its lease, and asked for by status.
+    """
+    lease = settings.OPERATOR_CONNECT_TIMEOUT + settings.OPERATOR_READ_TIMEOUT + 10
+    inflight: set[Future] = set()
+    while True:
+        out_of_time = time.monotonic() >= until
+        # Claim when a quarter of the slots are free: fewer, larger claims.
+        if not out_of_time and concurrency - len(inflight) >= max(1, concurrency // 4):
+            claims = claim_due(limit=min(concurrency - len(inflight), CLAIM_LIMIT), lease_seconds=lease)
+            inflight |= {calls.submit(call_operator, gateway, claim) for claim in claims}
+        if not inflight:
+            return out_of_time
+        done, _ = wait(inflight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        if done and len(done) < len(inflight) // 4:
+            # Fewer, larger write batches: what completes within a moment joins this one.
+            done |= wait(inflight - done, timeout=BATCH_WINDOW_SECONDS).done
+        inflight -= done
+        if done:
+            record_outcomes([future.result() for future in done])
+
+
 def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:
     """Leases up to `limit` due recharges, oldest due first, and commits."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -103,7 +135,7 @@ def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:
         return [Claim(*row) for row in cursor.fetchall()]
 
 
-def call_operator(gateway, claim: Claim) -> Outcome:
+def call_operator(gateway: HttpGateway, claim: Claim) -> Outcome:
     """Asks the operator once: the top-up, or the status of an earlier one."""
     reference = str(claim.recharge_id)
     started = time.perf_counter()

@@ -154,7 +154,7 @@ class Delivery:
             time.sleep(0.1)
 
     def _worker(self) -> subprocess.Popen:
-        return self._django("run_worker", "worker.log", "--concurrency", "32")
+        return self._django("run_worker", "worker.log")
 
     def _inject_worker_kill(self, *args) -> None:
         self._enter("worker_kill")

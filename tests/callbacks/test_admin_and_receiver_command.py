@@ -93,7 +93,7 @@ def test_the_delivery_command_sends_a_committed_event_within_five_seconds(make_s
             cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            assert worker.stdout.readline().startswith("Delivering callbacks; listening on callbacks_due")
+            assert worker.stdout.readline().startswith("Delivering callbacks from the job queue")
             for _ in range(2):
                 with transaction.atomic():
                     record_event(seller_id=seller.pk, event_type="recharge.succeeded", data=RECHARGE)

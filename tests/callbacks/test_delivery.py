@@ -121,15 +121,37 @@ def test_an_event_rolls_back_with_its_transaction(seller):
     assert CallbackEvent.objects.count() == 0
 
 
-def test_a_committed_event_notifies_callbacks_due(seller):
+@pytest.fixture
+def no_waiting_jobs(db):
+    """procrastinate's tables are not Django's to flush: jobs committed by other tests may wait there."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE status = 'todo'")
+
+
+def _waiting_jobs(task: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s AND status = 'todo'", [task])
+        return cursor.fetchone()[0]
+
+
+def test_a_committed_event_wakes_the_callbacks_queue_once(seller, no_waiting_jobs):
     set_callback_url(seller_id=seller.pk, url="http://127.0.0.1:8301/")
     with psycopg.connect(current_database_url(), autocommit=True) as listener:
-        listener.execute("LISTEN callbacks_due")
+        listener.execute('LISTEN "procrastinate_queue_v1#callbacks"')
         with transaction.atomic():
-            record_event(seller_id=seller.pk, event_type="recharge.succeeded", data=RECHARGE)
+            for _ in range(3):
+                record_event(seller_id=seller.pk, event_type="recharge.succeeded", data=RECHARGE)
+            assert _waiting_jobs("deliver_callbacks") == 1  # one job to look, however many events
             assert list(listener.notifies(timeout=0.5)) == []  # not before the commit
         [notify] = list(listener.notifies(timeout=5, stop_after=1))
-    assert notify.channel == "callbacks_due"
+    assert json.loads(notify.payload)["type"] == "job_inserted"
+    assert CallbackEvent.objects.count() == 3
+
+
+def test_an_event_for_a_seller_without_url_queues_nothing(seller, no_waiting_jobs):
+    record_event(seller_id=seller.pk, event_type="recharge.succeeded", data=RECHARGE)
+    assert CallbackEvent.objects.count() == 0
+    assert _waiting_jobs("deliver_callbacks") == 0
 
 
 def test_an_unknown_event_type_is_refused(seller):

@@ -31,9 +31,10 @@ def start_worker(simulator: SimulatorProcess) -> subprocess.Popen:
         OPERATOR_GATEWAY_URL=simulator.base_url,
         OPERATOR_READ_TIMEOUT="2",
         DELIVERY_MAX_BACKOFF_SECONDS="1",
+        DELIVERY_CONCURRENCY="16",
     )
     return subprocess.Popen(
-        [_python(), "manage.py", "run_worker", "--concurrency", "16"],
+        [_python(), "manage.py", "run_worker"],
         cwd=BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,

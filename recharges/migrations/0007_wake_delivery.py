@@ -1,0 +1,12 @@
+from django.db import migrations
+
+from config.sql import run_sql_file
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("recharges", "0006_staff_groups_for_delivery"),
+        ("callbacks", "0002_job_queue"),
+    ]
+
+    operations = [run_sql_file(__file__)]
