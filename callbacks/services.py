@@ -27,6 +27,7 @@ import secrets
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,39 +86,47 @@ def delete_callback(*, seller_id: int) -> None:
 _RECORD_SQL = f"""
     WITH event AS (
         INSERT INTO {_EVENTS} (id, seller_id, type, body, created_at)
-        SELECT %(id)s, endpoint.seller_id, %(type)s, %(body)s, %(created_at)s
-          FROM {_ENDPOINTS} endpoint
-         WHERE endpoint.seller_id = %(seller_id)s
+        SELECT e.id, endpoint.seller_id, %(type)s, e.body, %(created_at)s
+          FROM unnest(%(ids)s::uuid[], %(seller_ids)s::bigint[], %(bodies)s::text[]) AS e(id, seller_id, body)
+          JOIN {_ENDPOINTS} endpoint ON endpoint.seller_id = e.seller_id
         RETURNING 1
     )
-    SELECT queue_job_unless_waiting('deliver_callbacks', 'callbacks') FROM event
+    SELECT queue_job_unless_waiting('deliver_callbacks', 'callbacks') FROM (SELECT FROM event LIMIT 1) AS any_event
 """  # noqa: S608 - table names come from the models; values are parameters
 
 
 def record_event(*, seller_id: int, event_type: str, data: dict) -> None:
-    """Records an event for the seller's callback URL; nothing when it has none.
+    """Records an event for the seller's callback URL; nothing when it has none."""
+    record_events(event_type=event_type, events=[(seller_id, data)])
 
-    Call it inside the transaction that makes the change the event reports:
-    the event (and the job that wakes a worker: callbacks/tasks.py) commits
-    with it or not at all. One statement, whether or not the seller has a URL.
+
+def record_events(*, event_type: str, events: Sequence[tuple[int, dict]]) -> None:
+    """Records one event of `event_type` per (seller id, data) for the sellers
+    with a callback URL; nothing for the others.
+
+    Call it inside the transaction that makes the change the events report:
+    they (and the job that wakes a worker: callbacks/tasks.py) commit with it
+    or not at all. One statement, however many events.
     """
-    event_id = uuid.uuid4()
     created_at = timezone.now()
-    event = {
-        "id": str(event_id),
-        "type": EventType(event_type).value,
-        # The API's own time format (REST_FRAMEWORK's DATETIME_FORMAT: UTC, "Z").
-        "created_at": created_at.astimezone(UTC).strftime(settings.REST_FRAMEWORK["DATETIME_FORMAT"]),
-        "data": data,
-    }
-    # Compact UTF-8 JSON, as the API's renderer writes it.
-    body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    # The API's own time format (REST_FRAMEWORK's DATETIME_FORMAT: UTC, "Z").
+    created = created_at.astimezone(UTC).strftime(settings.REST_FRAMEWORK["DATETIME_FORMAT"])
+    ids = [uuid.uuid4() for _ in events]
+    bodies = [
+        # Compact UTF-8 JSON, as the API's renderer writes it.
+        json.dumps(
+            {"id": str(event_id), "type": EventType(event_type).value, "created_at": created, "data": data},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        for event_id, (_, data) in zip(ids, events, strict=True)
+    ]
     params: dict[str, Any] = {
-        "id": event_id,
+        "ids": ids,
+        "seller_ids": [seller_id for seller_id, _ in events],
+        "bodies": bodies,
         "type": event_type,
-        "body": body,
         "created_at": created_at,
-        "seller_id": seller_id,
     }
     with connection.cursor() as cursor:
         cursor.execute(_RECORD_SQL, params)

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
-from callbacks.services import record_event
+from callbacks.services import record_event, record_events
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.services import post_refund
 from recharges.errors import AlreadyFinal
@@ -187,6 +187,7 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
 
 def _record_successes(successes: list[Outcome]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
+        # The body of each callback event, rendered only for sellers with a callback URL.
         cursor.execute(
             """
             UPDATE recharges_recharge r
@@ -194,12 +195,14 @@ def _record_successes(successes: list[Outcome]) -> None:
                    next_attempt_at = NULL, last_error = ''
               FROM unnest(%s::bigint[], %s::text[]) AS o(id, reference)
              WHERE r.id = o.id AND r.status = 'pending'
-            RETURNING r.id, r.seller_id, recharge_json(r.id)::text
+            RETURNING r.seller_id,
+                      (SELECT recharge_json(r.id)::text FROM callbacks_callbackendpoint e WHERE e.seller_id = r.seller_id)
             """,
             [[o.recharge_id for o in successes], [o.operator_reference or "" for o in successes]],
         )
-        for _recharge_id, seller_id, body in cursor.fetchall():
-            _send_event(seller_id, Recharge.Status.SUCCESSFUL, body)
+        events = [(seller_id, json.loads(body)) for seller_id, body in cursor.fetchall() if body is not None]
+        if events:
+            record_events(event_type="recharge.succeeded", events=events)
 
 
 def _record_failure(recharge_id: int, failure_code: str) -> None:

@@ -96,7 +96,7 @@ def _measure_wrk(simulator: subprocess.Popen, args: argparse.Namespace) -> None:
 def _send(base_url: str, topups: int, clients: int, process_number: int) -> tuple[list[str], float]:
     """(outcomes, CPU seconds this client process spent)"""
     started = time.process_time()
-    gateway = HttpGateway(base_url, connect_timeout=5, read_timeout=30, max_connections=clients)
+    gateway = HttpGateway(base_url, connect_timeout=5, read_timeout=30)
     references = (f"bench-{process_number}-{i}" for i in range(topups))
     lock = threading.Lock()
     outcomes: list[str] = []

@@ -104,7 +104,5 @@ class SimulatorProcess:
         results = httpx.get(f"{self.base_url}/_sim/topups", timeout=5).json()["results"]
         return {row["reference"]: row for row in results}
 
-    def gateway(self, *, read_timeout: float = 5.0, max_connections: int = 100) -> HttpGateway:
-        return HttpGateway(
-            self.base_url, connect_timeout=2.0, read_timeout=read_timeout, max_connections=max_connections
-        )
+    def gateway(self, *, read_timeout: float = 5.0) -> HttpGateway:
+        return HttpGateway(self.base_url, connect_timeout=2.0, read_timeout=read_timeout)

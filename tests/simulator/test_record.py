@@ -40,7 +40,7 @@ def test_a_reference_reused_for_another_topup_is_refused_and_not_charged(simulat
 
 def test_the_same_topup_sent_by_many_threads_at_once_is_charged_once(start_simulator):
     simulator = start_simulator(latency_ms=50)
-    gateway = simulator.gateway(max_connections=40)
+    gateway = simulator.gateway()
     start = threading.Barrier(40)
     answers = []
 
@@ -63,7 +63,7 @@ def test_the_same_topup_sent_by_many_threads_at_once_is_charged_once(start_simul
 
 def test_many_topups_at_once_wait_out_their_latency_concurrently(start_simulator):
     simulator = start_simulator(latency_ms=100)
-    gateway = simulator.gateway(max_connections=200)
+    gateway = simulator.gateway()
     outcomes = {}
 
     def send(reference: str) -> None:
