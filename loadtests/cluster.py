@@ -39,7 +39,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -57,6 +56,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import requests
 
@@ -324,12 +324,18 @@ class Cluster:
         (data / "pg_hba.conf").write_text(_render("pg_hba.conf", subnet=self.net.subnet))
 
     def _pg_ctl_start(self, name: str, data: Path) -> None:
-        self._run(name, [PG_BIN / "pg_ctl", "-D", data, "-l", data / "server.log", "-w", "-t", "60", "start"], user=self.pg_user)
+        self._run(
+            name,
+            [PG_BIN / "pg_ctl", "-D", data, "-l", data / "server.log", "-w", "-t", "60", "start"],
+            user=self.pg_user,
+        )
         self.started_pg.append(data)
 
     def _start_primary(self) -> None:
         data = self._mkdir("db1")
-        self._run("db1", [PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"], user=self.pg_user)
+        self._run(
+            "db1", [PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"], user=self.pg_user
+        )
         self._pg_conf(data, self.hosts["db1"])
         self._pg_ctl_start("db1", data)
         with psycopg.connect(_libpq(self.primary_url.replace(f"/{DATABASE}", "/postgres")), autocommit=True) as conn:
@@ -344,7 +350,22 @@ class Cluster:
         # -R: standby.signal + primary_conninfo; -X stream: WAL during the copy comes along.
         self._run(
             "db2",
-            [PG_BIN / "pg_basebackup", "-h", db1.ip, "-p", db1.ports["pg"], "-U", "postgres", "-D", data, "-R", "-X", "stream", "-c", "fast"],
+            [
+                PG_BIN / "pg_basebackup",
+                "-h",
+                db1.ip,
+                "-p",
+                db1.ports["pg"],
+                "-U",
+                "postgres",
+                "-D",
+                data,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
             user=self.pg_user,
         )
         self._pg_conf(data, self.hosts["db2"])
@@ -392,15 +413,15 @@ class Cluster:
             DATABASE_REPLICA_URL=self.pg_url("db2", "bouncer"),
             DB_TRANSACTION_POOLING="true",
             HOST=host.ip,
-            PORT=host.ports["app"],
-            WEB_CONCURRENCY=self.web_concurrency,
-            DELIVERY_CONCURRENCY=self.delivery_concurrency,
+            PORT=str(host.ports["app"]),
+            WEB_CONCURRENCY=str(self.web_concurrency),
+            DELIVERY_CONCURRENCY=str(self.delivery_concurrency),
             OPERATOR_GATEWAY_URL=self._url("ops", "simulator"),
             OPERATOR_READ_TIMEOUT="1",
             ALLOWED_HOSTS=",".join(allowed),
             SECRET_KEY=self.secret_key,  # the same on every app server
             TRUSTED_PROXIES="1",  # HAProxy's X-Forwarded-For
-            PROMETHEUS_MULTIPROC_DIR=metrics,  # the web's /metrics shows its worker's too
+            PROMETHEUS_MULTIPROC_DIR=str(metrics),  # the web's /metrics shows its worker's too
             LOG_LEVEL="WARNING",
         )
 
@@ -481,8 +502,42 @@ class Cluster:
             except OSError:
                 process = self.processes.get(name)
                 if (process and process.poll() is not None) or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} is not listening on {ip}:{port}:\n{self.log_text(name)[-3000:]}") from None
+                    raise RuntimeError(
+                        f"{name} is not listening on {ip}:{port}:\n{self.log_text(name)[-3000:]}"
+                    ) from None
                 time.sleep(0.1)
+
+    # --- CPU per tier ---------------------------------------------------------
+
+    def cpu_seconds(self) -> dict[str, dict[int, float]]:
+        """CPU seconds (user + system) used so far by each tier's processes, by pid."""
+        tiers: dict[str, list[int]] = {}
+        for name, process in self.processes.items():
+            tier = (
+                "gunicorn (2 app servers)"
+                if name in APPS
+                else "delivery workers"
+                if name.endswith("-worker")
+                else "pgbouncer"
+                if name.startswith("pgbouncer")
+                else name
+            )
+            tiers.setdefault(tier, []).append(process.pid)
+        for db, tier in (("db1", "postgres primary"), ("db2", "postgres replica")):
+            pid_file = self.dir / db / "postmaster.pid"
+            if pid_file.exists():
+                tiers[tier] = [int(pid_file.read_text().split()[0])]
+        used: dict[str, dict[int, float]] = {}
+        for tier, pids in tiers.items():
+            used[tier] = {}
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    root = psutil.Process(pid)
+                    for process in [root, *root.children(recursive=True)]:
+                        with contextlib.suppress(psutil.Error):
+                            times = process.cpu_times()
+                            used[tier][process.pid] = times.user + times.system
+        return used
 
     # --- stop ----------------------------------------------------------------
 
@@ -506,7 +561,9 @@ class Cluster:
         for data in reversed(self.started_pg):
             host = data.name
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-                self._run(host, [PG_BIN / "pg_ctl", "-D", data, "-w", "-t", "30", "-m", "fast", "stop"], user=self.pg_user)
+                self._run(
+                    host, [PG_BIN / "pg_ctl", "-D", data, "-w", "-t", "30", "-m", "fast", "stop"], user=self.pg_user
+                )
         self.started_pg = []
         self.net.down()
         if not self.keep:
@@ -538,7 +595,9 @@ class ClusterChecks(Checks):
         self._add(name, ok, detail)
 
 
-def _terminals(name: str, threads: int, base_url: str, sellers: list, staff_token: str, config: dict, phase, stop, out: str):
+def _terminals(
+    name: str, threads: int, base_url: str, sellers: list, staff_token: str, config: dict, phase, stop, out: str
+):
     """`threads` of the chaos run's steady terminals in one process, each with its own records."""
     workers = [
         threading.Thread(
@@ -608,7 +667,11 @@ def check_load_and_kill(
             else:
                 lost.append(path.name)
     shutil.rmtree(work, ignore_errors=True)
-    checks.add("every client reported", not lost, f"{processes} processes x {threads} threads" + (f"; LOST {lost}" if lost else ""))
+    checks.add(
+        "every client reported",
+        not lost,
+        f"{processes} processes x {threads} threads" + (f"; LOST {lost}" if lost else ""),
+    )
     facts = database_facts(cluster.primary_url)
     checks._check(ops, facts, seeded, seeded.sellers[0])
     checks.scan_server_log("".join(cluster.log_text(name)[mark:] for name, mark in log_marks.items()))
@@ -701,7 +764,9 @@ def check_replica_lag(cluster: Cluster, log=print) -> list[Check]:
                 )
             )
             listings = [requests.get(api + "/transactions/", headers=headers, timeout=10) for _ in range(4)]
-            kinds = [[e["kind"] for e in listing.json()["results"]] for listing in listings if listing.status_code == 200]
+            kinds = [
+                [e["kind"] for e in listing.json()["results"]] for listing in listings if listing.status_code == 200
+            ]
             recharges = [requests.get(api + "/recharges/", headers=headers, timeout=10) for _ in range(2)]
             listed = [[r["id"] for r in page.json()["results"]] for page in recharges if page.status_code == 200]
             results.append(
@@ -716,16 +781,18 @@ def check_replica_lag(cluster: Cluster, log=print) -> list[Check]:
     _wait_replayed(cluster)
     listing = requests.get(api + "/transactions/", headers=headers, timeout=10).json()
     kinds = [e["kind"] for e in listing["results"]]
-    results.append(Check("replay resumed: /transactions/ catches up", kinds == ["recharge", "credit"], f"kinds {kinds}"))
+    results.append(
+        Check("replay resumed: /transactions/ catches up", kinds == ["recharge", "credit"], f"kinds {kinds}")
+    )
     return results
 
 
 def _wait_replayed(cluster: Cluster, timeout: float = 30) -> None:
     with psycopg.connect(_libpq(cluster.primary_url), autocommit=True) as primary:
-        target = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        (target,) = primary.execute("SELECT pg_current_wal_lsn()").fetchall()[0]
     deadline = time.monotonic() + timeout
     with psycopg.connect(_libpq(cluster.replica_url), autocommit=True) as replica:
-        while replica.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]).fetchone()[0] is not True:
+        while replica.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]).fetchall() != [(True,)]:
             if time.monotonic() > deadline:
                 raise TimeoutError("the replica did not replay the primary's WAL")
             time.sleep(0.05)
@@ -768,11 +835,12 @@ def _sell(base_url: str, sellers: list[dict], seconds: float, threads: int, star
                         other[status] += 1
 
     workers = [threading.Thread(target=terminal, args=(index,)) for index in range(threads)]
+    cpu_before = time.process_time()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    queue.put((latencies, dict(other)))
+    queue.put((latencies, dict(other), time.process_time() - cpu_before))
 
 
 def measure(cluster: Cluster, *, seconds: float = 10.0, processes: int = 2, threads: int = 8, log=print) -> dict:
@@ -786,25 +854,39 @@ def measure(cluster: Cluster, *, seconds: float = 10.0, processes: int = 2, thre
         start_at = time.time() + 3  # every process has imported and connected by then
         share = len(seeded.sellers) // processes
         children = [
-            ctx.Process(target=_sell, args=(url, seeded.sellers[i * share : (i + 1) * share], seconds, threads, start_at, queue))
+            ctx.Process(
+                target=_sell, args=(url, seeded.sellers[i * share : (i + 1) * share], seconds, threads, start_at, queue)
+            )
             for i in range(processes)
         ]
         for child in children:
             child.start()
         latencies: list[float] = []
         other: Counter[str] = Counter()
+        load_cpu = 0.0
+        time.sleep(max(0.0, start_at - time.time()))
+        before = cluster.cpu_seconds()
         for _ in children:
-            mine, theirs = queue.get(timeout=seconds + 60)
+            mine, theirs, cpu = queue.get(timeout=seconds + 60)
             latencies += mine
             other.update(theirs)
+            load_cpu += cpu
+        after = cluster.cpu_seconds()
         for child in children:
             child.join(30)
         latencies.sort()
+        # Cores each tier kept busy; the waiting tail after the last sale is a few ms.
+        cores = {
+            tier: round(sum(cpu - before.get(tier, {}).get(pid, 0.0) for pid, cpu in pids.items()) / seconds, 2)
+            for tier, pids in after.items()
+        }
+        cores["load generator (python, requests)"] = round(load_cpu / seconds, 2)
         results[target] = {
             "sales/s": round(len(latencies) / seconds),
             "p50 ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
             "p99 ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1) if latencies else None,
             "other answers": dict(other),
+            "cores": cores,
         }
         log(f"  {target}: {results[target]}")
     return results
@@ -840,9 +922,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not netns_works() and not args.no_netns:
         print("ip netns add does not work here (needs root): all hosts on 127.0.0.1 with ports of their own")
-    cluster = Cluster(
-        use_netns=False if args.no_netns else None, web_concurrency=args.web_concurrency, keep=args.keep
-    )
+    cluster = Cluster(use_netns=False if args.no_netns else None, web_concurrency=args.web_concurrency, keep=args.keep)
     with cluster:
         print(cluster.endpoints(), flush=True)
         if args.check:

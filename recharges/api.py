@@ -24,8 +24,8 @@ from config.errors import ApplicationError
 from config.exceptions import error_response
 from config.metrics import count_sale
 from config.openapi import errors
-from config.throttling import SellerRateThrottle
 from config.routers import listing_on_replica
+from config.throttling import SellerRateThrottle
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
 from idempotency.services import request_hash
 from recharges import selectors, services

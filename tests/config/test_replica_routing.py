@@ -134,7 +134,12 @@ def test_a_replica_url_is_parsed_like_database_url_and_mirrors_default_in_tests(
     assert shown["aliases"] == ["default", "replica"]
     assert shown["routers"] == ["config.routers.ListingReadsToReplica"]
     replica = shown["replica"]
-    assert (replica["HOST"], replica["PORT"], replica["NAME"], replica["USER"]) == ("10.0.0.2", 6432, "recharge", "reader")
+    assert (replica["HOST"], replica["PORT"], replica["NAME"], replica["USER"]) == (
+        "10.0.0.2",
+        6432,
+        "recharge",
+        "reader",
+    )
     assert replica["TEST"]["MIRROR"] == "default"
     assert replica["DISABLE_SERVER_SIDE_CURSORS"] is True  # behind PgBouncer like the primary
     assert replica["ATOMIC_REQUESTS"] is False

@@ -12,7 +12,9 @@ from loadtests.cluster import Cluster, check_load_and_kill, check_replica_lag, m
 
 MISSING = missing_balancer_or_pooler()
 
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)} (apt-get install -y haproxy pgbouncer)")
+pytestmark = pytest.mark.skipif(
+    bool(MISSING), reason=f"not installed: {', '.join(MISSING)} (apt-get install -y haproxy pgbouncer)"
+)
 
 
 @pytest.fixture(scope="module")
