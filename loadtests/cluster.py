@@ -263,7 +263,14 @@ class Cluster:
 
     def _run(self, host: str, argv: list, *, user: str | None = None, timeout: float = 120) -> None:
         result = subprocess.run(
-            self.hosts[host].command(argv, user), capture_output=True, text=True, timeout=timeout, cwd="/"
+            self.hosts[host].command(argv, user),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd="/",
+            # pg_ctl's postmaster outlives the command: out of the terminal's process
+            # group, so a Ctrl-C reaches only this tool, which then stops it in order.
+            start_new_session=True,
         )
         if result.returncode:
             raise RuntimeError(f"{host}: {' '.join(map(str, argv))} failed: {result.stderr[-3000:]}")
@@ -920,6 +927,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-concurrency", type=int, default=2, help="gunicorn workers per app server")
     parser.add_argument("--keep", action="store_true", help="keep the data directories and logs")
     args = parser.parse_args(argv)
+    # SIGTERM (a supervisor, `timeout`) stops the cluster as Ctrl-C does, instead of orphaning it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if not netns_works() and not args.no_netns:
         print("ip netns add does not work here (needs root): all hosts on 127.0.0.1 with ports of their own")
     cluster = Cluster(use_netns=False if args.no_netns else None, web_concurrency=args.web_concurrency, keep=args.keep)
