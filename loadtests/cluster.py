@@ -24,7 +24,9 @@ initdb, pg_ctl and pg_basebackup are required.
 The checks (`--check`, and tests/system/test_cluster.py):
 1. steady terminals in several processes sell, top up and adjust through
    HAProxy (the chaos run's clients, retrying with their Idempotency-Key), and
-   the chaos run's money checks pass on the primary's data;
+   the chaos run's money checks pass on the primary's data; then the live
+   parallel test's core (2,016 sales from 8 processes) through HAProxy, with
+   its exact per-seller asserts;
 2. during that load one app server is SIGKILLed (gunicorn and its delivery
    worker, as a machine dies): no sale lost or doubled, HAProxy marks it down
    and later requests succeed;
@@ -736,6 +738,36 @@ def _check_routed_around(checks: ClusterChecks, ops: list, killed_at: float, dow
     )
 
 
+def check_live_core(cluster: Cluster) -> Check:
+    """The live parallel test's own core (tests/system/live/test_parallel_load.py:
+    2,016 sales from 8 processes x 4 threads, some retried after a client
+    timeout, while staff top up and adjust the same two sellers) through
+    HAProxy, with its exact per-seller asserts on the primary's rows. Run in a
+    child whose Django points at the primary (DATABASE_URL)."""
+    try:
+        out = run_django(cluster.primary_url, "-m", "loadtests.cluster", "--live-core", cluster.lb_url, timeout=600)
+    except RuntimeError as error:
+        return Check("the live parallel test's core through HAProxy", False, str(error)[-2000:])
+    summary = " ".join(line.strip() for line in out.splitlines() if line.strip().startswith(("[live", "seller")))
+    return Check("the live parallel test's core through HAProxy", "LIVE CORE OK" in out, summary)
+
+
+def _live_core(lb_url: str) -> None:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    # The suite's own check, imported rather than copied, so both always assert the same.
+    from tests.system.live.test_parallel_load import run_and_check
+
+    staff = get_user_model().objects.create_user(
+        username=f"live-staff-{uuid.uuid4().hex[:8]}", is_staff=True, is_superuser=True
+    )
+    run_and_check(types.SimpleNamespace(url=lb_url, log_tail=lambda: "(logs in the cluster's directory)"), staff, True)
+    print("LIVE CORE OK")
+
+
 def check_replica_lag(cluster: Cluster, log=print) -> list[Check]:
     """Check 3: replay paused on the replica; a new sale is found by its key
     (the primary) but not in /transactions/ (the replica, lagging)."""
@@ -910,7 +942,9 @@ def run_checks(cluster: Cluster, *, measure_seconds: float = 0, log=print) -> bo
     cluster.wait_app("app1")
     back = cluster.wait_backend(("app1",), up=True)
     log(f"app1 restarted; HAProxy marked it UP {back:.2f} s after it answered")
-    lag = check_replica_lag(cluster, log=log)
+    # After the load check took its facts: it counts every recharge in the database as its clients'.
+    live = check_live_core(cluster)
+    lag = [live, *check_replica_lag(cluster, log=log)]
     for check in lag:
         log(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
     if measure_seconds:
@@ -926,7 +960,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-netns", action="store_true", help="all hosts on 127.0.0.1 even where namespaces work")
     parser.add_argument("--web-concurrency", type=int, default=2, help="gunicorn workers per app server")
     parser.add_argument("--keep", action="store_true", help="keep the data directories and logs")
+    parser.add_argument("--live-core", metavar="URL", help=argparse.SUPPRESS)  # check_live_core's child
     args = parser.parse_args(argv)
+    if args.live_core:
+        _live_core(args.live_core)
+        return 0
     # SIGTERM (a supervisor, `timeout`) stops the cluster as Ctrl-C does, instead of orphaning it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     if not netns_works() and not args.no_netns:

@@ -8,7 +8,13 @@ Skipped when Debian's haproxy or pgbouncer is not installed (.ci/run installs bo
 
 import pytest
 
-from loadtests.cluster import Cluster, check_load_and_kill, check_replica_lag, missing_balancer_or_pooler
+from loadtests.cluster import (
+    Cluster,
+    check_live_core,
+    check_load_and_kill,
+    check_replica_lag,
+    missing_balancer_or_pooler,
+)
 
 MISSING = missing_balancer_or_pooler()
 
@@ -34,6 +40,13 @@ def test_sales_through_haproxy_keep_the_books_while_an_app_server_is_killed(clus
     cluster.start_app("app1")
     cluster.wait_app("app1")
     cluster.wait_backend(("app1",), up=True)
+
+
+def test_the_live_parallel_test_through_haproxy_keeps_the_books(cluster):
+    # After the kill test: its checks count every recharge in the database as its clients'.
+    check = check_live_core(cluster)
+    print("\n" + check.detail)
+    assert check.ok, check.detail
 
 
 def test_a_lookup_by_key_is_never_stale_while_the_replica_lags(cluster):
