@@ -182,6 +182,20 @@ class Network:
             self._ip("-n", host.netns, "link", "set", "eth0", "up")
             self._ip("-n", host.netns, "link", "set", "lo", "up")
 
+    def carries_traffic(self) -> bool:
+        """Whether a host reaches the root namespace over the bridge (a host's
+        firewall may filter bridged traffic even where namespaces can be made)."""
+        if not self.use_netns:
+            return True
+        with socket.socket() as listener:
+            listener.bind((self.gateway, 0))
+            listener.listen()
+            port = listener.getsockname()[1]
+            host = next(iter(self.hosts.values()))
+            probe = f"import socket; socket.create_connection(('{self.gateway}', {port}), timeout=3).close()"
+            command = host.command([sys.executable, "-c", probe])
+            return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+
     def down(self) -> None:
         # Deleting a namespace removes its end of the veth pair, and with it the pair.
         for name in reversed(self.created):
@@ -203,6 +217,7 @@ class Cluster:
         missing = missing_binaries()
         if missing:
             raise SystemExit(f"missing: {', '.join(missing)} (apt-get install -y haproxy pgbouncer postgresql-15)")
+        self.auto_netns = use_netns is None
         self.use_netns = netns_works() if use_netns is None else use_netns
         self.net = Network(self.use_netns)
         self.hosts = self.net.hosts
@@ -307,6 +322,14 @@ class Cluster:
         started = time.monotonic()
         try:
             self.net.up()
+            if not self.net.carries_traffic():
+                if not self.auto_netns:
+                    raise RuntimeError("the namespaces cannot reach each other over the bridge; try --no-netns")
+                self.log("network namespaces work but the bridge carries no traffic here: all hosts on 127.0.0.1")
+                self.net.down()
+                self.use_netns = False
+                self.net = Network(False)
+                self.hosts = self.net.hosts
             self._start_primary()
             self._start_replica()
             for db in ("db1", "db2"):
