@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run run-web test test-fast lint loadtest bench bench-delivery chaos clean
+.PHONY: run run-web test test-fast lint loadtest bench bench-delivery chaos cluster clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,3 +68,9 @@ chaos: $(BIN)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pgdata staticfiles .pytest_cache .hypothesis .metrics simulator.sqlite3*
+
+# Several machines on this one (issue 11): PostgreSQL primary + streaming replica, a PgBouncer
+# each, two app servers with their delivery workers, the simulator, HAProxy; Ctrl-C stops it.
+# CLUSTER_ARGS="--check" runs the checks and exits; "--check --measure 10" also measures.
+cluster: $(BIN)/.installed-dev
+	$(BIN)/python -m loadtests.cluster $(CLUSTER_ARGS)

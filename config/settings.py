@@ -97,23 +97,6 @@ if "DATABASE_URL" not in os.environ:
 
     os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata")
 
-DATABASES = {"default": env.db("DATABASE_URL")}
-# A Unix-socket URL (postgres://user@/db?host=/socket/dir) comes back with the
-# socket directory in OPTIONS; as HOST, Django and helpers see where it is.
-if "host" in DATABASES["default"].get("OPTIONS", {}):
-    DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
-DATABASES["default"].update(
-    {
-        # Money moves in short explicit transactions inside the services; a
-        # request-wide transaction would hold row locks for the whole request.
-        "ATOMIC_REQUESTS": False,
-        "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=600),
-        # Off: the check is one more round trip per request. A connection that
-        # died (database restart) fails one request with a 503, and Django then
-        # discards it; clients retry with the same Idempotency-Key.
-        "CONN_HEALTH_CHECKS": env.bool("CONN_HEALTH_CHECKS", default=False),
-    }
-)
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=10000)
 DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5000)
 # DB_TRANSACTION_POOLING=true: DATABASE_URL is PgBouncer in transaction mode,
@@ -122,12 +105,44 @@ DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5000)
 # PostgreSQL itself; docs/operations.md), which costs the sale no round trip.
 # A server-side cursor would outlive the transaction that lends its connection.
 DB_TRANSACTION_POOLING = env.bool("DB_TRANSACTION_POOLING", default=False)
-if DB_TRANSACTION_POOLING:
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-else:
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
+
+
+def _database(variable: str) -> dict:
+    database = env.db(variable)
+    # A Unix-socket URL (postgres://user@/db?host=/socket/dir) comes back with the
+    # socket directory in OPTIONS; as HOST, Django and helpers see where it is.
+    if "host" in database.get("OPTIONS", {}):
+        database["HOST"] = database["OPTIONS"].pop("host")
+    database.update(
+        {
+            # Money moves in short explicit transactions inside the services; a
+            # request-wide transaction would hold row locks for the whole request.
+            "ATOMIC_REQUESTS": False,
+            "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=600),
+            # Off: the check is one more round trip per request. A connection that
+            # died (database restart) fails one request with a 503, and Django then
+            # discards it; clients retry with the same Idempotency-Key.
+            "CONN_HEALTH_CHECKS": env.bool("CONN_HEALTH_CHECKS", default=False),
+        }
     )
+    if DB_TRANSACTION_POOLING:
+        database["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        database.setdefault("OPTIONS", {})["options"] = (
+            f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
+        )
+    return database
+
+
+DATABASES = {"default": _database("DATABASE_URL")}
+# DATABASE_REPLICA_URL: a streaming replica (or a PgBouncer in front of one,
+# then with the same DB_TRANSACTION_POOLING) for the listings only, by opting
+# in (config/routers.py, docs/scaling.md §3). Unset: everything on `default`.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = _database("DATABASE_REPLICA_URL")
+    # Tests need no standby: the replica alias reads the test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["config.routers.ListingReadsToReplica"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

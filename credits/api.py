@@ -14,6 +14,7 @@ from config.api import (
     validated,
 )
 from config.openapi import errors
+from config.routers import listing_on_replica
 from credits import selectors, services
 from credits.models import CreditRequest
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
@@ -72,6 +73,7 @@ class CreditRequestListCreateView(generics.ListAPIView):
             "seller's, each with its `seller`. Newest first."
         ),
     )
+    @listing_on_replica()
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -16,6 +16,7 @@ from config.api import (
     validated,
 )
 from config.openapi import errors
+from config.routers import listing_on_replica
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
 from idempotency.services import request_hash, run_idempotent
 from ledger import selectors, services
@@ -71,6 +72,7 @@ class TransactionListView(generics.ListAPIView):
         responses={200: TransactionOutputSerializer(many=True), **errors(400, 401, 403)},
         description="The caller's ledger, newest entry first.",
     )
+    @listing_on_replica()
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

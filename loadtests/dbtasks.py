@@ -30,8 +30,10 @@ def seed(sellers: int, credit: int) -> dict:
 
 
 def facts() -> dict:
-    """Every row the money checks compare with what clients saw."""
-    from django.db import connection
+    """Every row the money checks compare with what clients saw, from one
+    snapshot: a delivery worker that refunds meanwhile cannot make the sums
+    disagree with the rows."""
+    from django.db import connection, transaction
 
     from ledger.selectors import reconcile
 
@@ -40,6 +42,12 @@ def facts() -> dict:
             cursor.execute(sql)
             return [list(row) for row in cursor.fetchall()]
 
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _facts(rows, reconcile)
+
+
+def _facts(rows, reconcile) -> dict:
     return {
         "sellers": rows("SELECT id, balance FROM sellers_seller ORDER BY id"),
         "recharges": rows("SELECT id, seller_id, amount, idempotency_key FROM recharges_recharge ORDER BY id"),

@@ -24,6 +24,7 @@ from config.errors import ApplicationError
 from config.exceptions import error_response
 from config.metrics import count_sale
 from config.openapi import errors
+from config.routers import listing_on_replica
 from config.throttling import SellerRateThrottle
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
 from idempotency.services import request_hash
@@ -227,6 +228,7 @@ class RechargeListCreateView(generics.ListAPIView):
         ],
         responses={200: RechargeOutputSerializer(many=True), **errors(400, 401, 403)},
     )
+    @listing_on_replica(unless_param="idempotency_key")
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from config.api import IsSeller, NewestFirstPagination, StrictCharField, staff_with, validated
 from config.openapi import errors
+from config.routers import listing_on_replica
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
 from idempotency.services import request_hash, run_idempotent
 from sellers import selectors, services
@@ -46,6 +47,7 @@ class SellerListCreateView(generics.ListAPIView):
         return selectors.seller_list()
 
     @extend_schema(responses={200: SellerOutputSerializer(many=True), **errors(400, 401, 403)})
+    @listing_on_replica()
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
