@@ -15,8 +15,9 @@ The hosts, each a network namespace on one bridge when `ip netns add` works
     ops   the operator simulator (OPERATOR_GATEWAY_URL of both app hosts)
     lb    HAProxy in front of app1 and app2 (health check GET /healthz)
 
-The apps reach PostgreSQL only through the PgBouncers (DB_TRANSACTION_POOLING=true,
-the role's timeouts from `manage.py set_role_timeouts`); the listings read
+The web servers reach PostgreSQL only through the PgBouncers (DB_TRANSACTION_POOLING=true,
+the role's timeouts from `manage.py set_role_timeouts`), the delivery workers
+directly (procrastinate's worker LISTENs); the listings read
 from the replica (DATABASE_REPLICA_URL, config/routers.py). Configuration
 templates: deploy/cluster/. Debian's haproxy, pgbouncer and PostgreSQL 15's
 initdb, pg_ctl and pg_basebackup are required.
@@ -460,7 +461,9 @@ class Cluster:
     def start_app(self, name: str) -> None:
         env = self.app_env(name)
         self._spawn(name, name, [_python(), "-m", "config.serve"], env=env)
-        self._spawn(f"{name}-worker", name, [_python(), "manage.py", "run_worker"], env=env)
+        # The delivery worker is procrastinate's: it LISTENs, which a transaction pool cannot carry.
+        worker_env = {**env, "DATABASE_URL": self.primary_url, "DB_TRANSACTION_POOLING": "false"}
+        self._spawn(f"{name}-worker", name, [_python(), "manage.py", "run_worker"], env=worker_env)
 
     def kill_app(self, name: str) -> None:
         """SIGKILL the whole app server, as a machine dies: gunicorn's master and
