@@ -12,9 +12,11 @@ import asyncio
 import logging
 import signal
 import time
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 import psycopg
+import structlog
 from django.db import connection
 from procrastinate.app import WorkerOptions
 from procrastinate.contrib.django import app
@@ -30,6 +32,11 @@ DRAIN_SECONDS = 5.0
 # Also the periodic sweep's period: it finds what no job was queued for (a
 # lease run out after a worker was killed).
 SWEEP_CRON = "* * * * * */10"
+
+
+def logged_as(request_id: str | None) -> AbstractContextManager:
+    """Binds the id of the request that queued the job, if one did, to the job's log lines."""
+    return structlog.contextvars.bound_contextvars(request_id=request_id) if request_id else nullcontext()
 
 
 def queue_now(task: str, queue: str) -> None:

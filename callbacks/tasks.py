@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
-from callbacks.jobs import DRAIN_SECONDS, SWEEP_CRON, queue_at, queue_now
+from callbacks.jobs import DRAIN_SECONDS, SWEEP_CRON, logged_as, queue_at, queue_now
 from callbacks.services import deliver_due_events, seconds_until_next_due
 
 TASK = "deliver_callbacks"
@@ -21,12 +21,14 @@ POSTS_IN_FLIGHT = 16
 
 @app.periodic(cron=SWEEP_CRON, periodic_id="sweep")
 @app.task(name=TASK, queue=QUEUE)
-def deliver_callbacks(timestamp: int | None = None) -> None:
+def deliver_callbacks(timestamp: int | None = None, request_id: str | None = None) -> None:
+    """`timestamp` when the sweep queued it; `request_id` when a request did (staff resolving a recharge)."""
     until = time.monotonic() + DRAIN_SECONDS
-    while deliver_due_events(max_workers=POSTS_IN_FLIGHT):
-        if time.monotonic() >= until:
-            queue_now(TASK, QUEUE)
-            return
+    with logged_as(request_id):
+        while deliver_due_events(max_workers=POSTS_IN_FLIGHT):
+            if time.monotonic() >= until:
+                queue_now(TASK, QUEUE)
+                return
     due_in = seconds_until_next_due()
     if due_in is not None:
         queue_at(TASK, QUEUE, timezone.now() + timedelta(seconds=due_in))

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import structlog
 from django.db import IntegrityError, connection
 
 from config.errors import InvalidInput, error_body, violated_constraint
@@ -113,6 +114,14 @@ def _sold(sql: str, params: list, sale: _Sale) -> SaleResult:
 def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
     # In autocommit (views never open a transaction) the statement is its own
     # transaction: the seller row stays locked for that statement only.
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request_id is not None:
+        # The request's id as a transaction-local setting, set first in the
+        # same statement (the sale waits on it): the delivery job the sale
+        # queues carries it (callbacks/sql/job_queue.sql).
+        # sql is one of the constant sale statements above.
+        sql = f"SELECT sale.* FROM set_config('app.request_id', %s, true) AS request(id), LATERAL ({sql} WHERE request.id IS NOT NULL) AS sale"  # noqa: S608
+        params = [request_id, *params]
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Min
 from procrastinate.contrib.django import app
 
-from callbacks.jobs import DRAIN_SECONDS, SWEEP_CRON, queue_at, queue_now
+from callbacks.jobs import DRAIN_SECONDS, SWEEP_CRON, logged_as, queue_at, queue_now
 from recharges.delivery import drain_due
 from recharges.gateway import HttpGateway, gateway_from_settings
 from recharges.models import Recharge
@@ -36,9 +36,14 @@ def _calls(concurrency: int) -> ThreadPoolExecutor:
 
 @app.periodic(cron=SWEEP_CRON, periodic_id="sweep")
 @app.task(name=TASK, queue=QUEUE)
-def deliver_recharges(timestamp: int | None = None) -> None:
+def deliver_recharges(timestamp: int | None = None, request_id: str | None = None) -> None:
+    """`timestamp` when the sweep queued it; `request_id` when a sale did."""
     concurrency = settings.DELIVERY_CONCURRENCY
-    if drain_due(_gateway(), _calls(concurrency), concurrency=concurrency, until=time.monotonic() + DRAIN_SECONDS):
+    with logged_as(request_id):
+        more = drain_due(
+            _gateway(), _calls(concurrency), concurrency=concurrency, until=time.monotonic() + DRAIN_SECONDS
+        )
+    if more:
         queue_now(TASK, QUEUE)
         return
     next_due = Recharge.objects.filter(status=Recharge.Status.PENDING).aggregate(at=Min("next_attempt_at"))["at"]

@@ -3,6 +3,7 @@ it (the sale statement itself), and what it leaves behind (a job scheduled
 for the next status query)."""
 
 import pytest
+import structlog
 from django.db import connection, transaction
 
 from recharges import tasks
@@ -101,3 +102,31 @@ def test_a_refused_sale_queues_nothing(make_seller, no_waiting_jobs):
     seller = make_seller(balance=1_000)
     assert sell(seller, "0000", amount=5_000).status_code == 402
     assert waiting_jobs() == []
+
+
+def test_the_job_a_sale_queues_carries_the_request_id(client_a, no_waiting_jobs):
+    sale = client_a.post(
+        "/api/v1/recharges/",
+        {"phone_number": "09121234567", "amount": 5000},
+        format="json",
+        headers={"X-Request-ID": "till-7-sale-42"},
+    )
+    assert sale.status_code == 201
+    assert sale["X-Request-ID"] == "till-7-sale-42"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT args::text FROM procrastinate_jobs WHERE task_name = 'deliver_recharges' AND status = 'todo'"
+        )
+        assert cursor.fetchall() == [('{"request_id": "till-7-sale-42"}',)]
+
+
+def test_the_job_logs_under_the_request_id_that_queued_it(make_seller, sim_gateway):
+    seller = make_seller(balance=1_000_000)
+    assert sell(seller, "0000").status_code == 201
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as lines:
+        tasks.deliver_recharges(request_id="till-7-sale-43")
+    assert Recharge.objects.get().status == "successful"
+    assert [(line["event"], line["successful"], line["request_id"]) for line in lines] == [
+        ("delivery_batch", 1, "till-7-sale-43")
+    ]
+    assert structlog.contextvars.get_contextvars() == {}  # unbound after the job
