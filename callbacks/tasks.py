@@ -8,6 +8,7 @@ backoff (scheduled at the first event due), and from the periodic sweep.
 import time
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
@@ -32,3 +33,22 @@ def deliver_callbacks(timestamp: int | None = None, request_id: str | None = Non
     due_in = seconds_until_next_due()
     if due_in is not None:
         queue_at(TASK, QUEUE, timezone.now() + timedelta(seconds=due_in))
+
+
+@app.periodic(cron="7 * * * *", periodic_id="prune")
+@app.task(name="prune_jobs", queue=QUEUE)
+def prune_jobs(timestamp: int | None = None) -> None:
+    """Deletes the jobs nobody needs: ended without success over an hour ago
+    (successful ones are deleted as they end), or left running by a worker
+    that died (procrastinate unlinks it when the next worker starts). A job
+    is only a wake-up: the work it was for is in the apps' rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            DELETE FROM procrastinate_jobs
+             WHERE (status IN ('failed', 'cancelled', 'aborted') AND id IN (
+                        SELECT job_id FROM procrastinate_events
+                         WHERE type IN ('failed', 'cancelled', 'aborted') AND at < now() - interval '1 hour'))
+                OR (status = 'doing' AND worker_id IS NULL)
+            """
+        )
