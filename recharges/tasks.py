@@ -26,7 +26,7 @@ QUEUE = "delivery"
 
 @cache
 def _gateway() -> HttpGateway:
-    return gateway_from_settings()  # one connection pool per process, shared by its jobs
+    return gateway_from_settings()  # one per process, shared by its jobs (a client per calling thread)
 
 
 @cache
