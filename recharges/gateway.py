@@ -44,6 +44,9 @@ class HttpGateway:
         self._new_client = partial(
             httpx.Client,
             base_url=base_url,
+            # Made once: a client that makes its own spends ~30 ms on it (the CA
+            # bundle), which delayed each thread's first call.
+            verify=httpx.create_ssl_context(),
             # Waiting for the pooled connection is bounded too: a request that
             # never got one was never sent, and its caller must not wait forever.
             timeout=httpx.Timeout(
