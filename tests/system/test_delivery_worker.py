@@ -81,15 +81,27 @@ def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(make_seller, tm
     failed = set(Recharge.objects.filter(status="failed").values_list("id", flat=True))
     refunds = dict(LedgerEntry.objects.filter(kind="refund").values_list("recharge_id", "amount"))
     assert refunds == {recharge_id: amounts[recharge_id] for recharge_id in failed}
-    assert len(failed) == 40  # 9990 and 9994
+    declined = {
+        r.pk for r in Recharge.objects.select_related("phone_number") if r.phone_number.e164[-4:] in ("9990", "9994")
+    }
+    assert len(declined) == 40 and declined <= failed
+    # A top-up claimed (its request recorded) but not yet sent when the worker
+    # died is asked for by status: the operator never saw it, so it fails as
+    # not_delivered with its refund. Any other failure is a bug.
+    never_sent = failed - declined
+    assert all(str(recharge_id) not in references for recharge_id in never_sent)
+    assert set(Recharge.objects.filter(pk__in=never_sent).values_list("failure_code", flat=True)) <= {"not_delivered"}
     # No reference was charged twice, and none was ever asked to top up twice.
     assert (stats["charged_twice"], stats["repeated_topup_requests"]) == (0, 0)
     successful = Recharge.objects.filter(status="successful")
-    assert successful.count() == 80
+    assert successful.count() == 80 - len(never_sent)
     for recharge in successful:
         assert references[str(recharge.pk)]["operator_reference"] == recharge.operator_reference
     seller.refresh_from_db()
     assert seller.balance == START - sum(amounts.values()) + sum(refunds.values())
     assert LedgerEntry.objects.filter(seller=seller).aggregate(total=Sum("amount"))["total"] == seller.balance
     assert reconcile() == []
-    print(f"\n{len(amounts)} recharges, {in_doubt} in doubt at the kill, {stats['status_queries']} status queries")
+    print(
+        f"\n{len(amounts)} recharges, {in_doubt} in doubt at the kill ({len(never_sent)} never sent),"
+        f" {stats['status_queries']} status queries"
+    )
