@@ -86,10 +86,13 @@ def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(make_seller, tm
     }
     assert len(declined) == 40 and declined <= failed
     # A top-up claimed (its request recorded) but not yet sent when the worker
-    # died is asked for by status: the operator never saw it, so it fails as
-    # not_delivered with its refund. Any other failure is a bug.
+    # died is asked for by status: the operator never received its top-up (only
+    # status queries), so it fails as not_delivered with its refund. Any other
+    # failure is a bug.
     never_sent = failed - declined
-    assert all(str(recharge_id) not in references for recharge_id in never_sent)
+    for recharge_id in never_sent:
+        heard = references.get(str(recharge_id), {"topup_requests": 0, "status": None})
+        assert (heard["topup_requests"], heard["status"]) == (0, None), heard
     assert set(Recharge.objects.filter(pk__in=never_sent).values_list("failure_code", flat=True)) <= {"not_delivered"}
     # No reference was charged twice, and none was ever asked to top up twice.
     assert (stats["charged_twice"], stats["repeated_topup_requests"]) == (0, 0)
