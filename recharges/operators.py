@@ -6,11 +6,10 @@ Whether an operator takes a top-up (enabled, amount in range) is judged by
 the sale statement itself (recharges/sql/operator_refusal.sql).
 """
 
-from functools import lru_cache
-
 import phonenumbers
 from django.conf import settings
 from phonenumbers import carrier
+from phonenumbers.carrierdata import CARRIER_DATA
 
 # The contract's operators, as the migration that created them left them.
 DEFAULT_OPERATORS = [
@@ -31,11 +30,24 @@ CARRIER_CODES = {
 }
 
 
-@lru_cache(maxsize=100_000)
+# libphonenumber names Iran's carriers by number prefixes of at most this many
+# characters of the E.164 form, so every assigned mobile number (what to_e164
+# admits) sharing them has the same carrier: one lookup (~50 us) per prefix,
+# not per customer.
+CARRIER_PREFIX_LENGTH = 1 + max(len(prefix) for prefix in CARRIER_DATA if prefix.startswith("98"))
+_OPERATOR_BY_PREFIX: dict[str, str] = {}
+
+
 def detect_operator(e164: str) -> str:
-    """The code of the operator serving this E.164 number."""
-    name = carrier.name_for_number(phonenumbers.parse(e164), "en")
-    return CARRIER_CODES.get(name, settings.DEFAULT_OPERATOR)
+    """The code of the operator serving this E.164 mobile number."""
+    prefix = e164[:CARRIER_PREFIX_LENGTH]
+    operator = _OPERATOR_BY_PREFIX.get(prefix)
+    if operator is None:
+        name = carrier.name_for_number(phonenumbers.parse(e164), "en")
+        if name not in CARRIER_CODES:  # no carrier named for it: not cached, the setting may change
+            return settings.DEFAULT_OPERATOR
+        operator = _OPERATOR_BY_PREFIX[prefix] = CARRIER_CODES[name]
+    return operator
 
 
 def refusal_errors(refusal: dict) -> dict[str, list[str]]:

@@ -2,12 +2,16 @@
 contract's 400s for an unknown, disabled or out-of-range operator (nothing
 written), batch items included."""
 
+import phonenumbers
 import pytest
+from django.conf import settings
+from phonenumbers import carrier
 from rest_framework.test import APIClient
 
 from ledger.models import LedgerEntry
 from recharges.models import Operator, Recharge
-from recharges.operators import detect_operator
+from recharges.operators import CARRIER_CODES, CARRIER_PREFIX_LENGTH, detect_operator
+from recharges.phone_numbers import InvalidPhoneNumber, to_e164
 from tests.helpers.api import API, post
 
 START = 1_000_000
@@ -41,6 +45,24 @@ def nothing_written(seller) -> bool:
 )
 def test_the_operator_is_detected_from_the_number(number, operator):
     assert detect_operator(number) == operator
+
+
+def test_detection_by_prefix_is_libphonenumber_s_for_every_assigned_mobile_range():
+    # Every prefix of the carrier-prefix length in Iran's mobile ranges, a
+    # number at each end of its range: the cached answer is the one a fresh
+    # libphonenumber lookup gives for that number.
+    checked = 0
+    for head in range(10 ** (CARRIER_PREFIX_LENGTH - 4)):
+        for tail in ("0" * 9, "9" * 9):
+            raw = f"09{head:0{CARRIER_PREFIX_LENGTH - 4}d}{tail}"[:11]
+            try:
+                number = to_e164(raw)
+            except InvalidPhoneNumber:
+                continue
+            name = carrier.name_for_number(phonenumbers.parse(number), "en")
+            assert detect_operator(number) == CARRIER_CODES.get(name, settings.DEFAULT_OPERATOR), number
+            checked += 1
+    assert checked > 100
 
 
 def test_a_sale_names_the_detected_or_chosen_operator(client):
