@@ -547,7 +547,36 @@ def check_targets(args, results: list[Result]) -> bool:
     headers = ["server", "spread / ref >= 0.7", "hot / spread >= 0.9", f"spread p99/p50 <= 1.5 at {args.connections} conn.",
                "batch recharges/s / pgbench tx/s >= 3"]  # fmt: skip
     print(render_table(headers, rows))
+    print_cpu_per_request(results, reference)
     return default_failed
+
+
+def print_cpu_per_request(results: list[Result], reference: Result | None) -> None:
+    """CPU milliseconds per request (cores / rate) by part, for the echoes and
+    the spread sales, and the spread / ref ratio this machine could reach if a
+    sale cost the reference's CPU plus only its own PostgreSQL work: a ceiling
+    for any speed-up of the sale's Python, since the CPUs are shared."""
+    if reference is None or not reference.rate:
+        return
+    parts = ("server", "postgres", "generator")
+
+    def per_request(result: Result) -> list[float]:
+        return [1000 * result.cpu.get(part, 0.0) / result.rate for part in parts]
+
+    reference_ms = sum(per_request(reference))
+    rows = []
+    for result in results:
+        if result.phase.key not in ("echo", "recharge") or not result.rate:
+            continue
+        ms = per_request(result)
+        ceiling = reference_ms / (reference_ms + ms[1]) if result.phase.key == "recharge" else None
+        rows.append(
+            [result.server, result.phase.title, *(f"{v:.2f}" for v in ms), f"{sum(ms):.2f}", _fmt(ceiling, ".2f")]
+        )
+    print()
+    print("CPU per request (ms): cores used / requests per second")
+    headers = ["server", "phase", "server", "postgres", "generator", "total", "spread / ref ceiling"]
+    print(render_table(headers, rows, align_left=2))
 
 
 def result_dict(result: Result) -> dict:
