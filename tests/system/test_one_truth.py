@@ -1,0 +1,295 @@
+"""One truth: after a generated history (sales on every sandbox ending,
+batches, credits approved and rejected, adjustments both ways, refunds, staff
+resolutions, callbacks, a sale still pending), every surface that shows a
+recharge or a balance says what the database holds: the API's detail, list
+and batch views, the callback events' data, the transactions list and its
+CSV export, the daily report (the seller's and the staff's), /me/, the
+portal's pages and CSV, and the admin's lists.
+
+Each surface is tested alone elsewhere; this test holds them all to the same
+rows, so a surface that renders a stale or different state fails here."""
+
+import csv
+import io
+import json
+import random
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Sum
+from django.test import Client
+
+from callbacks.models import CallbackEvent
+from callbacks.services import set_callback_url
+from credits.services import reject_credit_request, request_credit
+from ledger.models import LedgerEntry
+from ledger.selectors import reconcile
+from ledger.services import adjust_balance
+from portal.templatetags.portal_format import money
+from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
+from recharges.models import Recharge
+from recharges.services import sell_recharge, sell_recharge_batch
+from reports.selectors import business_today
+from sellers.models import Seller
+from tests.helpers.api import API, all_rows
+from tests.helpers.sellers import client_for
+from tests.helpers.simulator import SimulatorProcess
+
+ENDINGS = ["0000", "9990", "9991", "9992", "9993", "9994"]
+SEED = 18
+
+
+@pytest.fixture
+def sim(tmp_path):
+    simulator = SimulatorProcess(tmp_path / "sim.sqlite3", hang_seconds=2)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def number(ending: str, shop: int) -> str:
+    return f"+98912{shop:03d}{ending}"
+
+
+def sold_id(result) -> int:
+    assert result.status_code == 201, result.body
+    return json.loads(result.body)["id"]
+
+
+def make_history(sellers, staff, sim, settings) -> dict[str, list[int]]:
+    """Every kind of movement for every seller, in a random but seeded order,
+    delivered by the worker's own cycle against the simulator."""
+    settings.DELIVERY_MAX_BACKOFF_SECONDS = 1
+    rng = random.Random(SEED)
+    kept = {"resolved": [], "pending": []}
+    for shop, seller in enumerate(sellers):
+        steps = [
+            lambda s=seller, e=e, shop=shop: sell_recharge(
+                seller_id=s.pk, phone_number=number(e, shop), amount=rng.randrange(1_000, 90_000)
+            )
+            for e in ENDINGS
+        ]
+        steps.append(
+            lambda s=seller, shop=shop: sell_recharge_batch(
+                seller_id=s.pk, items=[(number(ending, shop), 7_000 + index) for index, ending in enumerate(ENDINGS)]
+            )
+        )
+        steps.append(
+            lambda s=seller: adjust_balance(seller_id=s.pk, amount=12_345, reason="goodwill", created_by=staff)
+        )
+        steps.append(lambda s=seller: adjust_balance(seller_id=s.pk, amount=-2_222, reason="fee", created_by=staff))
+        steps.append(
+            lambda s=seller: reject_credit_request(
+                credit_request_id=request_credit(seller_id=s.pk, amount=999_999).pk, decided_by=staff
+            )
+        )
+        rng.shuffle(steps)
+        for step in steps:
+            step()
+        # Staff decide two before the worker sees them: one each way.
+        for successful in (True, False):
+            recharge_id = sold_id(sell_recharge(seller_id=seller.pk, phone_number=number("5555", shop), amount=3_000))
+            resolve_recharge(
+                recharge_id=recharge_id, successful=successful, operator_reference="MCI-HAND-1", resolved_by=staff
+            )
+            kept["resolved"].append(recharge_id)
+
+    gateway = sim.gateway(read_timeout=0.5)
+    try:
+        deadline = time.monotonic() + 60
+        while Recharge.objects.filter(status="pending").exists():
+            assert time.monotonic() < deadline, "recharges still pending"
+            record_outcomes([call_operator(gateway, claim) for claim in claim_due(limit=100, lease_seconds=30)])
+            time.sleep(0.2)
+    finally:
+        gateway.close()
+    # One sale the worker never sees: pending on every surface.
+    for shop, seller in enumerate(sellers):
+        kept["pending"].append(
+            sold_id(sell_recharge(seller_id=seller.pk, phone_number=number("0001", shop), amount=4_000))
+        )
+    return kept
+
+
+def database_recharge(recharge: Recharge) -> dict:
+    """The fields every surface must agree on, as the database holds them."""
+    return {
+        "id": recharge.pk,
+        "status": recharge.status,
+        "amount": recharge.amount,
+        "operator_reference": recharge.operator_reference or None,
+        "failure_code": recharge.failure_code,
+        "completed": recharge.completed_at is not None,
+    }
+
+
+def api_recharge(body: dict) -> dict:
+    return {
+        "id": body["id"],
+        "status": body["status"],
+        "amount": body["amount"],
+        "operator_reference": body["operator_reference"],
+        "failure_code": body["failure"]["code"] if body["failure"] else None,
+        "completed": body["completed_at"] is not None,
+    }
+
+
+def page_client(user) -> Client:
+    client = Client(headers={"Accept-Language": "en"})
+    client.force_login(user)
+    return client
+
+
+def html_of(response) -> str:
+    assert response.status_code == 200, response.content[:500]
+    return response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings):
+    sellers = [make_seller(name=f"Truth {index}", balance=2_000_000) for index in range(3)]
+    for seller in sellers[:2]:  # the third has no callback URL: it gets no events
+        set_callback_url(seller_id=seller.pk, url=f"https://shop{seller.pk}.example/hooks")
+    staff = get_user_model().objects.create_superuser(username="truth-staff", password="x")
+    kept = make_history(sellers, staff, sim, settings)
+
+    statuses = dict(Recharge.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    assert set(statuses) == {"pending", "successful", "failed"}  # the history reached every state
+    assert reconcile() == []
+    staff_api = client_for(staff)
+    admin = page_client(staff)
+    today = business_today()
+    report_range = f"from={today - timedelta(days=1)}&to={today}"
+
+    for seller in sellers:
+        seller.refresh_from_db()
+        recharges = {r.pk: database_recharge(r) for r in Recharge.objects.filter(seller=seller)}
+        entries = list(LedgerEntry.objects.filter(seller=seller).order_by("sequence"))
+        assert sum(entry.amount for entry in entries) == seller.balance == entries[-1].balance_after
+        api = client_for(seller.user)
+
+        # The API: /me/, each detail, the list, each batch.
+        assert api.get(f"{API}/me/").json()["balance"] == seller.balance
+        details = {}
+        for recharge_id, expected in recharges.items():
+            response = api.get(f"{API}/recharges/{recharge_id}/")
+            assert response.status_code == 200
+            details[recharge_id] = response.json()
+            assert api_recharge(details[recharge_id]) == expected
+        assert {body["id"]: body for body in all_rows(api, f"{API}/recharges/")} == details
+        for batch_id in set(
+            Recharge.objects.filter(seller=seller, batch__isnull=False).values_list("batch", flat=True)
+        ):
+            items = api.get(f"{API}/recharge-batches/{batch_id}/").json()["recharges"]
+            assert {item["id"]: item for item in items} == {item["id"]: details[item["id"]] for item in items}
+
+        # Callback events: one per final recharge for a seller with a URL, carrying GET's body.
+        events = [json.loads(event.body) for event in CallbackEvent.objects.filter(seller=seller)]
+        final = {rid: body for rid, body in details.items() if body["status"] != "pending"}
+        if seller in sellers[:2]:
+            assert sorted(event["data"]["id"] for event in events) == sorted(final)
+            for event in events:
+                body = final[event["data"]["id"]]
+                assert event["data"] == body
+                assert (
+                    event["type"] == {"successful": "recharge.succeeded", "failed": "recharge.failed"}[body["status"]]
+                )
+        else:
+            assert events == []
+
+        # The ledger as the transactions list, its CSV export and the staff's export show it.
+        expected_entries = [(e.sequence, e.kind, e.amount, e.balance_after) for e in entries]
+        newest_first = all_rows(api, f"{API}/transactions/")
+        assert [(t["kind"], t["amount"], t["balance_after"]) for t in reversed(newest_first)] == [
+            entry[1:] for entry in expected_entries
+        ]
+        for client, path in (
+            (api, f"{API}/transactions/export/"),
+            (staff_api, f"{API}/sellers/{seller.pk}/transactions/export/"),
+        ):
+            response = client.get(path)
+            rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+            assert [
+                (int(r["sequence"]), r["kind"], int(r["amount"]), int(r["balance_after"])) for r in rows
+            ] == expected_entries
+        refunds = {e.recharge_id for e in entries if e.kind == "refund"}
+        assert refunds == {rid for rid, body in details.items() if body["status"] == "failed"}
+
+        # The daily report, the seller's and the staff's view of this seller.
+        sums = {
+            kind: LedgerEntry.objects.filter(seller=seller, kind=kind).aggregate(total=Sum("amount"))["total"] or 0
+            for kind in ("recharge", "refund", "credit", "adjustment")
+        }
+        expected_report = {
+            "recharges": len(recharges),
+            "recharged_amount": -sums["recharge"],
+            "refunded_amount": sums["refund"],
+            "credited_amount": sums["credit"],
+            "adjusted_amount": sums["adjustment"],
+        }
+        for client, path in (
+            (api, f"{API}/reports/daily/?{report_range}"),
+            (staff_api, f"{API}/reports/daily/?{report_range}&seller={seller.pk}"),
+        ):
+            rows = client.get(path).json()["results"]
+            assert {key: sum(row[key] for row in rows) for key in expected_report} == expected_report
+            assert rows[-1]["balance_end"] == seller.balance
+
+        # The portal: the balance, the list, each detail, the statement and its CSV.
+        portal = page_client(seller.user)
+        dashboard = html_of(portal.get("/portal/"))
+        assert re.search(r'id="balance">([^<]*)<', dashboard).group(1) == money(seller.balance)
+        listing = html_of(portal.get("/portal/recharges/"))
+        shown = dict(
+            (int(rid), status)
+            for rid, status in re.findall(r'/portal/recharges/(\d+)/">\d+</a>.*?class="status-(\w+)"', listing, re.S)
+        )
+        assert shown == {rid: body["status"] for rid, body in details.items()}
+        for recharge_id, body in details.items():
+            page = html_of(portal.get(f"/portal/recharges/{recharge_id}/"))
+            assert re.search(r'class="status-(\w+)" id="status"', page).group(1) == body["status"]
+            assert (body["operator_reference"] or "") in page
+        statement = html_of(portal.get("/portal/statement/"))
+        rows = re.findall(
+            r'<tr><td class="num">(\d+)</td><td class="date">[^<]*</td><td>[^<]*</td>\s*'
+            r'<td class="num">([^<]*)</td><td class="num">([^<]*)</td>',
+            statement,
+        )
+        assert sorted((int(seq), amount, after) for seq, amount, after in rows) == [
+            (seq, money(amount), money(after)) for seq, _, amount, after in expected_entries
+        ]
+        response = portal.get("/portal/statement.csv")
+        portal_csv = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert [(int(r["sequence"]), int(r["amount"]), int(r["balance_after"])) for r in portal_csv] == [
+            (seq, amount, after) for seq, _, amount, after in expected_entries
+        ]
+
+        # The admin: the seller's balance and each recharge's status in the lists.
+        sellers_page = html_of(admin.get("/admin/sellers/seller/", {"q": seller.name}))
+        assert (
+            re.search(r'class="field-balance_display">([^<]*)<', sellers_page)
+            .group(1)
+            .startswith(money(seller.balance))
+        )
+        recharges_page = html_of(admin.get("/admin/recharges/recharge/", {"q": seller.name}))
+        admin_rows = re.findall(
+            r'/admin/recharges/recharge/(\d+)/change/[^>]*>\d+</a>.*?class="field-status">([^<]*)<',
+            recharges_page,
+            re.S,
+        )
+        assert {int(rid): status.lower() for rid, status in admin_rows} == {
+            rid: b["status"] for rid, b in details.items()
+        }
+
+    # The staff's daily report over all sellers sums what the database holds.
+    rows = staff_api.get(f"{API}/reports/daily/?{report_range}").json()["results"]
+    assert sum(row["recharges"] for row in rows) == Recharge.objects.count()
+    assert (
+        sum(row["refunded_amount"] for row in rows)
+        == LedgerEntry.objects.filter(kind="refund").aggregate(t=Sum("amount"))["t"]
+    )
+    assert sum(Seller.objects.values_list("balance", flat=True)) == LedgerEntry.objects.aggregate(t=Sum("amount"))["t"]
+    assert kept["resolved"] and kept["pending"]
