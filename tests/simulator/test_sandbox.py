@@ -122,10 +122,12 @@ def test_error_rate_one_answers_503_to_everything_after_recording_the_topup(star
 
 
 def test_an_invalid_request_is_400_with_every_problem_and_records_nothing(simulator):
-    response = httpx.post(f"{simulator.base_url}/v1/topups", json={"reference": "a b", "amount": True}, timeout=5)
+    response = httpx.post(
+        f"{simulator.base_url}/v1/topups", json={"reference": "a b", "amount": True, "product": 5}, timeout=5
+    )
 
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_request"
-    assert set(error["details"]) == {"reference", "msisdn", "amount", "operator"}
+    assert set(error["details"]) == {"reference", "msisdn", "amount", "operator", "product"}
     assert simulator.stats()["references"] == 0
