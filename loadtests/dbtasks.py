@@ -58,7 +58,8 @@ def _facts(rows, reconcile) -> dict:
             " LEFT JOIN ledger_ledgerentry e ON e.recharge_id = r.id AND e.kind = 'recharge' GROUP BY r.id"
         ),
         "recharge_states": rows(
-            "SELECT id, seller_id, amount, status, failure_code, operator_reference FROM recharges_recharge ORDER BY id"
+            "SELECT id, seller_id, amount, status, failure_code, operator_reference, topup_reference::text"
+            " FROM recharges_recharge ORDER BY id"
         ),
         "refunds": rows("SELECT recharge_id, amount FROM ledger_ledgerentry WHERE kind = 'refund'"),
         "callback_events": rows(

@@ -78,7 +78,14 @@ class RechargeAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "operator", PastHorizonFilter, "failure_code", "created_at"]
     date_hierarchy = "created_at"
-    search_fields = ["=phone_number__e164", "seller__name", "=operator_reference", "=idempotency_key"]
+    # topup_reference__exact compares the UUID as text, so a term that is no UUID finds nothing instead of failing.
+    search_fields = [
+        "=phone_number__e164",
+        "seller__name",
+        "=operator_reference",
+        "=idempotency_key",
+        "topup_reference__exact",
+    ]
     list_select_related = ["seller", "phone_number"]
     show_full_result_count = False
 
@@ -95,6 +102,8 @@ class RechargeAdmin(admin.ModelAdmin):
         # People type numbers as they please: 0912..., +98 912 ...
         with contextlib.suppress(InvalidPhoneNumber):
             search_term = to_e164(search_term)
+        # A UUID as text is lower case; every other field is searched ignoring case.
+        search_term = search_term.lower()
         return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="phone number", ordering="phone_number__e164")

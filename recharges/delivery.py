@@ -10,7 +10,8 @@ run by `manage.py run_worker`) drains what is due:
    record that the top-up may have been sent;
 2. calls the operator for each, concurrently, outside any transaction: the
    top-up if it was never requested, else a status query for the recharge's
-   id, so a top-up is never sent twice (a job run twice only asks);
+   `topup_reference`, so a top-up is never sent twice (a job run twice only
+   asks); an answer about any other top-up than the one sent is unknown;
 3. writes the outcomes: `successful`; `failed` with its refund in the same
    transaction; or, after an unknown outcome (timeout, dropped connection,
    5xx), the next status query after a backoff of 1, 2, 4, ... seconds (a
@@ -64,6 +65,7 @@ class Claim:
     """A due recharge a worker has leased, with what to ask the operator."""
 
     recharge_id: int
+    topup_reference: str
     phone_number: str
     amount: int
     operator: str
@@ -128,7 +130,7 @@ def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:
                    topup_requested_at = coalesce(r.topup_requested_at, now())
               FROM due, recharges_phonenumber pn
              WHERE r.id = due.id AND pn.id = r.phone_number_id
-            RETURNING r.id, pn.e164, r.amount, r.operator, due.send_topup
+            RETURNING r.id, r.topup_reference::text, pn.e164, r.amount, r.operator, due.send_topup
             """,
             [limit, lease_seconds],
         )
@@ -137,15 +139,14 @@ def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:
 
 def call_operator(gateway: HttpGateway, claim: Claim) -> Outcome:
     """Asks the operator once: the top-up, or the status of an earlier one."""
-    reference = str(claim.recharge_id)
     started = time.perf_counter()
     try:
         if claim.send_topup:
             answer: TopUpAnswer | StatusAnswer = gateway.top_up(
-                reference=reference, number=claim.phone_number, amount=claim.amount, operator=claim.operator
+                reference=claim.topup_reference, number=claim.phone_number, amount=claim.amount, operator=claim.operator
             )
         else:
-            answer = gateway.status(reference=reference)
+            answer = gateway.status(reference=claim.topup_reference, number=claim.phone_number, amount=claim.amount)
     except Exception as error:  # a bug in an adapter must not stop deliveries: ask again later
         log.exception("operator call failed for recharge %s", claim.recharge_id)
         return Outcome(claim.recharge_id, None, message=f"adapter error: {error!r}"[:255])

@@ -5,7 +5,9 @@ docs/operators.md (the simulator's, and any real gateway's adapter).
 refused or dropped connection, a 5xx or an answer this client cannot read is
 the outcome "unknown" (the top-up may or may not have happened), and the
 caller asks for the status later instead of sending the top-up again. Only a
-well-formed answer that names its outcome is definite.
+well-formed answer that names its outcome, about the very top-up that was
+sent (the same reference, number, amount and product), is definite: an answer
+about any other top-up says nothing about this one, whoever got it wrong.
 
 Each calling thread has its own `httpx.Client`, a pool of one keep-alive
 connection: one client shared by a worker's 32 threads spent about a third of
@@ -67,8 +69,12 @@ class HttpGateway:
                 self._clients.append(client)
         return client
 
-    def top_up(self, *, reference: str, number: str, amount: int, operator: str) -> TopUpAnswer:
-        body = {"reference": reference, "msisdn": number, "amount": amount, "operator": operator}
+    def top_up(
+        self, *, reference: str, number: str, amount: int, operator: str, product: str | None = None
+    ) -> TopUpAnswer:
+        """Asks for the top-up; `product` None is airtime."""
+        sent = {"reference": reference, "msisdn": number, "amount": amount, "product": product}
+        body = {**sent, "operator": operator}
         try:
             response = self._client.post("/v1/topups", json=body)
         except NOT_SENT as error:
@@ -77,17 +83,19 @@ class HttpGateway:
             return TopUpAnswer("not_sent", message=_describe(error))
         except httpx.HTTPError as error:
             return TopUpAnswer("unknown", message=_describe(error))
-        outcome, operator_reference, message = _read_topup(response, reference)
+        outcome, operator_reference, message = _read_topup(response, sent)
         return TopUpAnswer(outcome, operator_reference, message)
 
-    def status(self, *, reference: str) -> StatusAnswer:
+    def status(self, *, reference: str, number: str, amount: int, product: str | None = None) -> StatusAnswer:
+        """Asks for the state of the top-up sent earlier with these fields."""
+        sent = {"reference": reference, "msisdn": number, "amount": amount, "product": product}
         try:
             response = self._client.get(f"/v1/topups/{quote(reference, safe='')}")
         except httpx.HTTPError as error:
             return StatusAnswer("unknown", message=_describe(error))
         if response.status_code == 404 and _error_code(response) == "topup_not_found":
             return StatusAnswer("not_found", message=_error_message(response))
-        outcome, operator_reference, message = _read_topup(response, reference)
+        outcome, operator_reference, message = _read_topup(response, sent)
         return StatusAnswer(outcome, operator_reference, message)
 
     def close(self) -> None:
@@ -106,8 +114,8 @@ def gateway_from_settings() -> HttpGateway:
     )
 
 
-def _read_topup(response: httpx.Response, reference: str) -> tuple[str, str | None, str]:
-    """(outcome, operator reference, message) from an answer that should carry the state of the top-up `reference`."""
+def _read_topup(response: httpx.Response, sent: dict[str, object]) -> tuple[str, str | None, str]:
+    """(outcome, operator reference, message) from an answer that should carry the state of the top-up `sent`."""
     if response.status_code not in (200, 201):
         return "unknown", None, f"HTTP {response.status_code}: {_error_message(response)}"
     body = _json(response)
@@ -116,8 +124,10 @@ def _read_topup(response: httpx.Response, reference: str) -> tuple[str, str | No
     status = body.get("status")
     if status not in TOPUP_OUTCOMES:
         return "unknown", None, f"HTTP {response.status_code} without a known status: {response.text[:200]!r}"
-    if body.get("reference") != reference:
-        return "unknown", None, f"an answer about reference {body.get('reference')!r}, not {reference!r}"
+    for field, value in sent.items():
+        # The type too: 1000.0 or True is not the amount 1000, and a missing field is not null.
+        if field not in body or (body[field], type(body[field])) != (value, type(value)):
+            return "unknown", None, f"an answer about {field} {body.get(field)!r}, not {value!r}"
     operator_reference = body.get("operator_reference")
     if status == "successful" and not (isinstance(operator_reference, str) and operator_reference):
         return "unknown", None, "a successful top-up without an operator reference"

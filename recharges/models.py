@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -83,6 +84,10 @@ class Recharge(models.Model):
     next calls the operator (NULL once final, or parked for staff past the
     horizon), `topup_requested_at` is set before the top-up is first sent, so
     a re-run asks for the status instead of sending it again.
+
+    `topup_reference` is the reference the operator knows the top-up by: a
+    UUID made when it is sold, because ids start again in another database
+    (a restore, staging) that may talk to the same operator account.
     """
 
     class Status(models.TextChoices):
@@ -110,6 +115,12 @@ class Recharge(models.Model):
     # the operator's row would be taken by every sale, on a handful of rows.
     operator = models.CharField(max_length=16)
     status = models.CharField(max_length=10, choices=Status.choices, db_default=Status.PENDING)
+    topup_reference = models.UUIDField(
+        "top-up reference",
+        db_default=RandomUUID(),
+        editable=False,
+        help_text="What the operator knows the top-up by: sent with it and with every status query.",
+    )
     operator_reference = models.CharField(max_length=128, null=True, blank=True)
     failure_code = models.CharField(max_length=32, choices=Failure.choices, null=True, blank=True)
     failure_message = models.CharField(max_length=255, null=True, blank=True)
@@ -168,6 +179,7 @@ class Recharge(models.Model):
                 condition=Q(idempotency_key__isnull=False),
                 name="recharge_idempotency_key_unique_per_seller",
             ),
+            models.UniqueConstraint(fields=["topup_reference"], name="recharge_topup_reference_unique"),
         ]
 
     def __str__(self):

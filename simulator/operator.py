@@ -11,11 +11,13 @@ from simulator.store import Received, Store, TopUp
 _REFERENCE = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _MSISDN = re.compile(r"\+[1-9][0-9]{6,14}")
 _OPERATOR = re.compile(r"[a-z0-9_\-]{1,32}")
+_PRODUCT = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _WANTED = {
     "reference": "1-64 letters, digits, '_' or '-'",
     "msisdn": "a number in E.164 form, e.g. +989121234567",
     "amount": "an integer from 1 to 10^15 (rials)",
     "operator": "an operator code, e.g. mci",
+    "product": "null (airtime) or a product code: 1-64 letters, digits, '_' or '-'",
 }
 _MESSAGES = {
     "successful": "topped up",
@@ -49,17 +51,19 @@ class SimulatedOperator:
         problems = _topup_problems(body)
         if problems or not isinstance(body, dict):
             return _error(400, "invalid_request", "invalid top-up request", problems)
-        reference, msisdn, amount, operator = body["reference"], body["msisdn"], body["amount"], body["operator"]
+        reference, msisdn = body["reference"], body["msisdn"]
         behaviour = behaviour_for(msisdn)
         received = await self.store.receive_topup(
             reference=reference,
             msisdn=msisdn,
-            amount=amount,
-            operator=operator,
+            amount=body["amount"],
+            operator=body["operator"],
+            product=body.get("product"),  # absent: airtime, as null
             status=None if behaviour is Behaviour.HANG_UNRECORDED else final_status(behaviour),
         )
         topup = received.topup
-        if topup is not None and (topup.msisdn, topup.amount, topup.operator) != (msisdn, amount, operator):
+        if received.conflict:
+            assert topup is not None  # a conflict is with the recorded top-up
             message = f"reference {reference!r} was already used for a different top-up"
             return _error(409, "reference_conflict", message, {"topup": topup.as_json()})
         if behaviour is Behaviour.HANG_UNRECORDED or (behaviour is Behaviour.HANG_RECORDED and received.created):
@@ -92,6 +96,7 @@ def _topup_problems(body: object) -> dict[str, str]:
         "msisdn": lambda v: isinstance(v, str) and _MSISDN.fullmatch(v),
         "amount": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**15,
         "operator": lambda v: isinstance(v, str) and _OPERATOR.fullmatch(v),
+        "product": lambda v: v is None or (isinstance(v, str) and _PRODUCT.fullmatch(v)),
     }
     return {field: _WANTED[field] for field, check in checks.items() if not check(body.get(field))}
 

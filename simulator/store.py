@@ -9,13 +9,18 @@ the process dying; only a machine crash could lose the last commits, which
 no test of this service simulates). A commit per request cost 72 us of CPU
 against 18 us per request in batches of 20. The PRIMARY KEY on
 `topups.reference` is what makes a second charge impossible.
+
+The file outlives the process and every platform database in front of it, as
+an operator's records do. A request that repeats a reference for a different
+top-up (number, amount, operator or product) is a conflict: it is not
+counted, and changes nothing.
 """
 
 import asyncio
 import secrets
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 
 _SCHEMA = """
@@ -29,6 +34,7 @@ CREATE TABLE IF NOT EXISTS topups (
     msisdn TEXT NOT NULL,
     amount INTEGER NOT NULL CHECK (amount > 0),
     operator TEXT NOT NULL,
+    product TEXT,
     status TEXT NOT NULL CHECK (status IN ('successful', 'declined', 'rejected_number')),
     operator_reference TEXT,
     charges INTEGER NOT NULL CHECK (charges >= 0),
@@ -48,7 +54,7 @@ ON CONFLICT (reference) DO UPDATE SET status_queries = status_queries + 1
 RETURNING topup_requests + status_queries
 """
 
-_TOPUP_COLUMNS = "reference, msisdn, amount, operator, status, operator_reference, charges, created_at"
+_TOPUP_COLUMNS = "reference, msisdn, amount, operator, product, status, operator_reference, charges, created_at"
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class TopUp:
     msisdn: str
     amount: int
     operator: str
+    product: str | None
     status: str
     operator_reference: str | None
     charges: int
@@ -68,6 +75,7 @@ class TopUp:
             "msisdn": self.msisdn,
             "amount": self.amount,
             "operator": self.operator,
+            "product": self.product,
             "status": self.status,
             "operator_reference": self.operator_reference,
             "created_at": self.created_at,
@@ -81,6 +89,7 @@ class Received:
     requests_seen: int  # top-up requests and status queries for the reference, this one included
     topup: TopUp | None
     created: bool  # this request recorded (and, if successful, charged) the top-up
+    conflict: bool = False  # the reference's top-up differs from this request: nothing counted or recorded
 
 
 class Store:
@@ -91,14 +100,18 @@ class Store:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.executescript(_SCHEMA)
+        columns = {row[1] for row in self._connection.execute("PRAGMA table_info(topups)")}
+        if "product" not in columns:  # a file from before the protocol named products: all airtime
+            self._connection.execute("ALTER TABLE topups ADD COLUMN product TEXT")
         self._batch: asyncio.Future | None = None  # the open transaction's commit, while one is open
 
     async def receive_topup(
-        self, *, reference: str, msisdn: str, amount: int, operator: str, status: str | None
+        self, *, reference: str, msisdn: str, amount: int, operator: str, product: str | None, status: str | None
     ) -> Received:
         """Counts a top-up request; records the top-up with `status` unless the
-        reference already has one or `status` is None (a top-up the operator loses)."""
-        return await self._write(lambda: self._receive_topup(reference, msisdn, amount, operator, status))
+        reference already has one or `status` is None (a top-up the operator loses).
+        A request that conflicts with the reference's top-up is neither counted nor recorded."""
+        return await self._write(lambda: self._receive_topup(reference, (msisdn, amount, operator, product), status))
 
     async def receive_status_query(self, *, reference: str) -> Received:
         return await self._write(lambda: self._receive_status_query(reference))
@@ -132,7 +145,7 @@ class Store:
         """Every reference the simulator heard of, with its top-up if one was recorded."""
         await self._settled()
         rows = self._connection.execute(
-            "SELECT r.reference, r.topup_requests, r.status_queries, t.msisdn, t.amount, t.operator,"
+            "SELECT r.reference, r.topup_requests, r.status_queries, t.msisdn, t.amount, t.operator, t.product,"
             " t.status, t.operator_reference, coalesce(t.charges, 0), t.created_at"
             " FROM requests r LEFT JOIN topups t USING (reference) ORDER BY r.rowid"
         ).fetchall()
@@ -143,6 +156,7 @@ class Store:
             "msisdn",
             "amount",
             "operator",
+            "product",
             "status",
             "operator_reference",
             "charges",
@@ -182,33 +196,24 @@ class Store:
         else:
             batch.set_result(None)
 
-    def _receive_topup(self, reference: str, msisdn: str, amount: int, operator: str, status: str | None) -> Received:
-        requests_seen = self._connection.execute(_COUNT_TOPUP_REQUEST, (reference,)).fetchone()[0]
+    def _receive_topup(self, reference: str, what: tuple[str, int, str, str | None], status: str | None) -> Received:
         topup = self._find(reference)
+        if topup is not None and (topup.msisdn, topup.amount, topup.operator, topup.product) != what:
+            return Received(0, topup, created=False, conflict=True)
+        requests_seen = self._connection.execute(_COUNT_TOPUP_REQUEST, (reference,)).fetchone()[0]
         if topup is not None or status is None:
             return Received(requests_seen, topup, created=False)
         topup = TopUp(
-            reference=reference,
-            msisdn=msisdn,
-            amount=amount,
-            operator=operator,
+            reference,
+            *what,
             status=status,
             operator_reference=f"SIM-{secrets.token_hex(8).upper()}" if status == "successful" else None,
             charges=1 if status == "successful" else 0,
             created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         self._connection.execute(
-            f"INSERT INTO topups ({_TOPUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - a constant column list
-            (
-                topup.reference,
-                topup.msisdn,
-                topup.amount,
-                topup.operator,
-                topup.status,
-                topup.operator_reference,
-                topup.charges,
-                topup.created_at,
-            ),
+            f"INSERT INTO topups ({_TOPUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - a constant column list
+            astuple(topup),
         )
         return Received(requests_seen, topup, created=True)
 

@@ -238,7 +238,8 @@ class Delivery:
             self.receiver = None
 
     def _check_deliveries(self, facts: dict, delivery: dict) -> None:
-        states = {row[0]: row for row in facts["recharge_states"]}  # id, seller, amount, status, failure, reference
+        # id, seller, amount, status, failure, operator reference, top-up reference
+        states = {row[0]: row for row in facts["recharge_states"]}
         refunds = dict(facts["refunds"])
         stats = delivery["simulator"]
         pending = [rid for rid, row in states.items() if row[3] == "pending"]
@@ -260,7 +261,12 @@ class Delivery:
             refunds == failed,
             f"{len(failed)} failed, {len(refunds)} refunds",
         )
-        charged = {int(row["reference"]) for row in delivery["topups"] if row["status"] == "successful"}
+        by_reference = {row[6]: rid for rid, row in states.items()}
+        charged = {
+            by_reference[row["reference"]]
+            for row in delivery["topups"]
+            if row["status"] == "successful" and row["reference"] in by_reference
+        }
         refunded_but_charged = sorted(charged & set(refunds))
         wrong = [rid for rid in charged if rid in states and states[rid][3] != "successful"]
         self._add(

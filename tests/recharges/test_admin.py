@@ -53,3 +53,17 @@ def test_a_successful_resolution_needs_the_operators_reference(admin_client, stu
     assert Recharge.objects.get(pk=stuck.pk).status == "pending"
     admin_client.post(url, {"outcome": "successful", "operator_reference": "MCI-1"})
     assert Recharge.objects.values_list("status", "operator_reference").get(pk=stuck.pk) == ("successful", "MCI-1")
+
+
+def test_staff_see_the_reference_sent_to_the_operator_and_search_by_it(admin_client, stuck, make_seller):
+    other = make_seller(balance=50_000)
+    sell_recharge(seller_id=other.pk, phone_number="+989121234568", amount=7_000)
+    reference = str(Recharge.objects.values_list("topup_reference", flat=True).get(pk=stuck.pk))
+
+    detail = admin_client.get(f"/admin/recharges/recharge/{stuck.pk}/change/").content.decode()
+    assert "Top-up reference" in detail and reference in detail
+    assert 'name="topup_reference"' not in detail  # shown, not editable
+    found = admin_client.get("/admin/recharges/recharge/", {"q": reference.upper()})
+    assert found.status_code == 200
+    assert f">{stuck.pk}<" in found.content.decode()
+    assert "1 result" in found.content.decode()

@@ -114,3 +114,20 @@ def test_a_recharge_is_refunded_once(recharge):
             " SELECT seller_id, 4, 'refund', amount, 105000, id, now() FROM recharges_recharge WHERE id = %s",
             [recharge.pk],
         )
+
+
+def test_each_recharge_has_its_own_topup_reference_for_ever(recharge, make_seller):
+    other = make_seller(balance=100_000)
+    sell_recharge(seller_id=other.pk, phone_number=PHONE, amount=5_000)
+    references = set(Recharge.objects.values_list("topup_reference", flat=True))
+    assert len(references) == 2 and None not in references
+    with refused("recharge_final_is_final"), transaction.atomic():
+        sql("UPDATE recharges_recharge SET topup_reference = gen_random_uuid() WHERE id = %s", [recharge.pk])
+    copy = (
+        "INSERT INTO recharges_recharge (seller_id, phone_number_id, amount, operator, topup_reference)"
+        " SELECT seller_id, phone_number_id, amount, operator, {} FROM recharges_recharge WHERE id = %s"
+    )
+    with refused("recharge_topup_reference_unique"), transaction.atomic():
+        sql(copy.format("topup_reference"), [recharge.pk])
+    with refused("topup_reference"), transaction.atomic():
+        sql(copy.format("NULL"), [recharge.pk])

@@ -13,9 +13,11 @@ from ledger.models import LedgerEntry
 from ledger.selectors import reconcile
 from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
 from recharges.errors import AlreadyFinal
+from recharges.gateway import HttpGateway
 from recharges.models import Recharge
 from recharges.selectors import get_recharge
 from recharges.services import sell_recharge
+from tests.helpers.hostile_operator import WRONG, hostile_operator
 from tests.helpers.simulator import SimulatorProcess
 
 START = 1_000_000
@@ -46,6 +48,11 @@ def sell(seller, last_four: str, amount: int = 5_000) -> int:
     result = sell_recharge(seller_id=seller.pk, phone_number=f"+98912123{last_four}", amount=amount)
     assert result.status_code == 201
     return int(result.body.split('"id": ')[1].split(",")[0])
+
+
+def reference_of(recharge_id: int) -> str:
+    """The reference the operator knows the recharge by."""
+    return str(Recharge.objects.values_list("topup_reference", flat=True).get(pk=recharge_id))
 
 
 def deliver_until_settled(gateway, *, seconds: float = 30) -> None:
@@ -124,8 +131,8 @@ def test_a_worker_killed_after_its_claim_never_sends_the_top_up_again(make_selle
     # The operator never heard of the other one: it failed, refunded, and was never sent.
     assert Recharge.objects.values_list("status", "failure_code").get(pk=never_sent) == ("failed", "not_delivered")
     references = sim.references()
-    assert references[str(sent)]["topup_requests"] == 1
-    assert references[str(never_sent)]["topup_requests"] == 0
+    assert references[reference_of(sent)]["topup_requests"] == 1
+    assert references[reference_of(never_sent)]["topup_requests"] == 0
     assert sim.stats()["charged_twice"] == 0
     seller.refresh_from_db()
     assert seller.balance == START - 5_000
@@ -182,8 +189,80 @@ def test_a_top_up_that_never_left_is_sent_once_the_operator_is_back(make_seller,
     try:
         deliver_until_settled(gateway)
         assert Recharge.objects.get(pk=recharge_id).status == "successful"
-        assert simulator.references()[str(recharge_id)]["topup_requests"] == 1
+        assert simulator.references()[reference_of(recharge_id)]["topup_requests"] == 1
     finally:
         gateway.close()
         simulator.stop()
+    assert_books_balance(seller)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reference_an_earlier_database_used_decides_nothing_here(make_seller, gateway, sim, fast_backoff):
+    """A new database in front of the same operator (a restore, staging, a
+    reinstall) numbers its recharges from 1 again, while the operator still
+    holds the earlier database's top-ups: the earlier recharge with this id
+    was topped up successfully; this one, to a number that declines, fails."""
+    seller = make_seller(balance=START)
+    recharge_id = sell(seller, "9990")
+    earlier = gateway.top_up(reference=str(recharge_id), number="+989121234567", amount=5_000, operator="mci")
+    assert earlier.outcome == "successful"
+
+    deliver_until_settled(gateway)
+
+    recharge = Recharge.objects.get(pk=recharge_id)
+    assert (recharge.status, recharge.failure_code, recharge.operator_reference) == (
+        "failed",
+        "operator_declined",
+        None,
+    )
+    assert list(LedgerEntry.objects.filter(recharge=recharge).values_list("kind", "amount").order_by("id")) == [
+        ("recharge", -5_000),
+        ("refund", 5_000),
+    ]
+    seller.refresh_from_db()
+    assert seller.balance == START
+    assert_books_balance(seller)
+    references = sim.references()
+    ours = references[str(recharge.topup_reference)]
+    assert (ours["msisdn"], ours["amount"], ours["status"], ours["charges"]) == ("+989121239990", 5_000, "declined", 0)
+    # The earlier database's top-up is untouched: nobody asked about it again.
+    assert (references[str(recharge_id)]["topup_requests"], references[str(recharge_id)]["status_queries"]) == (1, 0)
+
+
+@pytest.mark.parametrize("wrong", list(WRONG))
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_about_another_top_up_is_unknown_never_final(make_seller, settings, wrong):
+    """A hostile (or broken) operator answers "successful" about a top-up that
+    differs from the one sent by one field: the recharge stays pending, is asked
+    about again by status query, and past the horizon waits for staff."""
+    seller = make_seller(balance=START)
+    recharge_id = sell(seller, "0006")
+    with hostile_operator(wrong) as operator:
+        gateway = HttpGateway(operator.url, connect_timeout=1, read_timeout=2)
+
+        record_outcomes([call_operator(gateway, claim) for claim in claim_due(limit=10, lease_seconds=LEASE)])
+
+        recharge = Recharge.objects.get(pk=recharge_id)
+        assert (recharge.status, recharge.operator_reference, recharge.attempts) == ("pending", None, 1)
+        assert recharge.topup_requested_at is not None and recharge.next_attempt_at is not None
+        assert wrong in recharge.last_error
+        # Due again: a status query, never a second top-up, and the same answer changes nothing.
+        Recharge.objects.filter(pk=recharge_id).update(next_attempt_at="2000-01-01T00:00:00Z")
+        [claim] = claim_due(limit=10, lease_seconds=LEASE)
+        assert not claim.send_topup
+        record_outcomes([call_operator(gateway, claim)])
+        recharge.refresh_from_db()
+        assert (recharge.status, recharge.attempts) == ("pending", 2)
+        assert recharge.next_attempt_at is not None
+        # Past the horizon it is no longer asked about: it waits for staff.
+        settings.DELIVERY_HORIZON_SECONDS = 0
+        Recharge.objects.filter(pk=recharge_id).update(next_attempt_at="2000-01-01T00:00:00Z")
+        record_outcomes([call_operator(gateway, claim) for claim in claim_due(limit=10, lease_seconds=LEASE)])
+        gateway.close()
+        reference = reference_of(recharge_id)
+        assert operator.requests == [("POST", "/v1/topups")] + [("GET", f"/v1/topups/{reference}")] * 2
+    assert Recharge.objects.values_list("status", "next_attempt_at").get(pk=recharge_id) == ("pending", None)
+    assert not LedgerEntry.objects.filter(kind="refund").exists()
+    seller.refresh_from_db()
+    assert seller.balance == START - 5_000
     assert_books_balance(seller)

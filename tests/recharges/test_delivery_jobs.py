@@ -92,8 +92,8 @@ def test_the_job_delivers_what_is_due_and_schedules_the_status_query(make_seller
     assert waiting_jobs() == [(None, unknown.next_attempt_at)]
     references = sim_gateway.references()
     assert {reference: row["topup_requests"] for reference, row in references.items()} == {
-        str(Recharge.objects.get(status="successful").pk): 1,
-        str(unknown.pk): 1,
+        str(Recharge.objects.get(status="successful").topup_reference): 1,
+        str(unknown.topup_reference): 1,
     }
     assert sim_gateway.stats()["charged_twice"] == 0
 

@@ -10,8 +10,11 @@ import pytest
 from recharges.gateway import HttpGateway, gateway_from_settings
 from tests.helpers.simulator import PORTS, bound_socket
 
-TOPUP = {"reference": "7", "number": "+989121234567", "amount": 1_000, "operator": "mci"}
-SUCCESSFUL = {"reference": "7", "status": "successful", "operator_reference": "OP-1", "message": "ok"}
+ASKED = {"reference": "7", "number": "+989121234567", "amount": 1_000}  # what a status query names
+TOPUP = {**ASKED, "operator": "mci"}
+# An answer names the top-up it is about: reference, msisdn, amount and product as sent.
+ABOUT = {"reference": "7", "msisdn": "+989121234567", "amount": 1_000, "product": None}
+SUCCESSFUL = {**ABOUT, "status": "successful", "operator_reference": "OP-1", "message": "ok"}
 
 
 class ScriptedHandler(BaseHTTPRequestHandler):
@@ -20,7 +23,7 @@ class ScriptedHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self._answer()
 
     def do_GET(self) -> None:
@@ -48,6 +51,7 @@ def scripted_server() -> ThreadingHTTPServer:
         except OSError:
             continue
         server.daemon_threads = True
+        server.received = []  # the JSON body of every POST
         return server
     raise RuntimeError(f"no free port in {PORTS}")
 
@@ -65,6 +69,7 @@ def scripted():
         return gateway
 
     answer.url = f"http://127.0.0.1:{server.server_port}"
+    answer.received = server.received
     yield answer
     gateway.close()
     server.shutdown()
@@ -90,6 +95,14 @@ def test_a_well_formed_success_is_successful(scripted):
         (200, {**SUCCESSFUL, "operator_reference": None}),
         (200, {**SUCCESSFUL, "operator_reference": ""}),
         (200, {**SUCCESSFUL, "reference": "8"}),
+        (200, {**SUCCESSFUL, "msisdn": "+989121234568"}),
+        (200, {**SUCCESSFUL, "amount": 1_001}),
+        (200, {**SUCCESSFUL, "amount": "1000"}),
+        (200, {**SUCCESSFUL, "amount": 1_000.0}),
+        (200, {**SUCCESSFUL, "product": "data-1gb"}),
+        (200, {key: value for key, value in SUCCESSFUL.items() if key != "product"}),
+        (200, {key: value for key, value in SUCCESSFUL.items() if key != "msisdn"}),
+        (200, {**SUCCESSFUL, "status": "declined", "operator_reference": None, "amount": 2_000}),
         (202, SUCCESSFUL),
         (400, {"error": {"code": "invalid_request", "message": "bad"}}),
         (409, {"error": {"code": "reference_conflict", "message": "reused"}}),
@@ -101,20 +114,20 @@ def test_an_answer_it_cannot_trust_is_unknown(scripted, status, body):
     gateway = scripted(status, body)
 
     assert gateway.top_up(**TOPUP).outcome == "unknown"
-    assert gateway.status(reference="7").outcome == "unknown"
+    assert gateway.status(**ASKED).outcome == "unknown"
 
 
 def test_a_404_is_not_found_only_when_the_gateway_says_so(scripted):
-    assert scripted(404, b"<html>Not Found</html>").status(reference="7").outcome == "unknown"
-    assert scripted(404, {"error": {"code": "no_such_endpoint"}}).status(reference="7").outcome == "unknown"
-    answer = scripted(404, {"error": {"code": "topup_not_found", "message": "none"}}).status(reference="7")
+    assert scripted(404, b"<html>Not Found</html>").status(**ASKED).outcome == "unknown"
+    assert scripted(404, {"error": {"code": "no_such_endpoint"}}).status(**ASKED).outcome == "unknown"
+    answer = scripted(404, {"error": {"code": "topup_not_found", "message": "none"}}).status(**ASKED)
     assert (answer.outcome, answer.message) == ("not_found", "none")
 
 
 def test_a_declined_status_is_declined(scripted):
-    body = {"reference": "7", "status": "declined", "operator_reference": None, "message": "no"}
+    body = {**ABOUT, "status": "declined", "operator_reference": None, "message": "no"}
 
-    assert scripted(200, body).status(reference="7").outcome == "declined"
+    assert scripted(200, body).status(**ASKED).outcome == "declined"
 
 
 def test_a_refused_connection_is_a_top_up_not_sent_and_an_unknown_status():
@@ -125,7 +138,7 @@ def test_a_refused_connection_is_a_top_up_not_sent_and_an_unknown_status():
 
         assert answer.outcome == "not_sent"
         assert "ConnectError" in answer.message
-        assert gateway.status(reference="7").outcome == "unknown"
+        assert gateway.status(**ASKED).outcome == "unknown"
         gateway.close()
 
 
@@ -136,3 +149,13 @@ def test_gateway_from_settings_talks_to_the_configured_gateway(scripted, setting
 
     assert gateway.top_up(**TOPUP).operator_reference == "OP-1"
     gateway.close()
+
+
+def test_it_sends_the_product_and_wants_it_named_in_the_answer(scripted):
+    """The protocol names the product (null for airtime) so that the answer can echo it."""
+    gateway = scripted(201, SUCCESSFUL)
+
+    assert gateway.top_up(**TOPUP).outcome == "successful"
+    assert gateway.top_up(**TOPUP, product="data-1gb").outcome == "unknown"  # the answer names no product
+
+    assert scripted.received == [{**ABOUT, "operator": "mci"}, {**ABOUT, "operator": "mci", "product": "data-1gb"}]

@@ -90,8 +90,8 @@ def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(make_seller, tm
     # status queries), so it fails as not_delivered with its refund. Any other
     # failure is a bug.
     never_sent = failed - declined
-    for recharge_id in never_sent:
-        heard = references.get(str(recharge_id), {"topup_requests": 0, "status": None})
+    for recharge in Recharge.objects.filter(pk__in=never_sent):
+        heard = references.get(str(recharge.topup_reference), {"topup_requests": 0, "status": None})
         assert (heard["topup_requests"], heard["status"]) == (0, None), heard
     assert set(Recharge.objects.filter(pk__in=never_sent).values_list("failure_code", flat=True)) <= {"not_delivered"}
     # No reference was charged twice, and none was ever asked to top up twice.
@@ -99,7 +99,7 @@ def test_a_killed_worker_loses_nothing_and_charges_nothing_twice(make_seller, tm
     successful = Recharge.objects.filter(status="successful")
     assert successful.count() == 80 - len(never_sent)
     for recharge in successful:
-        assert references[str(recharge.pk)]["operator_reference"] == recharge.operator_reference
+        assert references[str(recharge.topup_reference)]["operator_reference"] == recharge.operator_reference
     seller.refresh_from_db()
     assert seller.balance == START - sum(amounts.values()) + sum(refunds.values())
     assert LedgerEntry.objects.filter(seller=seller).aggregate(total=Sum("amount"))["total"] == seller.balance
