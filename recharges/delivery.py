@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
-from callbacks.services import record_event, record_events
+from callbacks.services import record_events
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.services import post_refund
 from recharges.errors import AlreadyFinal
@@ -187,7 +187,6 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
 
 def _record_successes(successes: list[Outcome]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
-        # The body of each callback event, rendered only for sellers with a callback URL.
         cursor.execute(
             """
             UPDATE recharges_recharge r
@@ -195,14 +194,11 @@ def _record_successes(successes: list[Outcome]) -> None:
                    next_attempt_at = NULL, last_error = ''
               FROM unnest(%s::bigint[], %s::text[]) AS o(id, reference)
              WHERE r.id = o.id AND r.status = 'pending'
-            RETURNING r.seller_id,
-                      (SELECT recharge_json(r.id)::text FROM callbacks_callbackendpoint e WHERE e.seller_id = r.seller_id)
+            RETURNING r.id
             """,
             [[o.recharge_id for o in successes], [o.operator_reference or "" for o in successes]],
         )
-        events = [(seller_id, json.loads(body)) for seller_id, body in cursor.fetchall() if body is not None]
-        if events:
-            record_events(event_type="recharge.succeeded", events=events)
+        _record_events(Recharge.Status.SUCCESSFUL, [recharge_id for (recharge_id,) in cursor.fetchall()])
 
 
 def _record_failure(recharge_id: int, failure_code: str) -> None:
@@ -222,7 +218,7 @@ def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:
         resolved_by=resolved_by,
     )
     post_refund(recharge=recharge)
-    _send_event(recharge.seller_id, Recharge.Status.FAILED, _body(recharge.pk))
+    _record_events(Recharge.Status.FAILED, [recharge.pk])
 
 
 def _schedule_status_queries(unknown: list[Outcome]) -> None:
@@ -266,15 +262,27 @@ def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: 
             next_attempt_at=None,
             resolved_by=resolved_by,
         )
-        _send_event(recharge.seller_id, Recharge.Status.SUCCESSFUL, _body(recharge.pk))
+        _record_events(Recharge.Status.SUCCESSFUL, [recharge.pk])
 
 
-def _body(recharge_id: int) -> str:
+def _record_events(status: str, recharge_ids: list[int]) -> None:
+    """Records the callback events of recharges this transaction has just made
+    final: each event's data is `recharge_json` read after the update, the
+    recharge exactly as GET shows it from now on (a statement's RETURNING
+    would see the row before it)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT recharge_json(%s)::text", [recharge_id])
-        return cursor.fetchone()[0]
-
-
-def _send_event(seller_id: int, status: str, body: str) -> None:
-    event_type = "recharge.succeeded" if status == Recharge.Status.SUCCESSFUL else "recharge.failed"
-    record_event(seller_id=seller_id, event_type=event_type, data=json.loads(body))
+        # Rendered only for sellers with a callback URL.
+        cursor.execute(
+            """
+            SELECT r.seller_id, recharge_json(r.id)::text
+              FROM recharges_recharge r
+              JOIN callbacks_callbackendpoint e ON e.seller_id = r.seller_id
+             WHERE r.id = ANY(%s)
+             ORDER BY r.id
+            """,
+            [recharge_ids],
+        )
+        events = [(seller_id, json.loads(body)) for seller_id, body in cursor.fetchall()]
+    if events:
+        event_type = "recharge.succeeded" if status == Recharge.Status.SUCCESSFUL else "recharge.failed"
+        record_events(event_type=event_type, events=events)

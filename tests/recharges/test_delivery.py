@@ -187,3 +187,43 @@ def test_a_top_up_that_never_left_is_sent_once_the_operator_is_back(make_seller,
         gateway.close()
         simulator.stop()
     assert_books_balance(seller)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_event_carries_the_recharge_exactly_as_get_shows_it_once_final(
+    make_seller, seller_client, gateway, client, django_user_model
+):
+    """Contract v1.2, "Callbacks carry the state they announce": for each way a
+    recharge becomes final (the worker's success batch, its failure with a
+    refund, staff resolving it either way in the admin), the event's data is
+    the very bytes GET /api/v1/recharges/{id}/ answers."""
+    seller = make_seller(balance=START)
+    api = seller_client(seller)
+    assert api.put("/api/v1/me/callback/", {"url": "https://shop.example/hooks"}, format="json").status_code == 200
+    ids = {}
+    for name, number in [("delivered", "09121230000"), ("declined", "09121239990"), ("by_staff", "09121230001")]:
+        sale = api.post("/api/v1/recharges/", {"phone_number": number, "amount": 5_000}, format="json")
+        assert sale.status_code == 201
+        ids[name] = sale.json()["id"]
+    sale = api.post("/api/v1/recharges/", {"phone_number": "09121230002", "amount": 5_000}, format="json")
+    ids["refunded_by_staff"] = sale.json()["id"]
+    # Two recharges the operator never heard of, waiting for staff.
+    Recharge.objects.filter(pk__in=[ids["by_staff"], ids["refunded_by_staff"]]).update(next_attempt_at=None)
+    deliver_until_settled(gateway)
+    client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "pw"))
+    for name, form in [
+        ("by_staff", {"outcome": "successful", "operator_reference": "MCI-778899"}),
+        ("refunded_by_staff", {"outcome": "failed"}),
+    ]:
+        assert client.post(f"/admin/recharges/recharge/{ids[name]}/resolve/", form).status_code == 302
+
+    events = {json.loads(event.body)["data"]["id"]: event for event in CallbackEvent.objects.filter(seller=seller)}
+    assert sorted(events) == sorted(ids.values())
+    for name, recharge_id in ids.items():
+        shown = api.get(f"/api/v1/recharges/{recharge_id}/")
+        assert shown.status_code == 200
+        assert shown.json()["status"] != "pending", name
+        body = events[recharge_id].body
+        assert json.loads(body)["data"] == shown.json(), name
+        # The bytes sent are the bytes GET answers (data is the body's last member).
+        assert body.endswith('"data":' + shown.content.decode() + "}"), name
