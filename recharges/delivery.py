@@ -19,7 +19,17 @@ run by `manage.py run_worker`) drains what is due:
    (resolve_recharge, from the admin).
 
 Only a definite answer from the operator fails a recharge. Every final
-status sends the seller's callback event in its own transaction.
+status records the seller's callback event in its own transaction.
+
+Lock order, in every transaction that makes recharges final (the success
+batch, a failure with its refund, staff's resolution): the recharges, in id
+order; then the sellers, in id order (FOR UPDATE for a refund, FOR KEY SHARE
+for the callback events' foreign key, deferred: it would lock only at
+commit); last the callback events and the job that wakes their sender
+(`queue_job_unless_waiting`, whose unique index makes a second transaction
+wait for the first's commit). A transaction that has queued that job never
+waits for a row again, so none waits in a cycle
+(tests/system/concurrency/test_delivery_outcomes.py).
 """
 
 import json
@@ -187,16 +197,23 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
 
 def _record_successes(successes: list[Outcome]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
+        # The recharges locked in id order first (the module's lock order).
         cursor.execute(
             """
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM recharges_recharge
+                 WHERE id = ANY(%(ids)s) AND status = 'pending'
+                 ORDER BY id
+                   FOR NO KEY UPDATE
+            )
             UPDATE recharges_recharge r
                SET status = 'successful', operator_reference = o.reference, completed_at = now(),
                    next_attempt_at = NULL, last_error = ''
-              FROM unnest(%s::bigint[], %s::text[]) AS o(id, reference)
-             WHERE r.id = o.id AND r.status = 'pending'
+              FROM locked JOIN unnest(%(ids)s::bigint[], %(references)s::text[]) AS o(id, reference) USING (id)
+             WHERE r.id = locked.id
             RETURNING r.id
             """,
-            [[o.recharge_id for o in successes], [o.operator_reference or "" for o in successes]],
+            {"ids": [o.recharge_id for o in successes], "references": [o.operator_reference or "" for o in successes]},
         )
         _record_events(Recharge.Status.SUCCESSFUL, [recharge_id for (recharge_id,) in cursor.fetchall()])
 
@@ -225,22 +242,30 @@ def _schedule_status_queries(unknown: list[Outcome]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM recharges_recharge
+                 WHERE id = ANY(%(ids)s) AND status = 'pending'
+                 ORDER BY id
+                   FOR NO KEY UPDATE
+            )
             UPDATE recharges_recharge r
                SET next_attempt_at = CASE
-                       WHEN r.created_at < now() - make_interval(secs => %s) THEN NULL
-                       ELSE now() + make_interval(secs => least(power(2, greatest(r.attempts - 1, 0)), %s)) END,
+                       WHEN r.created_at < now() - make_interval(secs => %(horizon)s) THEN NULL
+                       ELSE now() + make_interval(secs => least(power(2, greatest(r.attempts - 1, 0)), %(cap)s)) END,
                    topup_requested_at = CASE WHEN o.not_sent THEN NULL ELSE r.topup_requested_at END,
                    last_error = o.message
-              FROM unnest(%s::bigint[], %s::text[], %s::boolean[]) AS o(id, message, not_sent)
-             WHERE r.id = o.id AND r.status = 'pending'
+              FROM locked
+              JOIN unnest(%(ids)s::bigint[], %(messages)s::text[], %(not_sent)s::boolean[]) AS o(id, message, not_sent)
+                   USING (id)
+             WHERE r.id = locked.id
             """,
-            [
-                settings.DELIVERY_HORIZON_SECONDS,
-                settings.DELIVERY_MAX_BACKOFF_SECONDS,
-                [o.recharge_id for o in unknown],
-                [o.message for o in unknown],
-                [o.not_sent for o in unknown],
-            ],
+            {
+                "ids": [o.recharge_id for o in unknown],
+                "messages": [o.message for o in unknown],
+                "not_sent": [o.not_sent for o in unknown],
+                "horizon": settings.DELIVERY_HORIZON_SECONDS,
+                "cap": settings.DELIVERY_MAX_BACKOFF_SECONDS,
+            },
         )
 
 
@@ -271,14 +296,18 @@ def _record_events(status: str, recharge_ids: list[int]) -> None:
     recharge exactly as GET shows it from now on (a statement's RETURNING
     would see the row before it)."""
     with connection.cursor() as cursor:
-        # Rendered only for sellers with a callback URL.
+        # Only for sellers with a callback URL. Each of them is locked FOR KEY
+        # SHARE now, in id order, as its events' foreign key would at commit,
+        # after the job is queued: see the lock order above.
         cursor.execute(
             """
             SELECT r.seller_id, recharge_json(r.id)::text
               FROM recharges_recharge r
               JOIN callbacks_callbackendpoint e ON e.seller_id = r.seller_id
+              JOIN sellers_seller s ON s.id = r.seller_id
              WHERE r.id = ANY(%s)
-             ORDER BY r.id
+             ORDER BY s.id, r.id
+               FOR KEY SHARE OF s
             """,
             [recharge_ids],
         )
