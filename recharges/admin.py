@@ -74,6 +74,7 @@ class RechargeAdmin(admin.ModelAdmin):
         "failure_code",
         "created_at",
         "completed_at",
+        "last_error",
         "resolve",
     ]
     list_filter = ["status", "operator", PastHorizonFilter, "failure_code", "created_at"]
@@ -125,7 +126,7 @@ class RechargeAdmin(admin.ModelAdmin):
                     resolved_by=request.user,
                 )
             except ApplicationError as error:
-                self.message_user(request, error.message, messages.ERROR)
+                self.message_user(request, f"Recharge #{recharge.pk} was not resolved: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"Recharge #{recharge.pk} resolved.", messages.SUCCESS)
             return redirect("admin:recharges_recharge_change", recharge.pk)

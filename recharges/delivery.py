@@ -40,13 +40,14 @@ from dataclasses import dataclass
 
 import structlog
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, InternalError, connection, transaction
 from django.db.models.functions import Now
 
 from callbacks.services import record_events
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
+from ledger.errors import BalanceLimitExceeded
 from ledger.services import post_refund
-from recharges.errors import AlreadyFinal
+from recharges.errors import AlreadyFinal, RefundNotWritable
 from recharges.gateway import HttpGateway, StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
 
@@ -177,21 +178,24 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     if successes:
         _record_successes(successes)
     failures = [outcome for outcome in outcomes if outcome.status == Recharge.Status.FAILED]
-    for outcome in failures:
-        if outcome.failure_code is not None:
-            _record_failure(outcome.recharge_id, outcome.failure_code)
+    parked = [
+        outcome.recharge_id
+        for outcome in failures
+        if outcome.failure_code is not None and not _record_failure(outcome.recharge_id, outcome.failure_code)
+    ]
     unknown = [outcome for outcome in outcomes if outcome.status is None]
     if unknown:
         _schedule_status_queries(unknown)
     for result, count in (("successful", len(successes)), ("failed", len(failures)), ("unknown", len(unknown))):
         if count:
             DELIVERIES.labels(result).inc(count)
-    # One line per batch; the ids that need a look (failed, unknown) by name.
+    # One line per batch; the ids that need a look (failed, unknown, parked for staff) by name.
     batch_log.info(
         "delivery_batch",
         successful=len(successes),
         failed=[outcome.recharge_id for outcome in failures],
         unknown=[outcome.recharge_id for outcome in unknown],
+        **({"parked": parked} if parked else {}),
     )
 
 
@@ -218,11 +222,25 @@ def _record_successes(successes: list[Outcome]) -> None:
         _record_events(Recharge.Status.SUCCESSFUL, [recharge_id for (recharge_id,) in cursor.fetchall()])
 
 
-def _record_failure(recharge_id: int, failure_code: str) -> None:
-    with transaction.atomic():
-        recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
-        if recharge.status == Recharge.Status.PENDING:  # else staff resolved it meanwhile
-            _fail(recharge, failure_code, resolved_by=None)
+def _record_failure(recharge_id: int, failure_code: str) -> bool:
+    """Fails the recharge with its refund; False if that cannot be written:
+    the recharge is then parked for staff, so that it holds up neither the
+    rest of the batch nor later drains (asking again would get the same answer)."""
+    try:
+        with transaction.atomic():
+            recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
+            if recharge.status == Recharge.Status.PENDING:  # else staff resolved it meanwhile
+                _fail(recharge, failure_code, resolved_by=None)
+        return True
+    except RefundNotWritable as error:
+        reason = f"the refund cannot be written: {error.message}"
+    except (IntegrityError, DataError, InternalError) as error:  # the database refused this recharge's rows
+        reason = f"recording it failed: {error}"
+    log.error("recharge %s parked for staff: %s", recharge_id, reason)
+    Recharge.objects.filter(pk=recharge_id, status=Recharge.Status.PENDING).update(
+        next_attempt_at=None, last_error=f"The operator answered {failure_code}; {reason}"[:255]
+    )
+    return False
 
 
 def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:
@@ -234,7 +252,10 @@ def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:
         next_attempt_at=None,
         resolved_by=resolved_by,
     )
-    post_refund(recharge=recharge)
+    try:
+        post_refund(recharge=recharge)
+    except BalanceLimitExceeded as error:
+        raise RefundNotWritable(details=error.details) from error
     _record_events(Recharge.Status.FAILED, [recharge.pk])
 
 
@@ -272,7 +293,8 @@ def _schedule_status_queries(unknown: list[Outcome]) -> None:
 def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: str = "", resolved_by) -> None:
     """Staff's decision on a recharge still pending (typically past the
     horizon): successful with the operator's reference, or failed as
-    `not_delivered` with its refund. Raises AlreadyFinal if it is final."""
+    `not_delivered` with its refund. Raises AlreadyFinal if it is final,
+    RefundNotWritable if its refund cannot be written (nothing is)."""
     with transaction.atomic():
         recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
         if recharge.status != Recharge.Status.PENDING:

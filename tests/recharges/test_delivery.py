@@ -3,6 +3,7 @@ refunds, the money, and never a second top-up for one recharge."""
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db.models import Sum
@@ -11,11 +12,12 @@ from callbacks.models import CallbackEvent
 from callbacks.services import set_callback_url
 from ledger.models import LedgerEntry
 from ledger.selectors import reconcile
-from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
+from recharges.delivery import call_operator, claim_due, drain_due, record_outcomes, resolve_recharge
 from recharges.errors import AlreadyFinal
 from recharges.models import Recharge
 from recharges.selectors import get_recharge
 from recharges.services import sell_recharge
+from tests.helpers.ledger_entries import MAX_BALANCE, raise_balance_to_the_limit
 from tests.helpers.simulator import SimulatorProcess
 
 START = 1_000_000
@@ -227,3 +229,65 @@ def test_every_event_carries_the_recharge_exactly_as_get_shows_it_once_final(
         assert json.loads(body)["data"] == shown.json(), name
         # The bytes sent are the bytes GET answers (data is the body's last member).
         assert body.endswith('"data":' + shown.content.decode() + "}"), name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_that_cannot_be_written_waits_for_staff_and_holds_up_nothing(
+    make_seller, staff_user, gateway, client, django_user_model
+):
+    """The operator declines a recharge of a seller whose balance is the largest
+    the ledger holds: its refund cannot be written. The rest of the batch is
+    recorded all the same, that recharge waits for staff with the reason, the
+    next drain passes it by, and staff get a clear message, not a 500."""
+    rich, first, second = (make_seller(balance=START) for _ in range(3))
+    for seller in (rich, first, second):
+        set_callback_url(seller_id=seller.pk, url="https://shop.example/hooks")
+    poisoned = sell(rich, "9990")
+    others = {
+        sell(first, "0000"): "successful",
+        sell(first, "9990"): "failed",
+        sell(second, "9994"): "failed",
+        sell(second, "0001"): "successful",
+        sell(rich, "0002"): "successful",
+    }
+    raise_balance_to_the_limit(rich, staff_user, headroom=0)
+    outcomes = [call_operator(gateway, claim) for claim in claim_due(limit=10, lease_seconds=LEASE)]
+    # The refund that cannot be written first: every other failure comes after it.
+    outcomes.sort(key=lambda outcome: outcome.recharge_id != poisoned)
+    assert [outcome.status for outcome in outcomes[:1]] == ["failed"]
+
+    record_outcomes(outcomes)
+
+    assert dict(Recharge.objects.filter(pk__in=others).values_list("pk", "status")) == others
+    for seller in (first, second):
+        seller.refresh_from_db()
+        assert seller.balance == START - 5_000
+        assert_books_balance(seller)
+    rich.refresh_from_db()
+    assert rich.balance == MAX_BALANCE
+    assert_books_balance(rich)
+    parked = Recharge.objects.get(pk=poisoned)
+    assert (parked.status, parked.next_attempt_at) == ("pending", None)
+    assert parked.last_error.startswith("The operator answered operator_declined; the refund cannot be written:")
+    assert "largest amount the ledger holds" in parked.last_error
+    assert not LedgerEntry.objects.filter(recharge_id=poisoned, kind="refund").exists()
+    assert sorted(json.loads(body)["data"]["id"] for body in CallbackEvent.objects.values_list("body", flat=True)) == (
+        sorted(others)
+    )
+
+    # The next drain does not ask about it again, and ends.
+    with ThreadPoolExecutor(4) as calls:
+        assert drain_due(gateway, calls, concurrency=4, until=time.monotonic() + 5) is False
+    assert Recharge.objects.values_list("status", "attempts").get(pk=poisoned) == ("pending", 1)
+
+    # Staff see it among those that need them, with why, and cannot refund it yet: a clear message.
+    client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "pw"))
+    stuck = client.get("/admin/recharges/recharge/", {"delivery": "stuck"}).content.decode()
+    assert f">{poisoned}<" in stuck and "the refund cannot be written" in stuck
+    answer = client.post(f"/admin/recharges/recharge/{poisoned}/resolve/", {"outcome": "failed"}, follow=True)
+    assert answer.status_code == 200
+    shown = [str(message) for message in answer.context["messages"]]
+    assert len(shown) == 1 and shown[0].startswith(f"Recharge #{poisoned} was not resolved:"), shown
+    assert "largest amount the ledger holds" in shown[0]
+    assert Recharge.objects.get(pk=poisoned).status == "pending"
+    assert not LedgerEntry.objects.filter(recharge_id=poisoned, kind="refund").exists()
