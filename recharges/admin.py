@@ -35,7 +35,10 @@ class PastHorizonFilter(admin.SimpleListFilter):
     parameter_name = "delivery"
 
     def lookups(self, request, model_admin):
-        return [("stuck", "Pending past the horizon (staff must resolve)"), ("queued", "Pending, still being asked")]
+        return [
+            ("stuck", "Needs staff: past the horizon, or its outcome could not be written"),
+            ("queued", "Pending, still being asked"),
+        ]
 
     def queryset(self, request, queryset):
         horizon = timezone.now() - timedelta(seconds=settings.DELIVERY_HORIZON_SECONDS)

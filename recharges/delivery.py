@@ -16,7 +16,10 @@ run by `manage.py run_worker`) drains what is due:
    5xx), the next status query after a backoff of 1, 2, 4, ... seconds (a
    top-up that provably never left, no connection made, is sent again). Past
    the horizon a recharge is no longer queried and waits for staff
-   (resolve_recharge, from the admin).
+   (resolve_recharge, from the admin). So does one whose outcome cannot be
+   written (a refund past the ledger's largest balance, a row the database
+   refuses), with the reason as its last error: one item never holds up the
+   rest of its batch, nor comes back at every drain.
 
 Only a definite answer from the operator fails a recharge. Every final
 status records the seller's callback event in its own transaction.
@@ -175,10 +178,9 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     """Writes what the operators answered: one statement for the successes,
     one transaction per failure (its refund), one statement for the rest."""
     successes = [outcome for outcome in outcomes if outcome.status == Recharge.Status.SUCCESSFUL]
-    if successes:
-        _record_successes(successes)
+    parked = _record_successes(successes) if successes else []
     failures = [outcome for outcome in outcomes if outcome.status == Recharge.Status.FAILED]
-    parked = [
+    parked += [
         outcome.recharge_id
         for outcome in failures
         if outcome.failure_code is not None and not _record_failure(outcome.recharge_id, outcome.failure_code)
@@ -199,7 +201,26 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     )
 
 
-def _record_successes(successes: list[Outcome]) -> None:
+# The database refused a recharge's rows (a constraint, a value too long):
+# asking the operator again would bring the same answer, so staff decide.
+_REFUSED = (IntegrityError, DataError, InternalError)
+
+
+def _record_successes(successes: list[Outcome]) -> list[int]:
+    """Records the successes in one statement; returns the ids parked for staff.
+    If the database refuses one, the statement fails for all: each is then
+    recorded on its own, so that one cannot hold up the others."""
+    try:
+        _write_successes(successes)
+    except _REFUSED as error:
+        if len(successes) > 1:
+            return [parked for outcome in successes for parked in _record_successes([outcome])]
+        _park(successes[0].recharge_id, f"The operator answered successful; recording it failed: {error}")
+        return [successes[0].recharge_id]
+    return []
+
+
+def _write_successes(successes: list[Outcome]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         # The recharges locked in id order first (the module's lock order).
         cursor.execute(
@@ -233,14 +254,19 @@ def _record_failure(recharge_id: int, failure_code: str) -> bool:
                 _fail(recharge, failure_code, resolved_by=None)
         return True
     except RefundNotWritable as error:
-        reason = f"the refund cannot be written: {error.message}"
-    except (IntegrityError, DataError, InternalError) as error:  # the database refused this recharge's rows
-        reason = f"recording it failed: {error}"
+        _park(recharge_id, f"The operator answered {failure_code}; the refund cannot be written: {error.message}")
+    except _REFUSED as error:
+        _park(recharge_id, f"The operator answered {failure_code}; recording it failed: {error}")
+    return False
+
+
+def _park(recharge_id: int, reason: str) -> None:
+    """No more automatic attempts: the recharge waits for staff (the admin
+    lists it as needing them), with the reason as its last error."""
     log.error("recharge %s parked for staff: %s", recharge_id, reason)
     Recharge.objects.filter(pk=recharge_id, status=Recharge.Status.PENDING).update(
-        next_attempt_at=None, last_error=f"The operator answered {failure_code}; {reason}"[:255]
+        next_attempt_at=None, last_error=reason[:255]
     )
-    return False
 
 
 def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:

@@ -12,7 +12,7 @@ from callbacks.models import CallbackEvent
 from callbacks.services import set_callback_url
 from ledger.models import LedgerEntry
 from ledger.selectors import reconcile
-from recharges.delivery import call_operator, claim_due, drain_due, record_outcomes, resolve_recharge
+from recharges.delivery import Outcome, call_operator, claim_due, drain_due, record_outcomes, resolve_recharge
 from recharges.errors import AlreadyFinal
 from recharges.models import Recharge
 from recharges.selectors import get_recharge
@@ -291,3 +291,31 @@ def test_a_refund_that_cannot_be_written_waits_for_staff_and_holds_up_nothing(
     assert "largest amount the ledger holds" in shown[0]
     assert Recharge.objects.get(pk=poisoned).status == "pending"
     assert not LedgerEntry.objects.filter(recharge_id=poisoned, kind="refund").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_success_the_database_refuses_waits_for_staff_and_holds_up_nothing(make_seller):
+    """An operator's reference longer than the column (the database refuses
+    the row) fails the success batch's one statement: the other successes
+    are recorded one by one, and that recharge waits for staff with the reason."""
+    seller = make_seller(balance=START)
+    set_callback_url(seller_id=seller.pk, url="https://shop.example/hooks")
+    ids = [sell(seller, f"000{i}") for i in range(4)]
+    claim_due(limit=10, lease_seconds=LEASE)
+    refused = ids[1]
+    record_outcomes(
+        [
+            Outcome(recharge_id, "successful", operator_reference="R" * (200 if recharge_id == refused else 12))
+            for recharge_id in ids
+        ]
+    )
+
+    assert dict(Recharge.objects.values_list("pk", "status")) == {
+        recharge_id: "pending" if recharge_id == refused else "successful" for recharge_id in ids
+    }
+    parked = Recharge.objects.get(pk=refused)
+    assert parked.next_attempt_at is None
+    assert parked.last_error.startswith("The operator answered successful; recording it failed:")
+    events = [json.loads(body)["data"]["id"] for body in CallbackEvent.objects.values_list("body", flat=True)]
+    assert sorted(events) == [recharge_id for recharge_id in ids if recharge_id != refused]
+    assert_books_balance(seller)
