@@ -12,6 +12,7 @@ from callbacks.models import CallbackEvent
 from callbacks.services import set_callback_url
 from ledger.models import LedgerEntry
 from ledger.selectors import reconcile
+from ledger.services import adjust_balance
 from recharges.delivery import Outcome, call_operator, claim_due, drain_due, record_outcomes, resolve_recharge
 from recharges.errors import AlreadyFinal
 from recharges.models import Recharge
@@ -254,7 +255,7 @@ def test_a_refund_that_cannot_be_written_waits_for_staff_and_holds_up_nothing(
     outcomes = [call_operator(gateway, claim) for claim in claim_due(limit=10, lease_seconds=LEASE)]
     # The refund that cannot be written first: every other failure comes after it.
     outcomes.sort(key=lambda outcome: outcome.recharge_id != poisoned)
-    assert [outcome.status for outcome in outcomes[:1]] == ["failed"]
+    assert (outcomes[0].recharge_id, outcomes[0].status) == (poisoned, "failed")
 
     record_outcomes(outcomes)
 
@@ -291,6 +292,14 @@ def test_a_refund_that_cannot_be_written_waits_for_staff_and_holds_up_nothing(
     assert "largest amount the ledger holds" in shown[0]
     assert Recharge.objects.get(pk=poisoned).status == "pending"
     assert not LedgerEntry.objects.filter(recharge_id=poisoned, kind="refund").exists()
+
+    # The way out the message gives: lower the balance, then resolve it.
+    adjust_balance(seller_id=rich.pk, amount=-5_000, reason="room for a refund", created_by=staff_user)
+    client.post(f"/admin/recharges/recharge/{poisoned}/resolve/", {"outcome": "failed"})
+    assert Recharge.objects.values_list("status", "failure_code").get(pk=poisoned) == ("failed", "not_delivered")
+    rich.refresh_from_db()
+    assert rich.balance == MAX_BALANCE
+    assert_books_balance(rich)
 
 
 @pytest.mark.django_db(transaction=True)
