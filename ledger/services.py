@@ -28,7 +28,8 @@ inside the caller's transaction, and keep it until commit:
   (tests/system/concurrency/test_deferred_foreign_keys.py keeps this so).
 
 A refund runs in the transaction that makes its recharge failed, which has
-locked the recharge first: recharge, then seller.
+locked the recharge first: recharge, then seller, then the callback event
+(recharges/delivery.py, "Lock order").
 
 Recharges are debited in SQL (ledger/sql/ledger_post_debit[s].sql, called by
 the recharges app's sale statement) in autocommit: a conditional

@@ -35,7 +35,10 @@ class PastHorizonFilter(admin.SimpleListFilter):
     parameter_name = "delivery"
 
     def lookups(self, request, model_admin):
-        return [("stuck", "Pending past the horizon (staff must resolve)"), ("queued", "Pending, still being asked")]
+        return [
+            ("stuck", "Needs staff: past the horizon, or its outcome could not be written"),
+            ("queued", "Pending, still being asked"),
+        ]
 
     def queryset(self, request, queryset):
         horizon = timezone.now() - timedelta(seconds=settings.DELIVERY_HORIZON_SECONDS)
@@ -74,6 +77,7 @@ class RechargeAdmin(admin.ModelAdmin):
         "failure_code",
         "created_at",
         "completed_at",
+        "last_error",
         "resolve",
     ]
     list_filter = ["status", "operator", PastHorizonFilter, "failure_code", "created_at"]
@@ -134,7 +138,7 @@ class RechargeAdmin(admin.ModelAdmin):
                     resolved_by=request.user,
                 )
             except ApplicationError as error:
-                self.message_user(request, error.message, messages.ERROR)
+                self.message_user(request, f"Recharge #{recharge.pk} was not resolved: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"Recharge #{recharge.pk} resolved.", messages.SUCCESS)
             return redirect("admin:recharges_recharge_change", recharge.pk)

@@ -17,10 +17,23 @@ run by `manage.py run_worker`) drains what is due:
    5xx), the next status query after a backoff of 1, 2, 4, ... seconds (a
    top-up that provably never left, no connection made, is sent again). Past
    the horizon a recharge is no longer queried and waits for staff
-   (resolve_recharge, from the admin).
+   (resolve_recharge, from the admin). So does one whose outcome cannot be
+   written (a refund past the ledger's largest balance, a row the database
+   refuses), with the reason as its last error: one item never holds up the
+   rest of its batch, nor comes back at every drain.
 
 Only a definite answer from the operator fails a recharge. Every final
-status sends the seller's callback event in its own transaction.
+status records the seller's callback event in its own transaction.
+
+Lock order, in every transaction that makes recharges final (the success
+batch, a failure with its refund, staff's resolution): the recharges, in id
+order; then the sellers, in id order (FOR UPDATE for a refund, FOR KEY SHARE
+for the callback events' foreign key, deferred: it would lock only at
+commit); last the callback events and the job that wakes their sender
+(`queue_job_unless_waiting`, whose unique index makes a second transaction
+wait for the first's commit). A transaction that has queued that job never
+waits for a row again, so none waits in a cycle
+(tests/system/concurrency/test_delivery_outcomes.py).
 """
 
 import json
@@ -31,13 +44,14 @@ from dataclasses import dataclass
 
 import structlog
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, InternalError, connection, transaction
 from django.db.models.functions import Now
 
-from callbacks.services import record_event, record_events
+from callbacks.services import record_events
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
+from ledger.errors import BalanceLimitExceeded
 from ledger.services import post_refund
-from recharges.errors import AlreadyFinal
+from recharges.errors import AlreadyFinal, RefundNotWritable
 from recharges.gateway import HttpGateway, StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
 
@@ -165,52 +179,95 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     """Writes what the operators answered: one statement for the successes,
     one transaction per failure (its refund), one statement for the rest."""
     successes = [outcome for outcome in outcomes if outcome.status == Recharge.Status.SUCCESSFUL]
-    if successes:
-        _record_successes(successes)
+    parked = _record_successes(successes) if successes else []
     failures = [outcome for outcome in outcomes if outcome.status == Recharge.Status.FAILED]
-    for outcome in failures:
-        if outcome.failure_code is not None:
-            _record_failure(outcome.recharge_id, outcome.failure_code)
+    parked += [
+        outcome.recharge_id
+        for outcome in failures
+        if outcome.failure_code is not None and not _record_failure(outcome.recharge_id, outcome.failure_code)
+    ]
     unknown = [outcome for outcome in outcomes if outcome.status is None]
     if unknown:
         _schedule_status_queries(unknown)
     for result, count in (("successful", len(successes)), ("failed", len(failures)), ("unknown", len(unknown))):
         if count:
             DELIVERIES.labels(result).inc(count)
-    # One line per batch; the ids that need a look (failed, unknown) by name.
+    # One line per batch; the ids that need a look (failed, unknown, parked for staff) by name.
     batch_log.info(
         "delivery_batch",
         successful=len(successes),
         failed=[outcome.recharge_id for outcome in failures],
         unknown=[outcome.recharge_id for outcome in unknown],
+        **({"parked": parked} if parked else {}),
     )
 
 
-def _record_successes(successes: list[Outcome]) -> None:
+# The database refused a recharge's rows (a constraint, a value too long):
+# asking the operator again would bring the same answer, so staff decide.
+_REFUSED = (IntegrityError, DataError, InternalError)
+
+
+def _record_successes(successes: list[Outcome]) -> list[int]:
+    """Records the successes in one statement; returns the ids parked for staff.
+    If the database refuses one, the statement fails for all: each is then
+    recorded on its own, so that one cannot hold up the others."""
+    try:
+        _write_successes(successes)
+    except _REFUSED as error:
+        if len(successes) > 1:
+            return [parked for outcome in successes for parked in _record_successes([outcome])]
+        _park(successes[0].recharge_id, f"The operator answered successful; recording it failed: {error}")
+        return [successes[0].recharge_id]
+    return []
+
+
+def _write_successes(successes: list[Outcome]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
-        # The body of each callback event, rendered only for sellers with a callback URL.
+        # The recharges locked in id order first (the module's lock order).
         cursor.execute(
             """
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM recharges_recharge
+                 WHERE id = ANY(%(ids)s) AND status = 'pending'
+                 ORDER BY id
+                   FOR NO KEY UPDATE
+            )
             UPDATE recharges_recharge r
                SET status = 'successful', operator_reference = o.reference, completed_at = now(),
                    next_attempt_at = NULL, last_error = ''
-              FROM unnest(%s::bigint[], %s::text[]) AS o(id, reference)
-             WHERE r.id = o.id AND r.status = 'pending'
-            RETURNING r.seller_id,
-                      (SELECT recharge_json(r.id)::text FROM callbacks_callbackendpoint e WHERE e.seller_id = r.seller_id)
+              FROM locked JOIN unnest(%(ids)s::bigint[], %(references)s::text[]) AS o(id, reference) USING (id)
+             WHERE r.id = locked.id
+            RETURNING r.id
             """,
-            [[o.recharge_id for o in successes], [o.operator_reference or "" for o in successes]],
+            {"ids": [o.recharge_id for o in successes], "references": [o.operator_reference or "" for o in successes]},
         )
-        events = [(seller_id, json.loads(body)) for seller_id, body in cursor.fetchall() if body is not None]
-        if events:
-            record_events(event_type="recharge.succeeded", events=events)
+        _record_events(Recharge.Status.SUCCESSFUL, [recharge_id for (recharge_id,) in cursor.fetchall()])
 
 
-def _record_failure(recharge_id: int, failure_code: str) -> None:
-    with transaction.atomic():
-        recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
-        if recharge.status == Recharge.Status.PENDING:  # else staff resolved it meanwhile
-            _fail(recharge, failure_code, resolved_by=None)
+def _record_failure(recharge_id: int, failure_code: str) -> bool:
+    """Fails the recharge with its refund; False if that cannot be written:
+    the recharge is then parked for staff, so that it holds up neither the
+    rest of the batch nor later drains (asking again would get the same answer)."""
+    try:
+        with transaction.atomic():
+            recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
+            if recharge.status == Recharge.Status.PENDING:  # else staff resolved it meanwhile
+                _fail(recharge, failure_code, resolved_by=None)
+        return True
+    except RefundNotWritable as error:
+        _park(recharge_id, f"The operator answered {failure_code}; the refund cannot be written: {error.message}")
+    except _REFUSED as error:
+        _park(recharge_id, f"The operator answered {failure_code}; recording it failed: {error}")
+    return False
+
+
+def _park(recharge_id: int, reason: str) -> None:
+    """No more automatic attempts: the recharge waits for staff (the admin
+    lists it as needing them), with the reason as its last error."""
+    log.error("recharge %s parked for staff: %s", recharge_id, reason)
+    Recharge.objects.filter(pk=recharge_id, status=Recharge.Status.PENDING).update(
+        next_attempt_at=None, last_error=reason[:255]
+    )
 
 
 def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:
@@ -222,37 +279,49 @@ def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:
         next_attempt_at=None,
         resolved_by=resolved_by,
     )
-    post_refund(recharge=recharge)
-    _send_event(recharge.seller_id, Recharge.Status.FAILED, _body(recharge.pk))
+    try:
+        post_refund(recharge=recharge)
+    except BalanceLimitExceeded as error:
+        raise RefundNotWritable(details=error.details) from error
+    _record_events(Recharge.Status.FAILED, [recharge.pk])
 
 
 def _schedule_status_queries(unknown: list[Outcome]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM recharges_recharge
+                 WHERE id = ANY(%(ids)s) AND status = 'pending'
+                 ORDER BY id
+                   FOR NO KEY UPDATE
+            )
             UPDATE recharges_recharge r
                SET next_attempt_at = CASE
-                       WHEN r.created_at < now() - make_interval(secs => %s) THEN NULL
-                       ELSE now() + make_interval(secs => least(power(2, greatest(r.attempts - 1, 0)), %s)) END,
+                       WHEN r.created_at < now() - make_interval(secs => %(horizon)s) THEN NULL
+                       ELSE now() + make_interval(secs => least(power(2, greatest(r.attempts - 1, 0)), %(cap)s)) END,
                    topup_requested_at = CASE WHEN o.not_sent THEN NULL ELSE r.topup_requested_at END,
                    last_error = o.message
-              FROM unnest(%s::bigint[], %s::text[], %s::boolean[]) AS o(id, message, not_sent)
-             WHERE r.id = o.id AND r.status = 'pending'
+              FROM locked
+              JOIN unnest(%(ids)s::bigint[], %(messages)s::text[], %(not_sent)s::boolean[]) AS o(id, message, not_sent)
+                   USING (id)
+             WHERE r.id = locked.id
             """,
-            [
-                settings.DELIVERY_HORIZON_SECONDS,
-                settings.DELIVERY_MAX_BACKOFF_SECONDS,
-                [o.recharge_id for o in unknown],
-                [o.message for o in unknown],
-                [o.not_sent for o in unknown],
-            ],
+            {
+                "ids": [o.recharge_id for o in unknown],
+                "messages": [o.message for o in unknown],
+                "not_sent": [o.not_sent for o in unknown],
+                "horizon": settings.DELIVERY_HORIZON_SECONDS,
+                "cap": settings.DELIVERY_MAX_BACKOFF_SECONDS,
+            },
         )
 
 
 def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: str = "", resolved_by) -> None:
     """Staff's decision on a recharge still pending (typically past the
     horizon): successful with the operator's reference, or failed as
-    `not_delivered` with its refund. Raises AlreadyFinal if it is final."""
+    `not_delivered` with its refund. Raises AlreadyFinal if it is final,
+    RefundNotWritable if its refund cannot be written (nothing is)."""
     with transaction.atomic():
         recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
         if recharge.status != Recharge.Status.PENDING:
@@ -267,15 +336,31 @@ def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: 
             next_attempt_at=None,
             resolved_by=resolved_by,
         )
-        _send_event(recharge.seller_id, Recharge.Status.SUCCESSFUL, _body(recharge.pk))
+        _record_events(Recharge.Status.SUCCESSFUL, [recharge.pk])
 
 
-def _body(recharge_id: int) -> str:
+def _record_events(status: str, recharge_ids: list[int]) -> None:
+    """Records the callback events of recharges this transaction has just made
+    final: each event's data is `recharge_json` read after the update, the
+    recharge exactly as GET shows it from now on (a statement's RETURNING
+    would see the row before it)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT recharge_json(%s)::text", [recharge_id])
-        return cursor.fetchone()[0]
-
-
-def _send_event(seller_id: int, status: str, body: str) -> None:
-    event_type = "recharge.succeeded" if status == Recharge.Status.SUCCESSFUL else "recharge.failed"
-    record_event(seller_id=seller_id, event_type=event_type, data=json.loads(body))
+        # Only for sellers with a callback URL. Each of them is locked FOR KEY
+        # SHARE now, in id order, as its events' foreign key would at commit,
+        # after the job is queued: see the lock order above.
+        cursor.execute(
+            """
+            SELECT r.seller_id, recharge_json(r.id)::text
+              FROM recharges_recharge r
+              JOIN callbacks_callbackendpoint e ON e.seller_id = r.seller_id
+              JOIN sellers_seller s ON s.id = r.seller_id
+             WHERE r.id = ANY(%s)
+             ORDER BY s.id, r.id
+               FOR KEY SHARE OF s
+            """,
+            [recharge_ids],
+        )
+        events = [(seller_id, json.loads(body)) for seller_id, body in cursor.fetchall()]
+    if events:
+        event_type = "recharge.succeeded" if status == Recharge.Status.SUCCESSFUL else "recharge.failed"
+        record_events(event_type=event_type, events=events)

@@ -6,7 +6,7 @@ constraints check them just the same)."""
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
 from credits.models import CreditRequest
 from ledger.models import BalanceAdjustment, LedgerEntry
@@ -52,3 +52,32 @@ def _source(seller, kind: str, amount: int, at: datetime) -> dict:
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
+MAX_BALANCE = 2**63 - 1  # PostgreSQL's bigint
+
+
+def raise_balance_to_the_limit(seller, staff, headroom: int) -> None:
+    """Brings the balance to MAX_BALANCE - headroom through a ledger entry the
+    database accepts (one adjustment whose entry carries the amount; only the
+    API bounds amounts), so every rule of the books still holds."""
+    seller.refresh_from_db()
+    amount = MAX_BALANCE - headroom - seller.balance
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_balanceadjustment (seller_id, amount, reason, created_by_id, created_at)"
+            " VALUES (%s, 1, 'test: near the limit', %s, now()) RETURNING id",
+            [seller.pk, staff.pk],
+        )
+        adjustment = cursor.fetchone()[0]
+        cursor.execute(
+            "UPDATE sellers_seller SET balance = %s, ledger_sequence = ledger_sequence + 1 WHERE id = %s"
+            " RETURNING ledger_sequence",
+            [MAX_BALANCE - headroom, seller.pk],
+        )
+        sequence = cursor.fetchone()[0]
+        cursor.execute(
+            "INSERT INTO ledger_ledgerentry (seller_id, sequence, kind, amount, balance_after, adjustment_id, created_at)"
+            " VALUES (%s, %s, 'adjustment', %s, %s, %s, now())",
+            [seller.pk, sequence, amount, MAX_BALANCE - headroom, adjustment],
+        )

@@ -4,45 +4,19 @@ these was a 500 "bigint out of range"."""
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
 from django.test import Client
 
 from credits.services import request_credit
 from tests.helpers.api import API, assert_error, nothing_written, post
+from tests.helpers.ledger_entries import raise_balance_to_the_limit
 
 MAX_BALANCE = 2**63 - 1  # PostgreSQL's bigint
 HEADROOM = 5_000
 
 
-def raise_balance_to_the_limit(seller, staff, headroom: int = HEADROOM) -> None:
-    """Brings the balance to MAX_BALANCE - headroom through a ledger entry the
-    database accepts (one adjustment whose entry carries the amount; only the
-    API bounds amounts), so every rule of the books still holds."""
-    seller.refresh_from_db()
-    amount = MAX_BALANCE - headroom - seller.balance
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ledger_balanceadjustment (seller_id, amount, reason, created_by_id, created_at)"
-            " VALUES (%s, 1, 'test: near the limit', %s, now()) RETURNING id",
-            [seller.pk, staff.pk],
-        )
-        adjustment = cursor.fetchone()[0]
-        cursor.execute(
-            "UPDATE sellers_seller SET balance = %s, ledger_sequence = ledger_sequence + 1 WHERE id = %s"
-            " RETURNING ledger_sequence",
-            [MAX_BALANCE - headroom, seller.pk],
-        )
-        sequence = cursor.fetchone()[0]
-        cursor.execute(
-            "INSERT INTO ledger_ledgerentry (seller_id, sequence, kind, amount, balance_after, adjustment_id, created_at)"
-            " VALUES (%s, %s, 'adjustment', %s, %s, %s, now())",
-            [seller.pk, sequence, amount, MAX_BALANCE - headroom, adjustment],
-        )
-
-
 @pytest.fixture
 def rich(seller_a, staff_user):
-    raise_balance_to_the_limit(seller_a, staff_user)
+    raise_balance_to_the_limit(seller_a, staff_user, HEADROOM)
     return seller_a
 
 

@@ -3,6 +3,7 @@ refunds, the money, and never a second top-up for one recharge."""
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db.models import Sum
@@ -11,13 +12,15 @@ from callbacks.models import CallbackEvent
 from callbacks.services import set_callback_url
 from ledger.models import LedgerEntry
 from ledger.selectors import reconcile
-from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
+from ledger.services import adjust_balance
+from recharges.delivery import Outcome, call_operator, claim_due, drain_due, record_outcomes, resolve_recharge
 from recharges.errors import AlreadyFinal
 from recharges.gateway import HttpGateway
 from recharges.models import Recharge
 from recharges.selectors import get_recharge
 from recharges.services import sell_recharge
 from tests.helpers.hostile_operator import WRONG, hostile_operator
+from tests.helpers.ledger_entries import MAX_BALANCE, raise_balance_to_the_limit
 from tests.helpers.simulator import SimulatorProcess
 
 START = 1_000_000
@@ -265,4 +268,140 @@ def test_an_answer_about_another_top_up_is_unknown_never_final(make_seller, sett
     assert not LedgerEntry.objects.filter(kind="refund").exists()
     seller.refresh_from_db()
     assert seller.balance == START - 5_000
+
+
+def test_every_event_carries_the_recharge_exactly_as_get_shows_it_once_final(
+    make_seller, seller_client, gateway, client, django_user_model
+):
+    """Contract v1.2, "Callbacks carry the state they announce": for each way a
+    recharge becomes final (the worker's success batch, its failure with a
+    refund, staff resolving it either way in the admin), the event's data is
+    the very bytes GET /api/v1/recharges/{id}/ answers."""
+    seller = make_seller(balance=START)
+    api = seller_client(seller)
+    assert api.put("/api/v1/me/callback/", {"url": "https://shop.example/hooks"}, format="json").status_code == 200
+    ids = {}
+    for name, number in [("delivered", "09121230000"), ("declined", "09121239990"), ("by_staff", "09121230001")]:
+        sale = api.post("/api/v1/recharges/", {"phone_number": number, "amount": 5_000}, format="json")
+        assert sale.status_code == 201
+        ids[name] = sale.json()["id"]
+    sale = api.post("/api/v1/recharges/", {"phone_number": "09121230002", "amount": 5_000}, format="json")
+    ids["refunded_by_staff"] = sale.json()["id"]
+    # Two recharges the operator never heard of, waiting for staff.
+    Recharge.objects.filter(pk__in=[ids["by_staff"], ids["refunded_by_staff"]]).update(next_attempt_at=None)
+    deliver_until_settled(gateway)
+    client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "pw"))
+    for name, form in [
+        ("by_staff", {"outcome": "successful", "operator_reference": "MCI-778899"}),
+        ("refunded_by_staff", {"outcome": "failed"}),
+    ]:
+        assert client.post(f"/admin/recharges/recharge/{ids[name]}/resolve/", form).status_code == 302
+
+    events = {json.loads(event.body)["data"]["id"]: event for event in CallbackEvent.objects.filter(seller=seller)}
+    assert sorted(events) == sorted(ids.values())
+    for name, recharge_id in ids.items():
+        shown = api.get(f"/api/v1/recharges/{recharge_id}/")
+        assert shown.status_code == 200
+        assert shown.json()["status"] != "pending", name
+        body = events[recharge_id].body
+        assert json.loads(body)["data"] == shown.json(), name
+        # The bytes sent are the bytes GET answers (data is the body's last member).
+        assert body.endswith('"data":' + shown.content.decode() + "}"), name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_that_cannot_be_written_waits_for_staff_and_holds_up_nothing(
+    make_seller, staff_user, gateway, client, django_user_model
+):
+    """The operator declines a recharge of a seller whose balance is the largest
+    the ledger holds: its refund cannot be written. The rest of the batch is
+    recorded all the same, that recharge waits for staff with the reason, the
+    next drain passes it by, and staff get a clear message, not a 500."""
+    rich, first, second = (make_seller(balance=START) for _ in range(3))
+    for seller in (rich, first, second):
+        set_callback_url(seller_id=seller.pk, url="https://shop.example/hooks")
+    poisoned = sell(rich, "9990")
+    others = {
+        sell(first, "0000"): "successful",
+        sell(first, "9990"): "failed",
+        sell(second, "9994"): "failed",
+        sell(second, "0001"): "successful",
+        sell(rich, "0002"): "successful",
+    }
+    raise_balance_to_the_limit(rich, staff_user, headroom=0)
+    outcomes = [call_operator(gateway, claim) for claim in claim_due(limit=10, lease_seconds=LEASE)]
+    # The refund that cannot be written first: every other failure comes after it.
+    outcomes.sort(key=lambda outcome: outcome.recharge_id != poisoned)
+    assert (outcomes[0].recharge_id, outcomes[0].status) == (poisoned, "failed")
+
+    record_outcomes(outcomes)
+
+    assert dict(Recharge.objects.filter(pk__in=others).values_list("pk", "status")) == others
+    for seller in (first, second):
+        seller.refresh_from_db()
+        assert seller.balance == START - 5_000
+        assert_books_balance(seller)
+    rich.refresh_from_db()
+    assert rich.balance == MAX_BALANCE
+    assert_books_balance(rich)
+    parked = Recharge.objects.get(pk=poisoned)
+    assert (parked.status, parked.next_attempt_at) == ("pending", None)
+    assert parked.last_error.startswith("The operator answered operator_declined; the refund cannot be written:")
+    assert "largest amount the ledger holds" in parked.last_error
+    assert not LedgerEntry.objects.filter(recharge_id=poisoned, kind="refund").exists()
+    assert sorted(json.loads(body)["data"]["id"] for body in CallbackEvent.objects.values_list("body", flat=True)) == (
+        sorted(others)
+    )
+
+    # The next drain does not ask about it again, and ends.
+    with ThreadPoolExecutor(4) as calls:
+        assert drain_due(gateway, calls, concurrency=4, until=time.monotonic() + 5) is False
+    assert Recharge.objects.values_list("status", "attempts").get(pk=poisoned) == ("pending", 1)
+
+    # Staff see it among those that need them, with why, and cannot refund it yet: a clear message.
+    client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "pw"))
+    stuck = client.get("/admin/recharges/recharge/", {"delivery": "stuck"}).content.decode()
+    assert f">{poisoned}<" in stuck and "the refund cannot be written" in stuck
+    answer = client.post(f"/admin/recharges/recharge/{poisoned}/resolve/", {"outcome": "failed"}, follow=True)
+    assert answer.status_code == 200
+    shown = [str(message) for message in answer.context["messages"]]
+    assert len(shown) == 1 and shown[0].startswith(f"Recharge #{poisoned} was not resolved:"), shown
+    assert "largest amount the ledger holds" in shown[0]
+    assert Recharge.objects.get(pk=poisoned).status == "pending"
+    assert not LedgerEntry.objects.filter(recharge_id=poisoned, kind="refund").exists()
+
+    # The way out the message gives: lower the balance, then resolve it.
+    adjust_balance(seller_id=rich.pk, amount=-5_000, reason="room for a refund", created_by=staff_user)
+    client.post(f"/admin/recharges/recharge/{poisoned}/resolve/", {"outcome": "failed"})
+    assert Recharge.objects.values_list("status", "failure_code").get(pk=poisoned) == ("failed", "not_delivered")
+    rich.refresh_from_db()
+    assert rich.balance == MAX_BALANCE
+    assert_books_balance(rich)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_success_the_database_refuses_waits_for_staff_and_holds_up_nothing(make_seller):
+    """An operator's reference longer than the column (the database refuses
+    the row) fails the success batch's one statement: the other successes
+    are recorded one by one, and that recharge waits for staff with the reason."""
+    seller = make_seller(balance=START)
+    set_callback_url(seller_id=seller.pk, url="https://shop.example/hooks")
+    ids = [sell(seller, f"000{i}") for i in range(4)]
+    claim_due(limit=10, lease_seconds=LEASE)
+    refused = ids[1]
+    record_outcomes(
+        [
+            Outcome(recharge_id, "successful", operator_reference="R" * (200 if recharge_id == refused else 12))
+            for recharge_id in ids
+        ]
+    )
+
+    assert dict(Recharge.objects.values_list("pk", "status")) == {
+        recharge_id: "pending" if recharge_id == refused else "successful" for recharge_id in ids
+    }
+    parked = Recharge.objects.get(pk=refused)
+    assert parked.next_attempt_at is None
+    assert parked.last_error.startswith("The operator answered successful; recording it failed:")
+    events = [json.loads(body)["data"]["id"] for body in CallbackEvent.objects.values_list("body", flat=True)]
+    assert sorted(events) == [recharge_id for recharge_id in ids if recharge_id != refused]
     assert_books_balance(seller)
