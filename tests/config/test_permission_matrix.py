@@ -44,6 +44,38 @@ def test_every_door_declares_a_permission():
     assert {door.model_admin.opts.label_lower for door in DOORS if door.kind == "admin-view"} == registered
 
 
+def test_the_admin_and_the_api_agree_on_each_staff_permission(db):
+    """An API endpoint's permission "<app>.<verb>_<model>" and the admin's
+    has_<verb>_permission on that model let in the same members of each group."""
+    twins = _admin_twins()
+    assert {(m.opts.label_lower, verb) for m, verb in twins} >= {
+        ("credits.creditrequest", "decide"),
+        ("sellers.seller", "add"),
+    }
+    for group in Group.objects.all():
+        user = get_user_model().objects.create_user(username=f"twin-{group.name}", is_staff=True)
+        user.groups.add(group)
+        request = RequestFactory().get("/")
+        request.user = get_user_model().objects.get(pk=user.pk)
+        for model_admin, verb in twins:
+            permission = f"{model_admin.opts.app_label}.{get_permission_codename(verb, model_admin.opts)}"
+            admin_says = getattr(model_admin, f"has_{verb}_permission")(request)
+            assert admin_says == request.user.has_perm(permission), f"{group.name}: {model_admin} {verb}"
+
+
+def _admin_twins() -> set:
+    """(ModelAdmin, verb) for each API permission "<app>.<verb>_<model>" on a model the admin shows."""
+    admins = {(m.opts.app_label, m.opts.model_name): m for m in admin.site._registry.values()}
+    twins = set()
+    for door in DOORS:
+        for _, permission in door.api_rule:
+            app_label, _, codename = (permission or "").partition(".")
+            verb, _, model_name = codename.rpartition("_")
+            if (app_label, model_name) in admins:
+                twins.add((admins[app_label, model_name], verb))
+    return twins
+
+
 @pytest.fixture
 def world(make_seller, staff_user):
     """One row (at least) of every model the admin shows; the seller's last
@@ -90,9 +122,10 @@ def test_door(door, world, users):
         assert response.status_code < 500, f"{door.id} as {name}"
         if door.kind == "admin-site":  # any staff may open the admin's own pages, which check models themselves
             refused, expected[name] = _sent_to_login(response), user.is_staff
+        written = table_snapshot() != before
         if refused == expected[name]:
-            wrong.append(f"{name}: {'refused' if refused else 'let in'} ({response.status_code})")
-        if (refused or door.kind == "admin-site") and table_snapshot() != before:
+            wrong.append(f"{name}: {'refused' if refused else 'let in'} ({response.status_code}, wrote: {written})")
+        elif written and (refused or door.kind == "admin-site"):
             wrong.append(f"{name}: refused, yet something was written")
     assert wrong == [], f"{door.id}: {wrong}"
 
