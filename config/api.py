@@ -70,6 +70,7 @@ def staff_with(permission: str) -> type[permissions.BasePermission]:
 
     class StaffWithPermission(permissions.BasePermission):
         message = f"This endpoint is for staff with the permission {permission}."
+        required_permission = permission
 
         def has_permission(self, request, view):
             return bool(request.user and request.user.is_staff and request.user.has_perm(permission))
@@ -83,6 +84,7 @@ def seller_or_staff_with(permission: str) -> type[permissions.BasePermission]:
 
     class SellerOrStaffWithPermission(permissions.BasePermission):
         message = f"This endpoint is for sellers, and for staff with the permission {permission}."
+        required_permission = permission
 
         def has_permission(self, request, view):
             return IsSeller().has_permission(request, view) or staff().has_permission(request, view)

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from config.errors import ApplicationError
 from config.formats import rials
 from credits import services
-from credits.models import CreditRequest
+from credits.models import DECIDE_CREDIT_REQUESTS, CreditRequest
 
 
 @admin.register(CreditRequest)
@@ -42,11 +42,15 @@ class CreditRequestAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Approve selected credit requests")
+    def has_decide_permission(self, request):
+        # The permission the API's approve and reject endpoints check (docs/permissions.md).
+        return request.user.has_perm(DECIDE_CREDIT_REQUESTS)
+
+    @admin.action(description="Approve selected credit requests", permissions=["decide"])
     def approve_selected(self, request, queryset):
         self._decide(request, queryset, services.approve_credit_request, "approved")
 
-    @admin.action(description="Reject selected credit requests")
+    @admin.action(description="Reject selected credit requests", permissions=["decide"])
     def reject_selected(self, request, queryset):
         self._decide(request, queryset, services.reject_credit_request, "rejected")
 

@@ -16,7 +16,7 @@ from config.api import (
 from config.openapi import errors
 from config.routers import listing_on_replica
 from credits import selectors, services
-from credits.models import CreditRequest
+from credits.models import DECIDE_CREDIT_REQUESTS, CreditRequest
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
 from idempotency.services import request_hash, run_idempotent
 
@@ -38,7 +38,6 @@ class CreditRequestOutputSerializer(serializers.Serializer):
 
 # Django permissions of the staff endpoints (docs/permissions.md).
 VIEW_CREDIT_REQUESTS = "credits.view_creditrequest"
-DECIDE_CREDIT_REQUESTS = "credits.decide_creditrequest"
 
 
 def _caller_seller_id(request) -> int | None:

@@ -5,6 +5,9 @@ from django.db.models.functions import Now
 
 from config.constants import MAX_AMOUNT
 
+# Approving or rejecting a credit request, in the API and the admin alike.
+DECIDE_CREDIT_REQUESTS = "credits.decide_creditrequest"
+
 
 class CreditRequest(models.Model):
     """A seller's request for a credit top-up; an admin approves or rejects it.

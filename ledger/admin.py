@@ -61,7 +61,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def phone_number(self, entry):
         return entry.recharge.phone_number.e164 if entry.recharge_id else ""
 
-    @admin.action(description="Export selected entries as CSV")
+    @admin.action(description="Export selected entries as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
         # Streamed from a server-side cursor: "select all" on millions of rows
         # never sits in the worker's memory.

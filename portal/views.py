@@ -41,6 +41,7 @@ def seller_required(view):
             return render(request, "portal/forbidden.html", status=403)
         return view(request, request.user.seller, *args, **kwargs)
 
+    wrapper.seller_only = True  # type: ignore[attr-defined]  # read by the permission matrix test
     return never_cache(wrapper)
 
 

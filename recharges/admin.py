@@ -9,9 +9,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 
 from config.errors import ApplicationError
+from config.permissions import requires
 from recharges.delivery import resolve_recharge
 from recharges.models import Operator, Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
@@ -124,9 +126,8 @@ class RechargeAdmin(admin.ModelAdmin):
         resolve = self.admin_site.admin_view(self.resolve_view)
         return [path("<int:recharge_id>/resolve/", resolve, name="recharges_recharge_resolve"), *super().get_urls()]
 
+    @method_decorator(requires("recharges.change_recharge"))
     def resolve_view(self, request, recharge_id):
-        if not request.user.has_perm("recharges.change_recharge"):
-            return TemplateResponse(request, "admin/recharges/recharge/resolve.html", {"denied": True}, status=403)
         recharge = get_object_or_404(Recharge.objects.select_related("seller", "phone_number"), pk=recharge_id)
         form = ResolveForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

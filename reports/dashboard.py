@@ -3,19 +3,18 @@
 from datetime import timedelta
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from config.permissions import requires
 from reports import charts, selectors
 from reports.api import LEDGER_VIEW_PERMISSION
 
 CHART_DAYS = 30
 
 
+@requires(LEDGER_VIEW_PERMISSION)
 def dashboard(request):
-    if not request.user.has_perm(LEDGER_VIEW_PERMISSION):
-        raise PermissionDenied
     today = selectors.business_today()
     first_day = today - timedelta(CHART_DAYS - 1)
     days = [first_day + timedelta(i) for i in range(CHART_DAYS)]

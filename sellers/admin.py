@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from config.formats import rials
-from sellers.models import Seller
+from sellers.models import MANAGE_TOKENS, Seller
 from sellers.services import issue_api_token, revoke_api_tokens, rotate_api_token
 
 
@@ -51,13 +51,19 @@ class SellerAdmin(admin.ModelAdmin):
         self.message_user(request, f"API token for {obj.name} (shown once, copy it now): {key}", messages.WARNING)
         return super().response_add(request, obj, post_url_continue)
 
-    @admin.action(description="Rotate API token (revokes the old one, shows the new one once)")
+    def has_manage_tokens_permission(self, request):
+        # A new key acts as the seller: more than changing the seller's name.
+        return request.user.has_perm(MANAGE_TOKENS)
+
+    @admin.action(
+        description="Rotate API token (revokes the old one, shows the new one once)", permissions=["manage_tokens"]
+    )
     def rotate_token(self, request, queryset):
         for seller in queryset.select_related("user"):
             key = rotate_api_token(user=seller.user)
             self.message_user(request, f"New API token for {seller.name}: {key}", messages.WARNING)
 
-    @admin.action(description="Revoke API tokens")
+    @admin.action(description="Revoke API tokens", permissions=["manage_tokens"])
     def revoke_tokens(self, request, queryset):
         revoked = sum(revoke_api_tokens(user=seller.user) for seller in queryset.select_related("user"))
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

@@ -2,6 +2,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 
+# Rotating or revoking a seller's API tokens (the admin's actions): a new key acts as the seller.
+MANAGE_TOKENS = "sellers.manage_tokens_seller"
+
 
 class Seller(models.Model):
     """A shop or reseller holding prepaid credit.
@@ -20,6 +23,7 @@ class Seller(models.Model):
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
+        permissions = [("manage_tokens_seller", "Can rotate or revoke a seller's API tokens")]
         constraints = [
             models.CheckConstraint(condition=models.Q(balance__gte=0), name="seller_balance_non_negative"),
             models.CheckConstraint(
