@@ -104,6 +104,12 @@ class RechargeAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def save_model(self, request, obj, form, change):
+        # Every field is read-only: saving the row it read would undo what the
+        # delivery worker wrote meanwhile (a claim's topup_requested_at: the
+        # top-up would be sent twice). Only resolve_recharge changes a recharge.
+        obj.save(update_fields=form.changed_data)
+
     def get_search_results(self, request, queryset, search_term):
         # People type numbers as they please: 0912..., +98 912 ...
         with contextlib.suppress(InvalidPhoneNumber):

@@ -2,6 +2,8 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ledger.models import LedgerEntry
 from recharges.models import Recharge
@@ -67,3 +69,12 @@ def test_staff_see_the_reference_sent_to_the_operator_and_search_by_it(admin_cli
     assert found.status_code == 200
     assert f">{stuck.pk}<" in found.content.decode()
     assert "1 result" in found.content.decode()
+
+
+def test_saving_a_recharges_read_only_page_writes_nothing(admin_client, stuck):
+    """The change page shows every field read-only; a Save must not write back
+    the row it read over what the delivery worker wrote meanwhile."""
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.post(f"/admin/recharges/recharge/{stuck.pk}/change/", {"_save": "Save"})
+    assert response.status_code == 302
+    assert [q["sql"] for q in queries if q["sql"].startswith('UPDATE "recharges_recharge"')] == []
