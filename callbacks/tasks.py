@@ -13,7 +13,7 @@ from django.utils import timezone
 from procrastinate.contrib.django import app
 
 from callbacks.jobs import DRAIN_SECONDS, SWEEP_CRON, logged_as, queue_at, queue_now
-from callbacks.services import deliver_due_events, seconds_until_next_due
+from callbacks.sender import deliver_due_events, seconds_until_next_due
 
 TASK = "deliver_callbacks"
 QUEUE = "callbacks"

@@ -18,14 +18,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from callbacks.models import CallbackEndpoint, CallbackEvent
-from callbacks.services import (
-    delete_callback,
-    deliver_due_events,
-    record_event,
-    retry_delay,
-    seconds_until_next_due,
-    set_callback_url,
-)
+from callbacks.sender import deliver_due_events, retry_delay, seconds_until_next_due
+from callbacks.services import delete_callback, record_event, set_callback_url
 from tests.callbacks.receiver import Receiver, wait_for_next_second
 from tests.helpers.workers import current_database_url
 
@@ -247,6 +241,29 @@ def test_events_that_fall_due_during_a_slow_attempt_go_out_at_once(make_seller, 
     # 7 attempts: 3 slow ones, the fast one, 3 slow ones when the first timed out.
     attempts = CallbackEvent.objects.filter(pk__in=[e.pk for e in slow]).values_list("attempts", "last_error")
     assert sorted(attempts) == [(0, "")] * 4 + [(1, "No answer within 3 s.")] * 6
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_at_the_deadline(seller, settings):
+    """One header byte a second never lets a per-read timeout fire: the
+    attempt's deadline covers connect, send and the whole status line and
+    headers."""
+    settings.CALLBACK_TIMEOUT_SECONDS = 2
+    with Receiver(trickle={"/hook"}) as receiver:
+        set_callback_url(seller_id=seller.pk, url=receiver.url())
+        event = record(seller)
+        for attempt in (1, 2):
+            deliverer = threading.Thread(target=_deliver_and_close, daemon=True)
+            deliverer.start()
+            deliverer.join(timeout=settings.CALLBACK_TIMEOUT_SECONDS + 3)
+            ended = time.time()
+            assert not deliverer.is_alive(), "the attempt outlived its deadline"
+            assert len(receiver.received) == attempt
+            assert 1.5 < ended - receiver.received[-1].at < 2.5  # cut at the deadline, not before
+            event.refresh_from_db()
+            assert (event.status, event.attempts, event.last_error) == ("pending", attempt, "No answer within 2 s.")
+            if attempt == 1:
+                assert 3 < (event.next_attempt_at - timezone.now()).total_seconds() <= 5  # retried per the schedule
+                make_due(event)
 
 
 def _deliver_and_close(**kwargs):

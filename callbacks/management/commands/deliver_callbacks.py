@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from callbacks.jobs import run_worker
-from callbacks.services import deliver_due_events
+from callbacks.sender import deliver_due_events
 from callbacks.tasks import POSTS_IN_FLIGHT, QUEUE
 from config.metrics import serve_metrics
 
