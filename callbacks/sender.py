@@ -1,38 +1,46 @@
 """Signed callbacks, the sending: claim due events, POST them outside any
 transaction, record the outcomes.
 
-`deliver_due_events` keeps up to `max_workers` POSTs in flight, outside any
-transaction. It claims due events only for free threads, in one short
-statement (`FOR UPDATE SKIP LOCKED`, which also counts the attempt and moves
-the event's due time a lease ahead), and writes outcomes as they come, those
-that finished together in one statement. While a slow receiver holds a
-thread, the others go on claiming and delivering, round-robin across
-sellers; no seller has more than three quarters of the threads, so one slow
-or failing receiver cannot hold them all. Callers may run it concurrently in
-any number of threads and processes: SKIP LOCKED hands each due event to one
-of them, and a caller that dies mid-way leaves its events due again when
-their lease ends (delivery is at least once; receivers deduplicate by id).
-
-A failed attempt is retried after 5 s, then with exponential backoff capped
-at an hour, until CALLBACK_RETRY_HORIZON_SECONDS after the event was made;
-the last attempt is at the horizon, and an event whose attempt fails after it
-is abandoned (the row stays, for the admin).
+- A `Sender` keeps up to `max_in_flight` POSTs in flight, each in its own
+  thread. It claims due events only for free threads, in one short statement
+  (`FOR UPDATE SKIP LOCKED`, which also counts the attempt and moves the
+  event's due time a lease ahead), and writes outcomes as they come, those
+  that finished together in one statement.
+- Each attempt has one deadline, CALLBACK_TIMEOUT_SECONDS, for connecting,
+  sending and the answer's status line and headers together
+  (callbacks/deadlines.py): a receiver that trickles its answer is cut there,
+  and the attempt has failed.
+- A slow or unreachable receiver delays only its own seller: claims go
+  round-robin across sellers, one seller has at most PER_SELLER_IN_FLIGHT
+  attempts in flight, and while slow attempts hang the loop goes on claiming
+  for the free threads. Attempts outlive the `run` that started them, so a
+  worker's job hands over to the next without waiting for them.
+- Callers may run concurrently in any number of threads and processes: SKIP
+  LOCKED hands each due event to one of them, and a caller that dies mid-way
+  leaves its events due again when their lease ends (delivery is at least
+  once; receivers deduplicate by id).
+- A failed attempt is retried after 5 s, then with exponential backoff capped
+  at an hour, until CALLBACK_RETRY_HORIZON_SECONDS after the event was made;
+  the last attempt is at the horizon, and an event whose attempt fails after
+  it is abandoned (the row stays, for the admin).
 """
 
-import functools
 import random
+import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpcore
 import httpx
 import structlog
 from django.conf import settings
 from django.db import connection
 
+from callbacks.deadlines import deadline, pool
 from callbacks.models import CallbackEndpoint, CallbackEvent
 from callbacks.services import NO_URL_ERROR
 from callbacks.signatures import SIGNATURE_HEADER, signature_header
@@ -43,6 +51,9 @@ FIRST_RETRY_SECONDS = 5
 MAX_RETRY_DELAY_SECONDS = 3600
 CLAIM_INTERVAL_SECONDS = 0.5
 CLAIM_WINDOW_PER_EVENT = 8
+# A seller's attempts in flight in one sender: its own events go out in
+# parallel, and however slow its receiver, it holds no more threads than this.
+PER_SELLER_IN_FLIGHT = 4
 
 _EVENTS = CallbackEvent._meta.db_table
 _ENDPOINTS = CallbackEndpoint._meta.db_table
@@ -123,38 +134,93 @@ _OUTCOMES_SQL = f"""
 """  # noqa: S608 - table names come from the models; values are parameters
 
 
-def deliver_due_events(*, limit: int = 100, max_workers: int = 16) -> int:
+class Sender:
+    """Attempts in flight, and the loop that claims events, starts their
+    attempts and records how they ended. Attempts outlive a `run`: the next
+    run (or `finish`) records them, so a caller that runs in slices (a job,
+    then the next) never stops claiming to wait for a slow receiver first.
+    One caller at a time."""
+
+    def __init__(self, *, max_in_flight: int, per_seller: int = PER_SELLER_IN_FLIGHT):
+        self._max_in_flight = max_in_flight
+        self._per_seller = per_seller
+        # Threads start as attempts need them, up to max_in_flight, and wait idle after.
+        self._threads = ThreadPoolExecutor(max_in_flight, thread_name_prefix="callback")
+        self._in_flight: dict[Future, _Claimed] = {}
+        self._sellers: Counter[int] = Counter()  # attempts in flight per seller
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Sender":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.finish()
+        self._threads.shutdown()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def run(self, *, limit: int | None = None, until: float | None = None) -> int:
+        """Sends due events and records outcomes until none is due and none
+        is in flight, or until `limit` attempts are made or `time.monotonic()`
+        reaches `until`; returns how many attempts it made. It does not wait
+        for the attempts in flight when it stops for `limit` or `until`."""
+        if connection.in_atomic_block:
+            raise RuntimeError("Callbacks are sent outside any transaction: they make HTTP calls.")
+        # Claims wait for a few free threads (one statement for several events),
+        # unless nothing is in flight or nothing finished for a while.
+        batch = max(1, min(self._max_in_flight // 4, 4))
+        made = 0
+        with self._lock, _bookkeeping_without_disk_waits():
+            outcomes = self._finished(timeout=0)  # those the last run left in flight
+            while True:
+                if outcomes:
+                    _record_outcomes(outcomes)
+                if (limit is not None and made >= limit) or (until is not None and time.monotonic() >= until):
+                    return made
+                free = self._max_in_flight - len(self._in_flight)
+                if limit is not None:
+                    free = min(free, limit - made)
+                if free >= batch or (free > 0 and not (self._in_flight and outcomes)):
+                    made += self._start(_claim(free, self._per_seller, self._sellers))
+                if not self._in_flight:
+                    return made
+                # Wakes when an attempt ends, or after a while to claim events that
+                # became due while every attempt in flight is slow.
+                outcomes = self._finished(timeout=CLAIM_INTERVAL_SECONDS)
+
+    def finish(self) -> None:
+        """Waits for the attempts in flight, each within its deadline, and records how they ended."""
+        with self._lock:
+            if self._in_flight:
+                with _bookkeeping_without_disk_waits():
+                    _record_outcomes(self._finished(timeout=None, return_when=ALL_COMPLETED))
+
+    def _start(self, events: list[_Claimed]) -> int:
+        for event in events:
+            self._in_flight[self._threads.submit(_attempt, event)] = event
+            self._sellers[event.seller_id] += 1
+        return len(events)
+
+    def _finished(
+        self, *, timeout: float | None, return_when: str = FIRST_COMPLETED
+    ) -> list[tuple[_Claimed, _Outcome]]:
+        finished, _ = wait(self._in_flight, timeout=timeout, return_when=return_when)
+        ended = [(self._in_flight.pop(future), future) for future in finished]
+        # Counter subtraction also forgets the sellers with nothing left in flight.
+        self._sellers -= Counter(event.seller_id for event, _ in ended)
+        # Books first: an attempt that raised (a bug) fails this run, and its
+        # event goes out again when its lease ends.
+        return [(event, future.result()) for event, future in ended]
+
+
+def deliver_due_events(*, limit: int = 100, max_workers: int = 16, per_seller: int = PER_SELLER_IN_FLIGHT) -> int:
     """Delivers due events until none is due and none is in flight, making at
-    most `limit` attempts; returns how many it made."""
-    if connection.in_atomic_block:
-        raise RuntimeError("deliver_due_events must run outside a transaction: it makes HTTP calls.")
-    # A quarter of the threads stay for other sellers whatever one seller's receiver does.
-    room = max(1, max_workers - max_workers // 4)
-    # Claims wait for a few free threads (one statement for several events),
-    # unless nothing is in flight or nothing finished for a while.
-    batch = max(1, max_workers // 4)
-    made = 0
-    in_flight: dict[Future, _Claimed] = {}
-    per_seller: Counter[int] = Counter()
-    outcomes: list[tuple[_Claimed, _Outcome]] = []
-    with _bookkeeping_without_disk_waits(), ThreadPoolExecutor(max_workers=max_workers) as pool:
-        while True:
-            if outcomes:
-                _record_outcomes(outcomes)
-            free = min(max_workers - len(in_flight), limit - made)
-            if free >= batch or (free > 0 and not (in_flight and outcomes)):
-                for event in _claim(free, room, per_seller):
-                    in_flight[pool.submit(_attempt, _http_client(), event)] = event
-                    per_seller[event.seller_id] += 1
-                    made += 1
-            if not in_flight:
-                return made
-            # Wakes when an attempt ends, or after a while to claim events that
-            # became due while every attempt in flight is slow.
-            finished, _ = wait(in_flight, timeout=CLAIM_INTERVAL_SECONDS, return_when=FIRST_COMPLETED)
-            outcomes = [(in_flight.pop(future), future.result()) for future in finished]
-            for event, _ in outcomes:
-                per_seller[event.seller_id] -= 1
+    most `limit` attempts, up to `max_workers` at once and `per_seller` for
+    one seller; returns how many it made."""
+    with Sender(max_in_flight=max_workers, per_seller=per_seller) as sender:
+        return sender.run(limit=limit)
 
 
 @contextmanager
@@ -186,9 +252,9 @@ def _claim(limit: int, room: int, per_seller: Counter) -> list[_Claimed]:
         "busy_sellers": list(busy),
         "busy_counts": list(busy.values()),
         "full_sellers": [seller_id for seller_id, count in busy.items() if count >= room],
-        # Each claimed event starts at once: connect, send and answer are each
-        # bounded by the timeout.
-        "lease": 3 * settings.CALLBACK_TIMEOUT_SECONDS + 30,
+        # Each claimed event starts at once and its attempt ends by its
+        # deadline; the margin is for DNS and for recording the outcome.
+        "lease": settings.CALLBACK_TIMEOUT_SECONDS + 30,
     }
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, params)
@@ -214,30 +280,41 @@ def retry_delay(attempts: int) -> float:
     return delay * (1 - random.random() / 5)
 
 
-def _attempt(client: httpx.Client, event: _Claimed) -> _Outcome:
+def _attempt(event: _Claimed) -> _Outcome:
     if event.url is None or event.secret is None:  # the seller removed the URL
         return _Outcome(delivered=False, error=NO_URL_ERROR, final=True)
-    body = event.body.encode("utf-8")
     timeout = settings.CALLBACK_TIMEOUT_SECONDS
     try:
-        target = resolve_target(event.url)
-        signature = signature_header(secret=event.secret, timestamp=int(time.time()), body=body)
-        headers = {**target.headers, "Content-Type": "application/json", SIGNATURE_HEADER: signature}
-        # Streamed and never read: only the status counts, and a receiver
-        # cannot hold the thread by sending a long body.
-        with client.stream(
-            "POST", target.url, content=body, headers=headers, extensions=target.extensions, timeout=timeout
-        ) as response:
-            if response.is_success:
-                return _Outcome(delivered=True)
-            error = f"HTTP {response.status_code}"
+        with deadline(timeout):
+            status = _post(event.url, event.secret, event.body.encode("utf-8"))
+        if 200 <= status < 300:
+            return _Outcome(delivered=True)
+        error = f"HTTP {status}"
     except UnsafeTarget as refused:
         error = str(refused)
-    except httpx.TimeoutException:
+    except httpcore.TimeoutException:
         error = f"No answer within {timeout:g} s."
-    except httpx.HTTPError as failure:
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as failure:
         error = f"{type(failure).__name__}: {failure}"
     return _Outcome(delivered=False, error=error[:1000])
+
+
+def _post(url: str, secret: str, body: bytes) -> int:
+    """The status of a signed POST of `body` to `url`. The answer's body is
+    never read: only the status counts, and a receiver cannot hold the thread
+    by sending a long one."""
+    target = resolve_target(url)
+    signature = signature_header(secret=secret, timestamp=int(time.time()), body=body)
+    parsed = httpx.URL(target.url)  # the parser that checked it (callbacks/targets.py)
+    headers = {
+        "Host": parsed.netloc.decode("ascii"),
+        **target.headers,
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: signature,
+    }
+    request_url = httpcore.URL(scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path)
+    with pool().stream("POST", request_url, headers=headers, content=body, extensions=target.extensions) as response:
+        return response.status
 
 
 def _record_outcomes(outcomes: list[tuple[_Claimed, _Outcome]]) -> None:
@@ -260,11 +337,3 @@ def _record_outcomes(outcomes: list[tuple[_Claimed, _Outcome]]) -> None:
     # Event ids only (the error is in the event row, for staff): an error
     # message may quote the URL, which may carry the receiver's token.
     batch_log.info("callback_batch", delivered=len(outcomes) - len(failed), failed=failed)
-
-
-@functools.cache
-def _http_client() -> httpx.Client:
-    """One client (thread-safe, with its connection pool) per process: making
-    one loads the CA bundle, which costs more than a local delivery.
-    trust_env=False: no proxy from the environment may bypass the pinned address."""
-    return httpx.Client(follow_redirects=False, trust_env=False)

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from callbacks import tasks
 from callbacks.models import CallbackEndpoint, CallbackEvent
 from callbacks.sender import deliver_due_events, retry_delay, seconds_until_next_due
 from callbacks.services import delete_callback, record_event, set_callback_url
@@ -226,9 +227,9 @@ def test_events_that_fall_due_during_a_slow_attempt_go_out_at_once(make_seller, 
         set_callback_url(seller_id=slow_seller.pk, url=receiver.url("/slow"))
         set_callback_url(seller_id=fast_seller.pk, url=receiver.url("/fast"))
         slow = [record(slow_seller) for _ in range(10)]
-        deliverer = threading.Thread(target=_deliver_and_close, kwargs={"max_workers": 4, "limit": 7})
+        deliverer = threading.Thread(target=_deliver_and_close, kwargs={"max_workers": 4, "per_seller": 3, "limit": 7})
         deliverer.start()
-        while len(receiver.received) < 3:  # a seller gets 3 of the 4 threads
+        while len(receiver.received) < 3:  # the slow seller gets 3 of the 4 threads
             time.sleep(0.02)
         started = time.monotonic()
         fast = record(fast_seller)  # falls due while every slow attempt hangs
@@ -258,12 +259,43 @@ def test_a_receiver_that_trickles_its_answer_is_cut_at_the_deadline(seller, sett
             ended = time.time()
             assert not deliverer.is_alive(), "the attempt outlived its deadline"
             assert len(receiver.received) == attempt
-            assert 1.5 < ended - receiver.received[-1].at < 2.5  # cut at the deadline, not before
+            assert 1.5 < ended - receiver.received[-1].at < 3.5  # cut at the deadline, not before
             event.refresh_from_db()
             assert (event.status, event.attempts, event.last_error) == ("pending", attempt, "No answer within 2 s.")
             if attempt == 1:
                 assert 3 < (event.next_attempt_at - timezone.now()).total_seconds() <= 5  # retried per the schedule
                 make_due(event)
+
+
+def test_a_job_hands_over_to_the_next_without_waiting_for_a_slow_attempt(
+    make_seller, settings, monkeypatch, no_waiting_jobs
+):
+    """The worker runs jobs one after another; a job that runs out of time
+    while a slow attempt hangs returns at once, and the next records it."""
+    settings.CALLBACK_TIMEOUT_SECONDS = 3
+    monkeypatch.setattr(tasks, "DRAIN_SECONDS", 1)
+    slow_seller, fast_seller = make_seller(), make_seller()
+    with Receiver(trickle={"/slow"}) as receiver:
+        set_callback_url(seller_id=slow_seller.pk, url=receiver.url("/slow"))
+        set_callback_url(seller_id=fast_seller.pk, url=receiver.url("/fast"))
+        slow = record(slow_seller)
+        started = time.monotonic()
+        tasks.deliver_callbacks()
+        assert time.monotonic() - started < 2, "the job waited for the slow attempt"
+        assert _waiting_jobs("deliver_callbacks") == 1  # the next job
+        assert [r.path for r in receiver.received] == ["/slow"]
+
+        fast = record(fast_seller)
+        while CallbackEvent.objects.filter(pk=slow.pk, last_error="").exists():
+            assert time.monotonic() - started < 10, "the slow attempt was never recorded"
+            tasks.deliver_callbacks()  # as the worker runs the jobs that follow
+        assert receiver.received[1].path == "/fast"
+        assert receiver.received[1].at - fast.created_at.timestamp() < 1
+
+    slow.refresh_from_db()
+    assert (slow.status, slow.attempts, slow.last_error) == ("pending", 1, "No answer within 3 s.")
+    fast.refresh_from_db()
+    assert (fast.status, fast.attempts) == ("delivered", 1)
 
 
 def _deliver_and_close(**kwargs):
