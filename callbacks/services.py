@@ -1,60 +1,31 @@
-"""Signed callbacks: a seller's URL and secret, and the events POSTed to it.
+"""Signed callbacks, the writes: a seller's URL and secret, and the events
+that report a recharge's final status.
 
-- `record_event` runs inside the transaction that makes a recharge final, so
-  an event exists exactly when its money change committed. It renders the body
-  once; every attempt sends those bytes.
-- `deliver_due_events` keeps up to `max_workers` POSTs in flight, outside any
-  transaction. It claims due events only for free threads, in one short
-  statement (`FOR UPDATE SKIP LOCKED`, which also counts the attempt and moves
-  the event's due time a lease ahead), and writes outcomes as they come, those
-  that finished together in one statement. While a slow receiver holds a
-  thread, the others go on claiming and delivering, round-robin across
-  sellers; no seller has more than three quarters of the threads, so one slow
-  or failing receiver cannot hold them all. Callers may run it concurrently in any number of threads and processes:
-  SKIP LOCKED hands each due event to one of them, and a caller that dies
-  mid-way leaves its events due again when their lease ends (delivery is at
-  least once; receivers deduplicate by id).
-- A failed attempt is retried after 5 s, then with exponential backoff capped
-  at an hour, until CALLBACK_RETRY_HORIZON_SECONDS after the event was made;
-  the last attempt is at the horizon, and an event whose attempt fails after it
-  is abandoned (the row stays, for the admin).
+`record_event` and `record_events` run inside the transaction that makes a
+recharge final, so an event exists exactly when its money change committed.
+They render the body once; every attempt sends those bytes. Sending is
+callbacks/sender.py; which URLs may be called, callbacks/targets.py.
 """
 
-import functools
 import json
-import random
 import secrets
-import time
 import uuid
-from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-import httpx
-import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from callbacks.models import CallbackEndpoint, CallbackEvent, EventType
-from callbacks.signatures import SIGNATURE_HEADER, signature_header
-from callbacks.targets import UnsafeTarget, check_url, resolve_target
+from callbacks.targets import UnsafeTarget, check_url
 from config.errors import InvalidInput
-from config.metrics import CALLBACKS
 
-FIRST_RETRY_SECONDS = 5
-MAX_RETRY_DELAY_SECONDS = 3600
-CLAIM_INTERVAL_SECONDS = 0.5
-CLAIM_WINDOW_PER_EVENT = 8
 NO_URL_ERROR = "The seller has no callback URL any more."
 
 _EVENTS = CallbackEvent._meta.db_table
 _ENDPOINTS = CallbackEndpoint._meta.db_table
-batch_log = structlog.get_logger("callbacks")
 
 
 def set_callback_url(*, seller_id: int, url: str) -> tuple[str, str]:
@@ -130,224 +101,3 @@ def record_events(*, event_type: str, events: Sequence[tuple[int, dict]]) -> Non
     }
     with connection.cursor() as cursor:
         cursor.execute(_RECORD_SQL, params)
-
-
-@dataclass(frozen=True)
-class _Claimed:
-    id: uuid.UUID
-    seller_id: int
-    attempts: int
-    body: str
-    url: str | None
-    secret: str | None
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    delivered: bool
-    error: str = ""
-    final: bool = False  # no retry whatever the horizon
-
-
-# The earliest due events of sellers with room left in this caller (a bounded
-# window, so a large backlog costs no more), taken round-robin across sellers
-# (each seller's first, then each one's second, counting what this caller
-# already has in flight for it), at most `room` in flight per seller.
-_CLAIM_SQL = f"""
-    WITH in_flight (seller_id, count) AS (
-        SELECT * FROM unnest(%(busy_sellers)s::bigint[], %(busy_counts)s::int[])
-    ), earliest AS (
-        SELECT id, seller_id, next_attempt_at
-          FROM {_EVENTS}
-         WHERE delivered_at IS NULL AND abandoned_at IS NULL AND next_attempt_at <= now()
-           AND seller_id <> ALL(%(full_sellers)s::bigint[])
-         ORDER BY next_attempt_at
-         LIMIT %(window)s
-    ), ranked AS (
-        SELECT earliest.id, earliest.next_attempt_at,
-               row_number() OVER (PARTITION BY earliest.seller_id ORDER BY earliest.next_attempt_at)
-                   + coalesce(in_flight.count, 0) AS place
-          FROM earliest LEFT JOIN in_flight USING (seller_id)
-    ), due AS (
-        SELECT event.id, event.seller_id
-          FROM ranked JOIN {_EVENTS} event USING (id)
-         WHERE ranked.place <= %(room)s
-           AND event.delivered_at IS NULL AND event.abandoned_at IS NULL AND event.next_attempt_at <= now()
-         ORDER BY ranked.place, ranked.next_attempt_at
-         LIMIT %(limit)s
-           FOR UPDATE OF event SKIP LOCKED
-    )
-    UPDATE {_EVENTS} event
-       SET attempts = event.attempts + 1,
-           next_attempt_at = now() + make_interval(secs => %(lease)s)
-      FROM due LEFT JOIN {_ENDPOINTS} endpoint ON endpoint.seller_id = due.seller_id
-     WHERE event.id = due.id
-    RETURNING event.id, event.seller_id, event.attempts, event.body, endpoint.url, endpoint.secret
-"""  # noqa: S608 - table names come from the models; values are parameters
-
-# A success is always recorded; a failure only by the attempt that still owns
-# the event (a later claim after an expired lease has counted another attempt).
-_OUTCOMES_SQL = f"""
-    UPDATE {_EVENTS} event
-       SET delivered_at = CASE WHEN outcome.delivered THEN now() END,
-           abandoned_at = CASE
-               WHEN NOT outcome.delivered
-                    AND (outcome.final OR now() >= event.created_at + make_interval(secs => %(horizon)s))
-               THEN now() END,
-           next_attempt_at = CASE WHEN outcome.delivered THEN event.next_attempt_at
-               ELSE least(now() + make_interval(secs => outcome.delay),
-                          event.created_at + make_interval(secs => %(horizon)s)) END,
-           last_error = CASE WHEN outcome.delivered THEN event.last_error ELSE outcome.error END
-      FROM unnest(%(ids)s::uuid[], %(attempts)s::int[], %(delivered)s::bool[], %(final)s::bool[],
-                  %(errors)s::text[], %(delays)s::float8[])
-           AS outcome (id, attempts, delivered, final, error, delay)
-     WHERE event.id = outcome.id AND event.delivered_at IS NULL AND event.abandoned_at IS NULL
-       AND (outcome.delivered OR event.attempts = outcome.attempts)
-"""  # noqa: S608 - table names come from the models; values are parameters
-
-
-def deliver_due_events(*, limit: int = 100, max_workers: int = 16) -> int:
-    """Delivers due events until none is due and none is in flight, making at
-    most `limit` attempts; returns how many it made."""
-    if connection.in_atomic_block:
-        raise RuntimeError("deliver_due_events must run outside a transaction: it makes HTTP calls.")
-    # A quarter of the threads stay for other sellers whatever one seller's receiver does.
-    room = max(1, max_workers - max_workers // 4)
-    # Claims wait for a few free threads (one statement for several events),
-    # unless nothing is in flight or nothing finished for a while.
-    batch = max(1, max_workers // 4)
-    made = 0
-    in_flight: dict[Future, _Claimed] = {}
-    per_seller: Counter[int] = Counter()
-    outcomes: list[tuple[_Claimed, _Outcome]] = []
-    with _bookkeeping_without_disk_waits(), ThreadPoolExecutor(max_workers=max_workers) as pool:
-        while True:
-            if outcomes:
-                _record_outcomes(outcomes)
-            free = min(max_workers - len(in_flight), limit - made)
-            if free >= batch or (free > 0 and not (in_flight and outcomes)):
-                for event in _claim(free, room, per_seller):
-                    in_flight[pool.submit(_attempt, _http_client(), event)] = event
-                    per_seller[event.seller_id] += 1
-                    made += 1
-            if not in_flight:
-                return made
-            # Wakes when an attempt ends, or after a while to claim events that
-            # became due while every attempt in flight is slow.
-            finished, _ = wait(in_flight, timeout=CLAIM_INTERVAL_SECONDS, return_when=FIRST_COMPLETED)
-            outcomes = [(in_flight.pop(future), future.result()) for future in finished]
-            for event, _ in outcomes:
-                per_seller[event.seller_id] -= 1
-
-
-@contextmanager
-def _bookkeeping_without_disk_waits():
-    """Claims and outcomes commit without waiting for the disk (a flush costs
-    more than the statement). A crash may lose their last milliseconds: those
-    events are then sent again, which at-least-once delivery allows, and no
-    money is involved. Only this session's own statements run meanwhile.
-    Not through a transaction pool (DB_TRANSACTION_POOLING): the session SET
-    would stay on a server connection other clients then commit on."""
-    if settings.DB_TRANSACTION_POOLING:
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit = off")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET synchronous_commit")
-
-
-def _claim(limit: int, room: int, per_seller: Counter) -> list[_Claimed]:
-    busy = {seller_id: count for seller_id, count in per_seller.items() if count}
-    params = {
-        "limit": limit,
-        "room": room,
-        "window": CLAIM_WINDOW_PER_EVENT * limit,
-        "busy_sellers": list(busy),
-        "busy_counts": list(busy.values()),
-        "full_sellers": [seller_id for seller_id, count in busy.items() if count >= room],
-        # Each claimed event starts at once: connect, send and answer are each
-        # bounded by the timeout.
-        "lease": 3 * settings.CALLBACK_TIMEOUT_SECONDS + 30,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, params)
-        return [_Claimed(*row) for row in cursor.fetchall()]
-
-
-def seconds_until_next_due() -> float | None:
-    """Seconds until the earliest pending event is due (0 if one is due now); None if none is pending."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM {_EVENTS}"  # noqa: S608 - a model's table
-            " WHERE delivered_at IS NULL AND abandoned_at IS NULL"
-        )
-        (seconds,) = cursor.fetchone()
-    return None if seconds is None else max(0.0, seconds)
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds from the `attempts`-th failed attempt to the next: 5, 10, 20, …
-    capped at an hour, each shortened by up to a fifth at random so that the
-    retries for a receiver that was down do not all arrive at once."""
-    delay = min(FIRST_RETRY_SECONDS * 2 ** min(attempts - 1, 30), MAX_RETRY_DELAY_SECONDS)
-    return delay * (1 - random.random() / 5)
-
-
-def _attempt(client: httpx.Client, event: _Claimed) -> _Outcome:
-    if event.url is None or event.secret is None:  # the seller removed the URL
-        return _Outcome(delivered=False, error=NO_URL_ERROR, final=True)
-    body = event.body.encode("utf-8")
-    timeout = settings.CALLBACK_TIMEOUT_SECONDS
-    try:
-        target = resolve_target(event.url)
-        signature = signature_header(secret=event.secret, timestamp=int(time.time()), body=body)
-        headers = {**target.headers, "Content-Type": "application/json", SIGNATURE_HEADER: signature}
-        # Streamed and never read: only the status counts, and a receiver
-        # cannot hold the thread by sending a long body.
-        with client.stream(
-            "POST", target.url, content=body, headers=headers, extensions=target.extensions, timeout=timeout
-        ) as response:
-            if response.is_success:
-                return _Outcome(delivered=True)
-            error = f"HTTP {response.status_code}"
-    except UnsafeTarget as refused:
-        error = str(refused)
-    except httpx.TimeoutException:
-        error = f"No answer within {timeout:g} s."
-    except httpx.HTTPError as failure:
-        error = f"{type(failure).__name__}: {failure}"
-    return _Outcome(delivered=False, error=error[:1000])
-
-
-def _record_outcomes(outcomes: list[tuple[_Claimed, _Outcome]]) -> None:
-    params = {
-        "ids": [event.id for event, _ in outcomes],
-        "attempts": [event.attempts for event, _ in outcomes],
-        "delivered": [outcome.delivered for _, outcome in outcomes],
-        "final": [outcome.final for _, outcome in outcomes],
-        "errors": [outcome.error for _, outcome in outcomes],
-        "delays": [retry_delay(event.attempts) for event, _ in outcomes],
-        "horizon": settings.CALLBACK_RETRY_HORIZON_SECONDS,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_OUTCOMES_SQL, params)
-    failed = []
-    for event, outcome in outcomes:
-        CALLBACKS.labels("delivered" if outcome.delivered else "abandoned" if outcome.final else "failed").inc()
-        if not outcome.delivered:
-            failed.append(str(event.id))
-    # Event ids only (the error is in the event row, for staff): an error
-    # message may quote the URL, which may carry the receiver's token.
-    batch_log.info("callback_batch", delivered=len(outcomes) - len(failed), failed=failed)
-
-
-@functools.cache
-def _http_client() -> httpx.Client:
-    """One client (thread-safe, with its connection pool) per process: making
-    one loads the CA bundle, which costs more than a local delivery.
-    trust_env=False: no proxy from the environment may bypass the pinned address."""
-    return httpx.Client(follow_redirects=False, trust_env=False)

@@ -1,10 +1,14 @@
 """The callback job: send what is due, then schedule the next retry.
 
 A job comes from the statement that records an event (record_event queues
-one unless one waits), from a drain that ran out of time, from a retry's
+one unless one waits), from a job that ran out of time, from a retry's
 backoff (scheduled at the first event due), and from the periodic sweep.
+Every job of a process runs the same `Sender`, whose attempts outlive the job
+that started them: a job that runs out of time queues the next and returns
+at once, and the next records what is still in flight.
 """
 
+import functools
 import time
 from datetime import timedelta
 
@@ -13,11 +17,20 @@ from django.utils import timezone
 from procrastinate.contrib.django import app
 
 from callbacks.jobs import DRAIN_SECONDS, SWEEP_CRON, logged_as, queue_at, queue_now
-from callbacks.services import deliver_due_events, seconds_until_next_due
+from callbacks.sender import Sender, seconds_until_next_due
 
 TASK = "deliver_callbacks"
 QUEUE = "callbacks"
-POSTS_IN_FLIGHT = 16
+# Threads are made as attempts need them. With 4 per seller (the sender's
+# PER_SELLER_IN_FLIGHT), 31 sellers' receivers may hang at once and a 32nd
+# seller still gets its attempts out at once; more processes, more room.
+POSTS_IN_FLIGHT = 128
+
+
+@functools.cache
+def sender() -> Sender:
+    """This process's sender, for every job it runs."""
+    return Sender(max_in_flight=POSTS_IN_FLIGHT)
 
 
 @app.periodic(cron=SWEEP_CRON, periodic_id="sweep")
@@ -26,10 +39,10 @@ def deliver_callbacks(timestamp: int | None = None, request_id: str | None = Non
     """`timestamp` when the sweep queued it; `request_id` when a request did (staff resolving a recharge)."""
     until = time.monotonic() + DRAIN_SECONDS
     with logged_as(request_id):
-        while deliver_due_events(max_workers=POSTS_IN_FLIGHT):
-            if time.monotonic() >= until:
-                queue_now(TASK, QUEUE)
-                return
+        sender().run(until=until)
+    if sender().in_flight or time.monotonic() >= until:
+        queue_now(TASK, QUEUE)
+        return
     due_in = seconds_until_next_due()
     if due_in is not None:
         queue_at(TASK, QUEUE, timezone.now() + timedelta(seconds=due_in))

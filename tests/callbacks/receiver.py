@@ -19,13 +19,22 @@ class Received:
 
 class Receiver:
     """Answers each path with the statuses in `answers[path]` in turn (the
-    last one repeats; 200 for any other path), after `delays[path]` seconds."""
+    last one repeats; 200 for any other path), after `delays[path]` seconds.
+    A path in `trickle` never finishes its answer: one byte of its headers
+    every second, until the client hangs up or the receiver closes."""
 
-    def __init__(self, answers: dict[str, list[int]] | None = None, delays: dict[str, float] | None = None):
+    def __init__(
+        self,
+        answers: dict[str, list[int]] | None = None,
+        delays: dict[str, float] | None = None,
+        trickle: set[str] | frozenset[str] = frozenset(),
+    ):
         self.answers = {path: list(statuses) for path, statuses in (answers or {}).items()}
         self.delays = delays or {}
+        self.trickle = trickle
         self.received: list[Received] = []
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self.server = _bind(self._handler())
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -38,6 +47,7 @@ class Receiver:
         return self
 
     def __exit__(self, *exc):
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -57,10 +67,22 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
                 status = receiver._answer(self.path, request)
+                if self.path in receiver.trickle:
+                    self._trickle()
+                    return
                 time.sleep(receiver.delays.get(self.path, 0))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def _trickle(self):
+                self.close_connection = True
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Trickle: ")
+                    while not receiver._closing.wait(1):
+                        self.wfile.write(b"a")
+                except OSError:
+                    pass  # the client hung up
 
             def log_message(self, format, *args):
                 pass

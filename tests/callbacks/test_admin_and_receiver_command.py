@@ -15,7 +15,8 @@ from django.db import transaction
 from django.test import Client
 
 from callbacks.models import CallbackEvent
-from callbacks.services import deliver_due_events, record_event, set_callback_url
+from callbacks.sender import deliver_due_events
+from callbacks.services import record_event, set_callback_url
 from tests.callbacks.receiver import Receiver
 from tests.callbacks.test_delivery import RECHARGE
 from tests.helpers.workers import current_database_url

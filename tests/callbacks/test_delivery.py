@@ -17,15 +17,10 @@ from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from callbacks import tasks
 from callbacks.models import CallbackEndpoint, CallbackEvent
-from callbacks.services import (
-    delete_callback,
-    deliver_due_events,
-    record_event,
-    retry_delay,
-    seconds_until_next_due,
-    set_callback_url,
-)
+from callbacks.sender import deliver_due_events, retry_delay, seconds_until_next_due
+from callbacks.services import delete_callback, record_event, set_callback_url
 from tests.callbacks.receiver import Receiver, wait_for_next_second
 from tests.helpers.workers import current_database_url
 
@@ -232,9 +227,9 @@ def test_events_that_fall_due_during_a_slow_attempt_go_out_at_once(make_seller, 
         set_callback_url(seller_id=slow_seller.pk, url=receiver.url("/slow"))
         set_callback_url(seller_id=fast_seller.pk, url=receiver.url("/fast"))
         slow = [record(slow_seller) for _ in range(10)]
-        deliverer = threading.Thread(target=_deliver_and_close, kwargs={"max_workers": 4, "limit": 7})
+        deliverer = threading.Thread(target=_deliver_and_close, kwargs={"max_workers": 4, "per_seller": 3, "limit": 7})
         deliverer.start()
-        while len(receiver.received) < 3:  # a seller gets 3 of the 4 threads
+        while len(receiver.received) < 3:  # the slow seller gets 3 of the 4 threads
             time.sleep(0.02)
         started = time.monotonic()
         fast = record(fast_seller)  # falls due while every slow attempt hangs
@@ -247,6 +242,60 @@ def test_events_that_fall_due_during_a_slow_attempt_go_out_at_once(make_seller, 
     # 7 attempts: 3 slow ones, the fast one, 3 slow ones when the first timed out.
     attempts = CallbackEvent.objects.filter(pk__in=[e.pk for e in slow]).values_list("attempts", "last_error")
     assert sorted(attempts) == [(0, "")] * 4 + [(1, "No answer within 3 s.")] * 6
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_at_the_deadline(seller, settings):
+    """One header byte a second never lets a per-read timeout fire: the
+    attempt's deadline covers connect, send and the whole status line and
+    headers."""
+    settings.CALLBACK_TIMEOUT_SECONDS = 2
+    with Receiver(trickle={"/hook"}) as receiver:
+        set_callback_url(seller_id=seller.pk, url=receiver.url())
+        event = record(seller)
+        for attempt in (1, 2):
+            deliverer = threading.Thread(target=_deliver_and_close, daemon=True)
+            deliverer.start()
+            deliverer.join(timeout=settings.CALLBACK_TIMEOUT_SECONDS + 3)
+            ended = time.time()
+            assert not deliverer.is_alive(), "the attempt outlived its deadline"
+            assert len(receiver.received) == attempt
+            assert 1.5 < ended - receiver.received[-1].at < 3.5  # cut at the deadline, not before
+            event.refresh_from_db()
+            assert (event.status, event.attempts, event.last_error) == ("pending", attempt, "No answer within 2 s.")
+            if attempt == 1:
+                assert 3 < (event.next_attempt_at - timezone.now()).total_seconds() <= 5  # retried per the schedule
+                make_due(event)
+
+
+def test_a_job_hands_over_to_the_next_without_waiting_for_a_slow_attempt(
+    make_seller, settings, monkeypatch, no_waiting_jobs
+):
+    """The worker runs jobs one after another; a job that runs out of time
+    while a slow attempt hangs returns at once, and the next records it."""
+    settings.CALLBACK_TIMEOUT_SECONDS = 3
+    monkeypatch.setattr(tasks, "DRAIN_SECONDS", 1)
+    slow_seller, fast_seller = make_seller(), make_seller()
+    with Receiver(trickle={"/slow"}) as receiver:
+        set_callback_url(seller_id=slow_seller.pk, url=receiver.url("/slow"))
+        set_callback_url(seller_id=fast_seller.pk, url=receiver.url("/fast"))
+        slow = record(slow_seller)
+        started = time.monotonic()
+        tasks.deliver_callbacks()
+        assert time.monotonic() - started < 2, "the job waited for the slow attempt"
+        assert _waiting_jobs("deliver_callbacks") == 1  # the next job
+        assert [r.path for r in receiver.received] == ["/slow"]
+
+        fast = record(fast_seller)
+        while CallbackEvent.objects.filter(pk=slow.pk, last_error="").exists():
+            assert time.monotonic() - started < 10, "the slow attempt was never recorded"
+            tasks.deliver_callbacks()  # as the worker runs the jobs that follow
+        assert receiver.received[1].path == "/fast"
+        assert receiver.received[1].at - fast.created_at.timestamp() < 1
+
+    slow.refresh_from_db()
+    assert (slow.status, slow.attempts, slow.last_error) == ("pending", 1, "No answer within 3 s.")
+    fast.refresh_from_db()
+    assert (fast.status, fast.attempts) == ("delivered", 1)
 
 
 def _deliver_and_close(**kwargs):

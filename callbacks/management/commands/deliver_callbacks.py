@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from callbacks.jobs import run_worker
-from callbacks.services import deliver_due_events
-from callbacks.tasks import POSTS_IN_FLIGHT, QUEUE
+from callbacks.sender import deliver_due_events
+from callbacks.tasks import POSTS_IN_FLIGHT, QUEUE, sender
 from config.metrics import serve_metrics
 
 
@@ -30,3 +30,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Delivering callbacks from the job queue '{QUEUE}'")
         self.stdout.flush()
         run_worker(QUEUE)
+        sender().finish()  # the attempts the last job left in flight
