@@ -15,7 +15,9 @@ import json
 import random
 import re
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -59,6 +61,10 @@ def sold_id(result) -> int:
     return json.loads(result.body)["id"]
 
 
+def ask_and_reject(seller, staff) -> None:
+    reject_credit_request(credit_request_id=request_credit(seller_id=seller.pk, amount=999_999).pk, decided_by=staff)
+
+
 def make_history(sellers, staff, sim, settings) -> dict[str, list[int]]:
     """Every kind of movement for every seller, in a random but seeded order,
     delivered by the worker's own cycle against the simulator."""
@@ -66,26 +72,17 @@ def make_history(sellers, staff, sim, settings) -> dict[str, list[int]]:
     rng = random.Random(SEED)
     kept = {"resolved": [], "pending": []}
     for shop, seller in enumerate(sellers):
-        steps = [
-            lambda s=seller, e=e, shop=shop: sell_recharge(
-                seller_id=s.pk, phone_number=number(e, shop), amount=rng.randrange(1_000, 90_000)
+        steps: list[Callable[[], object]] = [
+            partial(
+                sell_recharge, seller_id=seller.pk, phone_number=number(e, shop), amount=rng.randrange(1_000, 90_000)
             )
             for e in ENDINGS
         ]
-        steps.append(
-            lambda s=seller, shop=shop: sell_recharge_batch(
-                seller_id=s.pk, items=[(number(ending, shop), 7_000 + index) for index, ending in enumerate(ENDINGS)]
-            )
-        )
-        steps.append(
-            lambda s=seller: adjust_balance(seller_id=s.pk, amount=12_345, reason="goodwill", created_by=staff)
-        )
-        steps.append(lambda s=seller: adjust_balance(seller_id=s.pk, amount=-2_222, reason="fee", created_by=staff))
-        steps.append(
-            lambda s=seller: reject_credit_request(
-                credit_request_id=request_credit(seller_id=s.pk, amount=999_999).pk, decided_by=staff
-            )
-        )
+        items = [(number(ending, shop), 7_000 + index) for index, ending in enumerate(ENDINGS)]
+        steps.append(partial(sell_recharge_batch, seller_id=seller.pk, items=items))
+        steps.append(partial(adjust_balance, seller_id=seller.pk, amount=12_345, reason="goodwill", created_by=staff))
+        steps.append(partial(adjust_balance, seller_id=seller.pk, amount=-2_222, reason="fee", created_by=staff))
+        steps.append(partial(ask_and_reject, seller, staff))
         rng.shuffle(steps)
         for step in steps:
             step()
@@ -261,8 +258,8 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
         assert sorted((int(seq), amount, after) for seq, amount, after in rows) == [
             (seq, money(amount), money(after)) for seq, _, amount, after in expected_entries
         ]
-        response = portal.get("/portal/statement.csv")
-        portal_csv = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        download = portal.get("/portal/statement.csv")
+        portal_csv = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
         assert [(int(r["sequence"]), int(r["amount"]), int(r["balance_after"])) for r in portal_csv] == [
             (seq, amount, after) for seq, _, amount, after in expected_entries
         ]
