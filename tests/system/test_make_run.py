@@ -171,7 +171,8 @@ def running_job_workers(project: Path) -> int:
     """procrastinate workers registered in the copy's database (each does so once it runs)."""
     lines = (project / ".pgdata" / "postmaster.pid").read_text().splitlines()
     with psycopg.connect(f"postgres://postgres@/postgres?host={lines[4]}&port={lines[3]}") as connection:
-        return connection.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0]
+        (count,) = connection.execute("SELECT count(*) FROM procrastinate_workers").fetchall()[0]
+    return count
 
 
 def test_make_run_starts_every_process_with_the_worker_on_the_moved_simulator(project):
