@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# make run: the simulator's port, and where the worker delivers (that simulator, unless set).
+SIMULATOR_PORT ?= 8010
+OPERATOR_GATEWAY_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
+RUN_ENV = PORT=$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) OPERATOR_GATEWAY_URL=$(OPERATOR_GATEWAY_URL)
 
 .PHONY: run run-web test test-fast lint loadtest bench bench-delivery chaos cluster clean
 
@@ -18,18 +22,12 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	touch $@
 
 run: $(BIN)/.installed
+	@$(RUN_ENV) $(BIN)/python -m config.make_run check
 	$(BIN)/python manage.py migrate --noinput
-	@echo ""
-	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/docs/)"
-	@echo "with the delivery worker and the operator simulator (http://127.0.0.1:8010); Ctrl-C stops all"
-	@echo "Create the first admin in another shell:"
-	@echo "    $(BIN)/python manage.py createsuperuser"
-	@echo "and an API token for it:"
-	@echo "    $(BIN)/python manage.py drf_create_token <username>"
-	@echo ""
+	@$(RUN_ENV) $(BIN)/python -m config.make_run banner
 	@# Web and delivery worker write their metrics to one directory: the web's /metrics shows both.
 	rm -rf .metrics && mkdir .metrics
-	PORT=$(PORT) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics $(BIN)/honcho start -f Procfile
+	$(RUN_ENV) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics $(BIN)/honcho start -f Procfile
 
 # The web server alone: sales are accepted and queued, nothing is delivered (benchmarks of the HTTP path).
 run-web: $(BIN)/.installed

@@ -5,6 +5,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from config.embedded_postgres import use_database_url
 from config.http_errors import answer_server_errors_in_json
 from config.workers import workers as configured_workers
 
@@ -34,12 +35,9 @@ control_socket_disable = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
 
-if "DATABASE_URL" not in os.environ:
-    # The master starts the embedded PostgreSQL and keeps it until it exits;
-    # workers inherit its URL.
-    from config.embedded_postgres import database_url
-
-    os.environ["DATABASE_URL"] = database_url(Path(__file__).resolve().parent / ".pgdata")
+# Without DATABASE_URL, the master starts the embedded PostgreSQL (refused in
+# production) and keeps it until it exits; workers inherit its URL.
+use_database_url(Path(__file__).resolve().parent / ".pgdata")
 
 # Every worker process writes its metrics to files in this directory and
 # /metrics sums them (config/metrics.py). It must be set before a worker

@@ -3,11 +3,13 @@
 A URL is `http` or `https` (`https` only in production), without user
 credentials. Unless CALLBACK_ALLOW_PRIVATE_TARGETS (on in development, off in
 production), its host must be, or resolve only to, public addresses: never
-loopback, private, link-local, multicast, reserved or unspecified ones. That is
-checked when the URL is set and again, after a fresh DNS resolution, on every
-delivery attempt; the attempt then connects to the address that was checked
-(the Host header and TLS server name stay the URL's), so a DNS answer that
-changes between the check and the connection cannot redirect it.
+loopback, private, link-local, site-local, multicast, reserved or unspecified
+ones, nor an IPv6 spelling of such an IPv4 address (mapped, compatible,
+translated, NAT64, 6to4, Teredo). That is checked when the URL is set and
+again, after a fresh DNS resolution, on every delivery attempt; the attempt
+then connects to the address that was checked (the Host header and TLS server
+name stay the URL's), so a DNS answer that changes between the check and the
+connection cannot redirect it.
 
 The URL is parsed by httpx, the same parser that connects, so the check and
 the connection cannot read a URL two ways.
@@ -66,9 +68,29 @@ def pinned_target(parsed: httpx.URL, address: str) -> Target:
     )
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address that the connection
+# reaches: IPv4-compatible (::/96, deprecated but still routed by some stacks),
+# IPv4-mapped, IPv4-translated (SIIT) and NAT64's well-known prefix. Python's
+# is_global judges these as IPv6 (::7f00:1 and 64:ff9b::7f00:1 are "global").
+_IPV4_SPELLINGS = [
+    ipaddress.IPv6Network(prefix) for prefix in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+]
+# Never public, whatever they embed: NAT64's local-use prefix (RFC 8215, where
+# the IPv4 bits sit by a prefix length only the local network knows) and the
+# deprecated site-local range (RFC 3879), which Python counts as global.
+_NEVER_PUBLIC = [ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("fec0::/10")]
+
+
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _NEVER_PUBLIC):
+            return False
+        if any(address in network for network in _IPV4_SPELLINGS):
+            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        # Tunnels (6to4, Teredo) reach the IPv4 addresses they embed, and must be public themselves.
+        tunnelled = [address.sixtofour] if address.sixtofour else list(address.teredo or ())
+        if not all(is_public(ipv4) for ipv4 in tunnelled):
+            return False
     # is_global is False for loopback, private, link-local, reserved,
     # unspecified and shared (100.64/10) addresses; multicast must be asked.
     return address.is_global and not address.is_multicast

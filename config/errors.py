@@ -2,6 +2,8 @@
 import this module, never `config.exceptions` (the HTTP handler), so a
 stored refusal (idempotency) has the same body as an answered one."""
 
+from django.core.exceptions import SuspiciousOperation
+
 
 class ApplicationError(Exception):
     """Base class: a refusal the client can understand and act on."""
@@ -63,6 +65,34 @@ def note_statements(request):
     return wrapper
 
 
+def refuse_unstorable_text(execute, sql, params, many, context):
+    """A database execute wrapper that raises UnstorableText before a query
+    carries a string PostgreSQL cannot hold: wherever a request's text goes
+    (a body field, a filter, a cookie), it is refused there, once for all."""
+    if params is not None and _unstorable(params):
+        raise UnstorableText()
+    return execute(sql, params, many, context)
+
+
+def _unstorable(value) -> bool:
+    if isinstance(value, str):
+        # A NUL: psycopg refuses it. A lone surrogate: it has no UTF-8 encoding.
+        return "\x00" in value or (not value.isascii() and _has_surrogate(value))
+    if isinstance(value, (list, tuple)):
+        return any(_unstorable(item) for item in value)
+    if isinstance(value, dict):
+        return any(_unstorable(item) for item in value.values())
+    return False
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def database_outage(request, error) -> ServiceUnavailable:
     """The 503 for a database error that ended `request`: OutcomeUnknown if
     the request may have written (it is not a read, it had sent statements,
@@ -81,6 +111,16 @@ class InvalidInput(ApplicationError):
     status_code = 400
     code = "validation_error"
     message = "The request is invalid; see details."
+
+
+class UnstorableText(InvalidInput, SuspiciousOperation):
+    """Raised (by refuse_unstorable_text) when a request's text holds a NUL
+    character or a lone surrogate, which PostgreSQL cannot store or compare.
+    A DRF view answers it as any InvalidInput; elsewhere, as a
+    SuspiciousOperation, Django answers 400, and a session store reading a
+    session key treats the key as no session."""
+
+    message = "Text may not contain NUL characters or unpaired surrogates."
 
 
 def violated_constraint(error) -> str | None:

@@ -44,6 +44,18 @@ REQUESTS = Counter(
     "HTTP requests by route (URL pattern), method and status.",
     ["route", "method", "status"],
 )
+# Every label value comes from a fixed set, never as a client sent it: each
+# distinct value is a time series (and, in multiprocess mode, file space in
+# every process) for as long as the processes run. The route is a URL pattern
+# of the URL conf, the status one the service chose; the method is one of
+# these or "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def method_label(method: str | None) -> str:
+    return method if method in HTTP_METHODS else "other"
+
+
 REQUEST_LATENCY = Histogram(
     "recharge_http_request_duration_seconds", "Time to answer a request, by route.", ["route"], buckets=_LATENCY_BUCKETS
 )

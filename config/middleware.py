@@ -5,15 +5,18 @@ DRF views already turn `OperationalError`/`InterfaceError` into 503
 the admin, and any middleware that touches the database (sessions, auth) —
 would let the error reach Django's 500 handler: a 500 "internal_error" for
 what is an outage, which the contract says is never a 500.
+
+For the same reason every query a request makes is checked for text
+PostgreSQL cannot hold (a NUL, a lone surrogate: config.errors.UnstorableText),
+wherever the text came from: a 400, never the driver's error as a 500.
 """
 
 import sys
 
-from django.core.exceptions import BadRequest
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError, connection
 
-from config.errors import database_outage, note_statements
+from config.errors import database_outage, note_statements, refuse_unstorable_text
 from config.exceptions import error_response
 
 _DATABASE_DOWN = (OperationalError, InterfaceError)
@@ -35,7 +38,8 @@ class DatabaseUnavailableMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        with connection.execute_wrapper(note_statements(request)):
+        # Outermost, the text check: a refused query was never sent.
+        with connection.execute_wrapper(refuse_unstorable_text), connection.execute_wrapper(note_statements(request)):
             response = self.get_response(request)
         error = getattr(request, _FLAG, None)
         if response.status_code == 500 and error is not None:
@@ -55,23 +59,3 @@ def _remember_database_errors(sender, request=None, **kwargs):
 
 
 got_request_exception.connect(_remember_database_errors, dispatch_uid="config.middleware.database_unavailable")
-
-
-class RefuseNulInQueryMiddleware:
-    """A NUL character in the query of a page outside the API is a 400.
-
-    PostgreSQL text cannot hold NUL, and the admin hands list-filter values
-    (`?status__exact=%00`, `?name=%00`) straight to a query: each was a 500.
-    API endpoints validate their own parameters (a NUL there is a 400 or
-    matches nothing), so they are left alone.
-    """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        if not request.path.startswith("/api/") and "\x00" in "".join(
-            name + "".join(values) for name, values in request.GET.lists()
-        ):
-            raise BadRequest("A NUL character in the query string.")
-        return self.get_response(request)

@@ -8,7 +8,8 @@ else a new one; it is bound to every log line the request writes and given
 back in the response's `X-Request-ID`.
 
 The route label is the URL pattern (`api/v1/recharges/<int:recharge_id>/`),
-never the raw path: one time series per endpoint, not per recharge.
+never the raw path: one time series per endpoint, not per recharge; the
+method label is a standard method or "other" (config.metrics.method_label).
 """
 
 import time
@@ -16,7 +17,7 @@ import uuid
 
 import structlog
 
-from config.metrics import REQUEST_LATENCY, REQUESTS
+from config.metrics import REQUEST_LATENCY, REQUESTS, method_label
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_MAX_LENGTH = 64
@@ -45,7 +46,7 @@ class RequestObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             match = request.resolver_match
             route = match.route if match is not None else UNMATCHED_ROUTE
-            REQUESTS.labels(route, request.method, response.status_code).inc()
+            REQUESTS.labels(route, method_label(request.method), response.status_code).inc()
             REQUEST_LATENCY.labels(route).observe(elapsed)
             response[REQUEST_ID_HEADER] = request_id
             log.info(

@@ -24,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from config.embedded_postgres import use_database_url
 from config.workers import workers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -62,11 +63,8 @@ def run_granian() -> None:
     from granian.log import LogLevels
     from granian.server import Server
 
-    if "DATABASE_URL" not in os.environ:
-        from config.embedded_postgres import database_url
-
-        # Started here, in the master, before the workers fork: they inherit the URL.
-        os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata")
+    # Started here (refused in production), in the master, before the workers fork: they inherit the URL.
+    use_database_url(BASE_DIR / ".pgdata")
     server = Server(
         "config.wsgi:application",
         address=os.environ.get("HOST", "127.0.0.1"),

@@ -5,13 +5,12 @@ package (see config/embedded_postgres.py) and exports its URL, so processes
 started from this one (gunicorn workers, test helpers) share that server.
 """
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
+from config.embedded_postgres import use_database_url
 from config.logs import configure as configure_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,7 +58,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.middleware.RefuseNulInQueryMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -85,17 +83,7 @@ TEMPLATES = [
     },
 ]
 
-if "DATABASE_URL" not in os.environ:
-    if PRODUCTION:
-        # The embedded server is for development and tests: production data
-        # must never land in a directory of the code checkout.
-        raise ImproperlyConfigured(
-            "DJANGO_ENV=production needs DATABASE_URL (postgres://user:pass@host:5432/db); "
-            "the embedded PostgreSQL is for development only."
-        )
-    from config.embedded_postgres import database_url
-
-    os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata")
+use_database_url(BASE_DIR / ".pgdata")
 
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=10000)
 DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5000)

@@ -2,10 +2,13 @@ import uuid
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from callbacks.models import URL_MAX_LENGTH
 from config.api import MAX_AMOUNT
+from config.constants import FIRST_DAY, LAST_DAY
 from credits.models import CreditRequest
 from ledger.models import LedgerEntry
 from recharges.models import Recharge
@@ -96,9 +99,20 @@ class CallbackForm(forms.Form):
     url = forms.CharField(label=_("Callback URL"), max_length=URL_MAX_LENGTH, widget=forms.URLInput)
 
 
+def day_field(label) -> forms.DateField:
+    """A business day the selectors can bound a query by (FIRST_DAY to LAST_DAY)."""
+    outside = format_lazy(_("Days run from {first} to {last}."), first=FIRST_DAY, last=LAST_DAY)
+    return forms.DateField(
+        label=label,
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(FIRST_DAY, outside), MaxValueValidator(LAST_DAY, outside)],
+    )
+
+
 class DateRangeForm(forms.Form):
-    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = day_field(_("From"))
+    date_to = day_field(_("To"))
 
     def clean(self):
         cleaned = super().clean() or {}

@@ -83,7 +83,10 @@ def _checked_item(data) -> tuple[str, int, str | None] | None:
     for their error messages."""
     if type(data) is dict and 2 <= len(data) <= 3:
         phone, amount, operator = data.get("phone_number"), data.get("amount"), data.get("operator")
-        if len(data) == 3 and not (type(operator) is str and 1 <= len(operator) <= OPERATOR_MAX_LENGTH):
+        # A NUL or a lone surrogate (not printable) goes to the serializer, which names the field.
+        if len(data) == 3 and not (
+            type(operator) is str and 1 <= len(operator) <= OPERATOR_MAX_LENGTH and operator.isprintable()
+        ):
             return None
         if type(amount) is int and 1 <= amount <= MAX_AMOUNT and type(phone) is str and len(phone) <= PHONE_MAX_LENGTH:
             try:

@@ -1,5 +1,3 @@
-from datetime import date
-
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -8,12 +6,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import IsSeller, seller_of, seller_or_staff_with, staff_with, validated
+from config.constants import FIRST_DAY, LAST_DAY
 from config.openapi import errors
 from reports import selectors
 from sellers.selectors import get_seller
 
 MAX_REPORT_DAYS = 366
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9999, 12, 30)
 # Staff read money movements with the ledger's own view permission.
 LEDGER_VIEW_PERMISSION = "ledger.view_ledgerentry"
 

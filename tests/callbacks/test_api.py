@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from callbacks.models import CallbackEndpoint
+from tests.callbacks.test_targets import IPV6_SPELLINGS_OF_PRIVATE_IPV4
 from tests.helpers.api import Raw, assert_error
 
 URL = "/api/v1/me/callback/"
@@ -158,6 +159,7 @@ def test_http_is_refused_in_production(client, settings):
         "http://[fe80::1]/",
         "http://[fc00::1]/",
         "http://[::ffff:127.0.0.1]/",
+        *(f"http://[{address}]/" for address in IPV6_SPELLINGS_OF_PRIVATE_IPV4),
         "http://2130706433/",
         "http://0x7f.1/",
     ],

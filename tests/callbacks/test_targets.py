@@ -25,6 +25,39 @@ def test_public_addresses(address):
     assert is_public(ipaddress.ip_address(address))
 
 
+# IPv6 spellings of private IPv4 addresses (issue 18, item 10): each was accepted in production.
+IPV6_SPELLINGS_OF_PRIVATE_IPV4 = [
+    "::127.0.0.1",  # IPv4-compatible
+    "::7f00:1",  # the same, in hexadecimal
+    "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
+    "64:ff9b::7f00:1",  # NAT64, well-known prefix
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "64:ff9b:1::7f00:1",  # NAT64, local-use prefix
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+    "fec0::1",  # site-local
+]
+
+
+@pytest.mark.parametrize("address", IPV6_SPELLINGS_OF_PRIVATE_IPV4)
+def test_ipv6_spellings_of_private_ipv4_are_not_public(address):
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", IPV6_SPELLINGS_OF_PRIVATE_IPV4)
+def test_ipv6_spellings_of_private_ipv4_are_refused_when_an_attempt_resolves(settings, address):
+    settings.CALLBACK_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(UnsafeTarget, match="non-public"):
+        resolve_target(f"https://[{address}]/hooks")
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "::ffff:808:808", "2002:808:808::1"])
+def test_ipv6_spellings_of_public_ipv4_stay_public(address):
+    """The embedded address decides: 8.8.8.8 by NAT64, mapped or 6to4 is public."""
+    assert is_public(ipaddress.ip_address(address))
+
+
 def test_a_pinned_https_attempt_keeps_the_host_name_for_tls_and_host():
     target = pinned_target(httpx.URL("https://shop.example:8443/hooks?x=1"), "93.184.216.34")
     assert target.url == "https://93.184.216.34:8443/hooks?x=1"

@@ -242,3 +242,22 @@ def test_metrics_and_readiness_answer_other_methods_with_the_json_405(path):
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def _series(name: str) -> int:
+    return sum(1 for metric in REGISTRY.collect() if metric.name == name for _ in metric.samples)
+
+
+def test_invented_methods_and_paths_add_no_time_series(client):
+    """Issue 18, item 9: the method was a label taken as sent, so anyone could
+    grow /metrics (and the multiprocess files) without bound."""
+    client.generic("BREW", "/no/such/page")  # the one series an unknown method and path may have
+    client.generic("BREW", "/healthz")
+    before = {name: _series(name) for name in ("recharge_http_requests", "recharge_http_request_duration_seconds")}
+    for n in range(200):
+        client.generic(f"M{n}", f"/invented/{n}/")
+        client.generic(f"X-{n}", "/healthz")
+        client.get(f"/invented/{n}/path")
+    after = {name: _series(name) for name in before}
+    assert after == before
+    assert value("recharge_http_requests_total", route="<unmatched>", method="other", status="404") >= 200
