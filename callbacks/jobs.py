@@ -91,7 +91,10 @@ async def _work_until_stopped(queue: str) -> bool:
         loop.add_signal_handler(signum, stop)
     try:
         async with app.open_async():
-            await worker.run()
+            # worker.run() forgets a stop asked for before it starts (one
+            # that came while the connection opened): it would then run on.
+            if not signalled.is_set():
+                await worker.run()
     except (ConnectorException, psycopg.Error):
         log.exception("job queue %s: worker stopped", queue)
     return signalled.is_set()
