@@ -111,8 +111,10 @@ def drain_due(gateway: HttpGateway, calls: Executor, *, concurrency: int, until:
     deliveries = _Deliveries(gateway, calls, concurrency=concurrency)
     deliveries.run(until=until)
     more = time.monotonic() >= until
-    # A job ends with its calls recorded: SIGTERM lets the running job finish,
-    # and the next job's time goes to new sales, not to the last one's calls.
+    # The job ends with its calls recorded (they do not outlive it, as the
+    # sender's do): a worker stopped by SIGTERM leaves none in flight, and the
+    # job schedules the next at the first status query due, which only the
+    # recorded outcomes tell.
     deliveries.finish()
     return more
 
