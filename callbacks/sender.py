@@ -1,8 +1,9 @@
 """Signed callbacks, the sending: claim due events, POST them outside any
 transaction, record the outcomes.
 
-- A `Sender` keeps up to `max_in_flight` POSTs in flight, each in its own
-  thread. It claims due events only for free threads, in one short statement
+- A `Sender` is the loop of config/dispatch.py, which the recharges'
+  delivery shares, with up to `max_in_flight` POSTs in flight, each in its
+  own thread. It claims due events only for free threads, in one short statement
   (`FOR UPDATE SKIP LOCKED`, which also counts the attempt and moves the
   event's due time a lease ahead), and writes outcomes as they come, those
   that finished together in one statement.
@@ -26,12 +27,12 @@ transaction, record the outcomes.
 """
 
 import random
-import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import httpcore
@@ -45,6 +46,7 @@ from callbacks.models import CallbackEndpoint, CallbackEvent
 from callbacks.services import NO_URL_ERROR
 from callbacks.signatures import SIGNATURE_HEADER, signature_header
 from callbacks.targets import UnsafeTarget, resolve_target
+from config.dispatch import Dispatcher
 from config.metrics import CALLBACKS
 
 FIRST_RETRY_SECONDS = 5
@@ -134,21 +136,22 @@ _OUTCOMES_SQL = f"""
 """  # noqa: S608 - table names come from the models; values are parameters
 
 
-class Sender:
-    """Attempts in flight, and the loop that claims events, starts their
-    attempts and records how they ended. Attempts outlive a `run`: the next
-    run (or `finish`) records them, so a caller that runs in slices (a job,
-    then the next) never stops claiming to wait for a slow receiver first.
-    One caller at a time."""
+class Sender(Dispatcher[_Claimed, _Outcome]):
+    """The shared loop (config/dispatch.py) over due events: claim them
+    round-robin across sellers, POST them, record how the attempts ended.
+    Attempts outlive a `run`: the next run (or `finish`) records them, so a
+    caller that runs in slices (a job, then the next) never stops claiming to
+    wait for a slow receiver first. One caller at a time."""
 
     def __init__(self, *, max_in_flight: int, per_seller: int = PER_SELLER_IN_FLIGHT):
-        self._max_in_flight = max_in_flight
-        self._per_seller = per_seller
         # Threads start as attempts need them, up to max_in_flight, and wait idle after.
         self._threads = ThreadPoolExecutor(max_in_flight, thread_name_prefix="callback")
-        self._in_flight: dict[Future, _Claimed] = {}
-        self._sellers: Counter[int] = Counter()  # attempts in flight per seller
-        self._lock = threading.Lock()
+        # Claims wait for a few free threads (one statement for several events).
+        batch = max(1, min(max_in_flight // 4, 4))
+        super().__init__(
+            self._threads, max_in_flight=max_in_flight, claim_batch=batch, poll_seconds=CLAIM_INTERVAL_SECONDS
+        )
+        self._per_seller = per_seller
 
     def __enter__(self) -> "Sender":
         return self
@@ -157,62 +160,22 @@ class Sender:
         self.finish()
         self._threads.shutdown()
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
-    def run(self, *, limit: int | None = None, until: float | None = None) -> int:
-        """Sends due events and records outcomes until none is due and none
-        is in flight, or until `limit` attempts are made or `time.monotonic()`
-        reaches `until`; returns how many attempts it made. It does not wait
-        for the attempts in flight when it stops for `limit` or `until`."""
+    def run(self, *, until: float | None = None, limit: int | None = None) -> int:
         if connection.in_atomic_block:
             raise RuntimeError("Callbacks are sent outside any transaction: they make HTTP calls.")
-        # Claims wait for a few free threads (one statement for several events),
-        # unless nothing is in flight or nothing finished for a while.
-        batch = max(1, min(self._max_in_flight // 4, 4))
-        made = 0
-        with self._lock, _bookkeeping_without_disk_waits():
-            outcomes = self._finished(timeout=0)  # those the last run left in flight
-            while True:
-                if outcomes:
-                    _record_outcomes(outcomes)
-                if (limit is not None and made >= limit) or (until is not None and time.monotonic() >= until):
-                    return made
-                free = self._max_in_flight - len(self._in_flight)
-                if limit is not None:
-                    free = min(free, limit - made)
-                if free >= batch or (free > 0 and not (self._in_flight and outcomes)):
-                    made += self._start(_claim(free, self._per_seller, self._sellers))
-                if not self._in_flight:
-                    return made
-                # Wakes when an attempt ends, or after a while to claim events that
-                # became due while every attempt in flight is slow.
-                outcomes = self._finished(timeout=CLAIM_INTERVAL_SECONDS)
+        return super().run(until=until, limit=limit)
 
-    def finish(self) -> None:
-        """Waits for the attempts in flight, each within its deadline, and records how they ended."""
-        with self._lock:
-            if self._in_flight:
-                with _bookkeeping_without_disk_waits():
-                    _record_outcomes(self._finished(timeout=None, return_when=ALL_COMPLETED))
+    def bookkeeping(self) -> AbstractContextManager[object]:
+        return _bookkeeping_without_disk_waits()
 
-    def _start(self, events: list[_Claimed]) -> int:
-        for event in events:
-            self._in_flight[self._threads.submit(_attempt, event)] = event
-            self._sellers[event.seller_id] += 1
-        return len(events)
+    def claim(self, free: int, in_flight: Collection[_Claimed]) -> list[_Claimed]:
+        return _claim(free, self._per_seller, Counter(event.seller_id for event in in_flight))
 
-    def _finished(
-        self, *, timeout: float | None, return_when: str = FIRST_COMPLETED
-    ) -> list[tuple[_Claimed, _Outcome]]:
-        finished, _ = wait(self._in_flight, timeout=timeout, return_when=return_when)
-        ended = [(self._in_flight.pop(future), future) for future in finished]
-        # Counter subtraction also forgets the sellers with nothing left in flight.
-        self._sellers -= Counter(event.seller_id for event, _ in ended)
-        # Books first: an attempt that raised (a bug) fails this run, and its
-        # event goes out again when its lease ends.
-        return [(event, future.result()) for event, future in ended]
+    def call(self, item: _Claimed) -> _Outcome:
+        return _attempt(item)
+
+    def record(self, ended: list[tuple[_Claimed, _Outcome]]) -> None:
+        _record_outcomes(ended)
 
 
 def deliver_due_events(*, limit: int = 100, max_workers: int = 16, per_seller: int = PER_SELLER_IN_FLIGHT) -> int:
@@ -243,8 +206,9 @@ def _bookkeeping_without_disk_waits():
             cursor.execute("RESET synchronous_commit")
 
 
-def _claim(limit: int, room: int, per_seller: Counter) -> list[_Claimed]:
-    busy = {seller_id: count for seller_id, count in per_seller.items() if count}
+def _claim(limit: int, room: int, busy: Counter[int]) -> list[_Claimed]:
+    """Leases up to `limit` due events, at most `room` in flight per seller
+    counting `busy`, this sender's attempts in flight per seller."""
     params = {
         "limit": limit,
         "room": room,

@@ -8,7 +8,8 @@ run by `manage.py run_worker`) drains what is due:
    moving `next_attempt_at` a lease ahead and stamping `topup_requested_at`,
    and commits before calling anyone: a worker killed mid-call leaves the
    record that the top-up may have been sent;
-2. calls the operator for each, concurrently, outside any transaction: the
+2. calls the operator for each, concurrently, outside any transaction (the
+   loop in config/dispatch.py, which the callbacks' sender shares): the
    top-up if it was never requested, else a status query for the recharge's
    `topup_reference`, so a top-up is never sent twice (a job run twice only
    asks); an answer about any other top-up than the one sent is unknown;
@@ -39,7 +40,8 @@ waits for a row again, so none waits in a cycle
 import json
 import logging
 import time
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from collections.abc import Collection
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import structlog
@@ -48,6 +50,7 @@ from django.db import DataError, IntegrityError, InternalError, connection, tran
 from django.db.models.functions import Now
 
 from callbacks.services import record_events
+from config.dispatch import Dispatcher
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.errors import BalanceLimitExceeded
 from ledger.services import post_refund
@@ -64,7 +67,6 @@ FAILURE_MESSAGES: dict[str, str] = {
     Recharge.Failure.NOT_DELIVERED: "The top-up was not delivered; the amount was refunded.",
 }
 POLL_SECONDS = 0.1
-BATCH_WINDOW_SECONDS = 0.02
 CLAIM_LIMIT = 500
 # What each definite answer of the gateway means for the recharge.
 _FAILURES = {
@@ -106,23 +108,37 @@ def drain_due(gateway: HttpGateway, calls: Executor, *, concurrency: int, until:
     A database error propagates: what was claimed and not recorded is claimed
     again after its lease, and asked for by status.
     """
-    lease = settings.OPERATOR_CONNECT_TIMEOUT + settings.OPERATOR_READ_TIMEOUT + 10
-    inflight: set[Future] = set()
-    while True:
-        out_of_time = time.monotonic() >= until
-        # Claim when a quarter of the slots are free: fewer, larger claims.
-        if not out_of_time and concurrency - len(inflight) >= max(1, concurrency // 4):
-            claims = claim_due(limit=min(concurrency - len(inflight), CLAIM_LIMIT), lease_seconds=lease)
-            inflight |= {calls.submit(call_operator, gateway, claim) for claim in claims}
-        if not inflight:
-            return out_of_time
-        done, _ = wait(inflight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-        if done and len(done) < len(inflight) // 4:
-            # Fewer, larger write batches: what completes within a moment joins this one.
-            done |= wait(inflight - done, timeout=BATCH_WINDOW_SECONDS).done
-        inflight -= done
-        if done:
-            record_outcomes([future.result() for future in done])
+    deliveries = _Deliveries(gateway, calls, concurrency=concurrency)
+    deliveries.run(until=until)
+    more = time.monotonic() >= until
+    # The job ends with its calls recorded (they do not outlive it, as the
+    # sender's do): a worker stopped by SIGTERM leaves none in flight, and the
+    # job schedules the next at the first status query due, which only the
+    # recorded outcomes tell.
+    deliveries.finish()
+    return more
+
+
+class _Deliveries(Dispatcher[Claim, Outcome]):
+    """The shared loop (config/dispatch.py) over due recharges: claim them,
+    ask the operator, record the answers."""
+
+    def __init__(self, gateway: HttpGateway, calls: Executor, *, concurrency: int):
+        # Claims when a quarter of the slots are free: fewer, larger claims.
+        super().__init__(
+            calls, max_in_flight=concurrency, claim_batch=max(1, concurrency // 4), poll_seconds=POLL_SECONDS
+        )
+        self._gateway = gateway
+        self._lease = settings.OPERATOR_CONNECT_TIMEOUT + settings.OPERATOR_READ_TIMEOUT + 10
+
+    def claim(self, free: int, in_flight: Collection[Claim]) -> list[Claim]:
+        return claim_due(limit=min(free, CLAIM_LIMIT), lease_seconds=self._lease)
+
+    def call(self, item: Claim) -> Outcome:
+        return call_operator(self._gateway, item)
+
+    def record(self, ended: list[tuple[Claim, Outcome]]) -> None:
+        record_outcomes([outcome for _, outcome in ended])
 
 
 def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:

@@ -2,10 +2,12 @@
 refunds, the money, and never a second top-up for one recharge."""
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 
 from callbacks.models import CallbackEvent
@@ -115,6 +117,43 @@ def test_each_sandbox_number_ends_as_the_contract_says(make_seller, gateway, sim
         for suffix, recharge_id in ids.items()
     }
     assert json.loads(events[ids["9990"]].body)["data"] == get_recharge(recharge_id=ids["9990"], seller_id=seller.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sale_due_while_every_call_in_flight_hangs_goes_out_at_once(make_seller, sim):
+    """8 calls at once, 7 of them hanging (9992, 3 s): the sale that falls due
+    meanwhile takes the free slot within a poll, not when a hang ends."""
+    seller = make_seller(balance=START)
+    hanging = [
+        sell_recharge(seller_id=seller.pk, phone_number=f"+98912{i:03d}9992", amount=5_000).status_code
+        for i in range(7)
+    ]
+    assert hanging == [201] * 7
+    gateway = sim.gateway(read_timeout=5.0)
+    drained: list[bool] = []
+
+    def drain() -> None:
+        try:
+            with ThreadPoolExecutor(8) as calls:
+                drained.append(drain_due(gateway, calls, concurrency=8, until=time.monotonic() + 2))
+        finally:
+            connection.close()
+
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    try:
+        while Recharge.objects.filter(attempts=1).count() < 7:
+            time.sleep(0.02)
+        started = time.monotonic()
+        fresh = sell(seller, "0000")
+        while Recharge.objects.get(pk=fresh).status == "pending":
+            assert time.monotonic() - started < 1.5, "the sale waited for a hanging call to end"
+            time.sleep(0.02)
+    finally:
+        drainer.join()
+        gateway.close()
+    assert drained == [True]  # out of time: more may be due
+    assert Recharge.objects.filter(status="pending", attempts=1, topup_requested_at__isnull=False).count() == 7
 
 
 @pytest.mark.django_db(transaction=True)
