@@ -66,9 +66,9 @@ def _transactional(request) -> bool:
 def pytest_collection_modifyitems(items):
     """Every test under tests/system/ is a `system` test, by folder. A test that
     uses the test database is a `server` test unless RUN_ONCE names its file or
-    folder; a test with no database fixture (pure Python, or a private
-    PostgreSQL of its own from the pgserver binaries, the same in both passes)
-    never is."""
+    folder; a test with no database fixture never is: it is pure Python, or it
+    starts a PostgreSQL of its own (chaos and reliability from the pgserver
+    binaries, the cluster from Debian's 15), the same in both passes."""
     once = [TESTS / path for path in RUN_ONCE]
     assert all(path.exists() for path in once), "RUN_ONCE names a file or folder that is gone"
     for item in items:
