@@ -8,7 +8,7 @@ SIMULATOR_PORT ?= 8010
 OPERATOR_GATEWAY_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 RUN_ENV = PORT=$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) OPERATOR_GATEWAY_URL=$(OPERATOR_GATEWAY_URL)
 
-.PHONY: run run-web test test-fast lint loadtest bench bench-delivery chaos cluster clean
+.PHONY: run run-web test test-fast test-server lint loadtest bench bench-delivery chaos cluster clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: $(BIN)/.installed-dev
 # The unit suite: everything but tests/system (live servers, concurrency, chaos, hostile input).
 test-fast: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest -m "not system" $(PYTEST_ARGS)
+
+# The tests that check what the database server does (marker `server`, tests/conftest.py): CI's
+# second pass, on PostgreSQL 15, after `make test` ran everything on the embedded server.
+test-server: $(BIN)/.installed-dev
+	$(BIN)/python -m pytest -m server $(PYTEST_ARGS)
 
 # What CI checks before the tests: lint, format, types, import contracts.
 lint: $(BIN)/.installed-dev

@@ -18,7 +18,26 @@ from tests.helpers.api import START_BALANCE
 from tests.helpers.operators import restore_default_operators
 from tests.helpers.sellers import client_for, fund
 
-SYSTEM_TESTS = Path(__file__).parent / "system"
+TESTS = Path(__file__).parent
+SYSTEM_TESTS = TESTS / "system"
+
+# What gives a test the test database (DATABASE_URL's server, or the embedded one).
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_setup"}
+
+# Tests that use the test database but whose subject is Python or HTTP, not the
+# database server: they run once (`make test`), not again in CI's second pass
+# on PostgreSQL 15 (`make test-server`). Each says why.
+RUN_ONCE = {
+    "config/test_validation.py": "bad input refused by the serializers, a 4xx before any write",
+    "portal/test_access.py": "who may see which HTML page; the queries are portal/selectors (test_selectors.py)",
+    "portal/test_pages.py": "HTML pages and forms over portal/selectors and the sale services, tested on both",
+    "system/browser": "Chromium clicking the portal and the admin; the services behind the clicks are tested on both",
+    "system/hostile/test_schemathesis.py": "the API against its OpenAPI schema; the ledger rules it commits through "
+    "are tests/ledger's and tests/system/concurrency's",
+    "system/test_http_edges.py": "HTTP framing, gunicorn's own errors, CSRF and admin filter pages",
+    "system/test_operate.py": "Prometheus sums and JSON log lines of several gunicorn workers",
+    "system/test_slow_clients.py": "how the HTTP servers hold stalled sockets; one sale is the probe",
+}
 
 _numbers = itertools.count(1)
 
@@ -45,10 +64,19 @@ def _transactional(request) -> bool:
 
 
 def pytest_collection_modifyitems(items):
-    """Every test under tests/system/ is a `system` test, by folder."""
+    """Every test under tests/system/ is a `system` test, by folder. A test that
+    uses the test database is a `server` test unless RUN_ONCE names its file or
+    folder; a test with no database fixture never is: it is pure Python, or it
+    starts a PostgreSQL of its own (chaos and reliability from the pgserver
+    binaries, the cluster from Debian's 15), the same in both passes."""
+    once = [TESTS / path for path in RUN_ONCE]
+    assert all(path.exists() for path in once), "RUN_ONCE names a file or folder that is gone"
     for item in items:
         if SYSTEM_TESTS in item.path.parents:
             item.add_marker(pytest.mark.system)
+        uses_database = DATABASE_FIXTURES & set(item.fixturenames) or item.get_closest_marker("django_db")
+        if uses_database and not any(path == item.path or path in item.path.parents for path in once):
+            item.add_marker(pytest.mark.server)
 
 
 # Every permission a staff endpoint checks (docs/permissions.md).

@@ -37,7 +37,8 @@ class Receiver:
         self._closing = threading.Event()
         self.server = _bind(self._handler())
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits out one poll interval (0.5 s by default), at every test's end.
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"

@@ -59,7 +59,8 @@ def scripted_server() -> ThreadingHTTPServer:
 @pytest.fixture
 def scripted():
     server = scripted_server()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits out one poll interval (0.5 s by default), at every test's end.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     gateway = HttpGateway(f"http://127.0.0.1:{server.server_port}", connect_timeout=1, read_timeout=2)
 
