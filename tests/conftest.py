@@ -28,6 +28,8 @@ DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_setup"}
 # database server: they run once (`make test`), not again in CI's second pass
 # on PostgreSQL 15 (`make test-server`). Each says why.
 RUN_ONCE = {
+    "config/test_permission_matrix.py": "which door lets which user in, decided by Django's and DRF's permission "
+    "checks; the rows a door may write are the services', tested on both",
     "config/test_validation.py": "bad input refused by the serializers, a 4xx before any write",
     "portal/test_access.py": "who may see which HTML page; the queries are portal/selectors (test_selectors.py)",
     "portal/test_pages.py": "HTML pages and forms over portal/selectors and the sale services, tested on both",
