@@ -27,7 +27,8 @@ run: $(BIN)/.installed
 	@$(RUN_ENV) $(BIN)/python -m config.make_run banner
 	@# Web and delivery worker write their metrics to one directory: the web's /metrics shows both.
 	rm -rf .metrics && mkdir .metrics
-	$(RUN_ENV) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics $(BIN)/honcho start -f Procfile
+	@# honcho start -f Procfile, then the embedded PostgreSQL stops if no process of it is left.
+	$(RUN_ENV) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics $(BIN)/python -m config.make_run procfile
 
 # The web server alone: sales are accepted and queued, nothing is delivered (benchmarks of the HTTP path).
 run-web: $(BIN)/.installed

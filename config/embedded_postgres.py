@@ -11,8 +11,11 @@ ended by SIGTERM's default action (honcho stopping `make run` while its
 processes start) or by SIGKILL stayed listed forever; one stopped while
 pgserver was starting the server left it running unseen: either way the
 server ran on, orphaned. So a process that registers exits normally on
-SIGTERM, and after pgserver's exit handler, `_stop_if_unused` strikes dead
-processes from the list and stops the server if no live one is left.
+SIGTERM, and after pgserver's exit handler, `stop_if_unused` strikes dead
+processes from the list and stops the server if no live one is left. A
+process SIGKILLed runs no handler at all (honcho kills one that takes over 5 s
+to stop, as a loaded machine can make it), so `make run` also calls
+`stop_if_unused` once honcho has ended (config/make_run.py).
 
 Every entry point (manage.py through the settings, gunicorn.conf.py, the
 granian launcher) gets its database through `use_database_url()`, which holds
@@ -55,7 +58,7 @@ def database_url(data_dir: Path) -> str:
 
         _exit_normally_on_sigterm()
         # Exit handlers run last registered first: this one after pgserver's.
-        atexit.register(_stop_if_unused, data_dir)
+        atexit.register(stop_if_unused, data_dir)
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
     socket_dir = server.get_postmaster_info().socket_dir
     return f"postgres://postgres@/postgres?host={socket_dir}"
@@ -73,14 +76,16 @@ def _exit(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _stop_if_unused(data_dir: Path) -> None:
+def stop_if_unused(data_dir: Path) -> None:
+    """Stops the server on `data_dir` unless a live process other than this
+    one is listed as using it."""
     import psutil  # pgserver's dependencies
     from pgserver.postgres_server import PostgresServer
 
     handles = data_dir / ".handle_pids.json"
     with PostgresServer._lock:  # pgserver's own, around its list and every start
-        listed = json.loads(handles.read_text()) if handles.exists() else []
-        alive = [pid for pid in listed if _alive(pid)]
+        listed = _listed(handles)
+        alive = [pid for pid in listed if pid != os.getpid() and _alive(pid)]
         if alive != listed:
             handles.write_text(json.dumps(alive))
         postmaster = None if alive else _postmaster(data_dir)
@@ -90,6 +95,16 @@ def _stop_if_unused(data_dir: Path) -> None:
                 postmaster.wait(10)
             except psutil.TimeoutExpired:
                 postmaster.kill()
+
+
+def _listed(handles: Path) -> list[int]:
+    """The process ids pgserver lists; none when a process killed while
+    writing the file left it torn (then nobody can be known to use the server)."""
+    try:
+        listed = json.loads(handles.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    return [pid for pid in listed if isinstance(pid, int)] if isinstance(listed, list) else []
 
 
 def _alive(pid: int) -> bool:

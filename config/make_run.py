@@ -1,16 +1,26 @@
-"""What `make run` checks and says before honcho starts the Procfile.
+"""What `make run` checks and says before honcho starts the Procfile, and
+what it cleans up after.
 
 `python -m config.make_run check` exits 1, naming each busy port, the process
 that needs it and the variable that moves it, before anything starts: honcho
 stops every process when one cannot bind. `python -m config.make_run banner`
 lists the four processes and where each listens or delivers. Both read the
 environment the Makefile passes to honcho (PORT, HOST, SIMULATOR_PORT,
-OPERATOR_GATEWAY_URL).
+OPERATOR_GATEWAY_URL). `python -m config.make_run procfile` runs honcho, then,
+however it ended, stops the embedded PostgreSQL if none of its users is left:
+a process honcho had to SIGKILL never ran the exit handler that would have.
 """
 
 import os
+import signal
 import socket
+import subprocess
 import sys
+from pathlib import Path
+
+from config.embedded_postgres import stop_if_unused
+
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def listening() -> list[tuple[str, str, str, int]]:
@@ -57,14 +67,28 @@ and an API token for it:
 """
 
 
+def run_procfile() -> int:
+    """honcho's exit status, once it and the embedded server have stopped."""
+    # Ctrl-C reaches honcho too (the terminal's whole group): it stops the
+    # processes; this one waits for it, then cleans up. A handler, not SIG_IGN,
+    # which honcho would inherit.
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    status = subprocess.call([str(Path(sys.executable).parent / "honcho"), "start", "-f", "Procfile"])
+    if "DATABASE_URL" not in os.environ and (BASE_DIR / ".pgdata").exists():
+        stop_if_unused(BASE_DIR / ".pgdata")
+    return status
+
+
 def main() -> None:
     if sys.argv[1:] == ["check"]:
         if busy := busy_ports():
             raise SystemExit("\n".join(busy))
     elif sys.argv[1:] == ["banner"]:
         print(banner())
+    elif sys.argv[1:] == ["procfile"]:
+        raise SystemExit(run_procfile())
     else:
-        raise SystemExit("usage: python -m config.make_run check|banner")
+        raise SystemExit("usage: python -m config.make_run check|banner|procfile")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def record(outcomes: list[Outcome], pids: list[int], ready: threading.Event) -> 
 
 
 def sell(seller: Seller, index: int) -> int:
-    result = sell_recharge(seller_id=seller.pk, phone_number=f"+98912{seller.pk:03d}{index:04d}", amount=AMOUNT)
+    result = sell_recharge(seller_id=seller.pk, phone_number=f"+98912{seller.pk % 1000:03d}{index:04d}", amount=AMOUNT)
     assert result.status_code == 201
     return json.loads(result.body)["id"]
 
