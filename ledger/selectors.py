@@ -2,10 +2,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 
 from ledger.models import LedgerEntry
-from sellers.models import Seller
 
 
 def ledger_entries(
@@ -27,31 +26,35 @@ def ledger_entries(
 
 def reconcile() -> list[dict[str, Any]]:
     """Sellers whose balance differs from the sum of their ledger entries, or
-    whose running-balance chain is broken; an empty list when all is right."""
-    problems = []
-    sums = dict(
-        LedgerEntry.objects.values_list("seller_id").annotate(total=Sum("amount")).values_list("seller_id", "total")
-    )
-    for seller_id, balance in Seller.objects.values_list("pk", "balance"):
-        total = sums.get(seller_id, 0)
-        if balance != total or balance < 0:
-            problems.append({"seller_id": seller_id, "balance": balance, "ledger_sum": total})
-    for seller_id, sequence in _broken_chain_links():
-        problems.append({"seller_id": seller_id, "broken_at_sequence": sequence})
-    return problems
+    whose running-balance chain is broken; an empty list when all is right.
 
-
-def _broken_chain_links() -> list[tuple[int, int]]:
+    One statement, so one snapshot: read in several, a credit or a refund
+    committing between the balances and the sums (a request still running
+    after its client gave up) would look like a broken book."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT seller_id, sequence FROM (
+            WITH sums AS (
+                SELECT seller_id, sum(amount) AS total FROM ledger_ledgerentry GROUP BY seller_id
+            ), chain AS (
                 SELECT seller_id, sequence, amount, balance_after,
                        lag(balance_after, 1, 0::bigint) OVER w AS previous,
                        lag(sequence, 1, 0::bigint) OVER w AS previous_sequence
                   FROM ledger_ledgerentry WINDOW w AS (PARTITION BY seller_id ORDER BY sequence)
-            ) chain
-            WHERE balance_after <> previous + amount OR sequence <> previous_sequence + 1
+            )
+            SELECT s.id, s.balance, coalesce(sums.total, 0), NULL::bigint
+              FROM sellers_seller s LEFT JOIN sums ON sums.seller_id = s.id
+             WHERE s.balance <> coalesce(sums.total, 0) OR s.balance < 0
+            UNION ALL
+            SELECT seller_id, NULL, NULL, sequence
+              FROM chain
+             WHERE balance_after <> previous + amount OR sequence <> previous_sequence + 1
             """
         )
-        return [(seller_id, sequence) for seller_id, sequence in cursor.fetchall()]
+        rows = cursor.fetchall()
+    return [
+        {"seller_id": seller_id, "balance": balance, "ledger_sum": total}
+        if broken_at is None
+        else {"seller_id": seller_id, "broken_at_sequence": broken_at}
+        for seller_id, balance, total, broken_at in rows
+    ]

@@ -110,7 +110,8 @@ def run_and_check(api, staff_user, retries: bool) -> None:
     for item in (a for r in results for a in r.get("adjusted", [])):
         adjusted[item["seller"]] += item["amount"]
 
-    assert reconcile() == []
+    problems = reconcile()
+    assert problems == [], problems
     for name, seller in sellers.items():
         mine = [answer for answer in sold if answer["seller"] == name]
         ids = [answer["id"] for answer in mine]
