@@ -278,6 +278,11 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
         assert {int(rid): status.lower() for rid, status in admin_rows} == {
             rid: b["status"] for rid, b in details.items()
         }
+        # Each recharge's admin page: the reference sent to the operator, and the operator's.
+        for recharge in Recharge.objects.filter(seller=seller):
+            page = html_of(admin.get(f"/admin/recharges/recharge/{recharge.pk}/change/"))
+            assert str(recharge.topup_reference) in page
+            assert (recharge.operator_reference or "") in page
 
     # The staff's daily report over all sellers sums what the database holds.
     rows = staff_api.get(f"{API}/reports/daily/?{report_range}").json()["results"]
