@@ -11,6 +11,7 @@ URL_MAX_LENGTH = 2048
 class EventType(models.TextChoices):
     RECHARGE_SUCCEEDED = "recharge.succeeded"
     RECHARGE_FAILED = "recharge.failed"
+    BALANCE_LOW = "balance.low"
 
 
 class CallbackEndpoint(models.Model):

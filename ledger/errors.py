@@ -29,3 +29,13 @@ class BalanceLimitExceeded(ApplicationError):
     code = "balance_limit_exceeded"
     message = "This credit would take the balance past the largest amount the ledger holds; nothing was written."
     replayed_with_key = True
+
+
+class LimitExceeded(ApplicationError):
+    """Raised when a sale would pass one of the seller's limits (max_recharge_amount,
+    daily_amount, number_hourly_count); nothing was written."""
+
+    status_code = 403
+    code = "limit_exceeded"
+    message = "This sale would pass one of your limits; nothing was charged."
+    replayed_with_key = True

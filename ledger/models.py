@@ -41,6 +41,7 @@ class LedgerEntry(models.Model):
         RECHARGE = "recharge"
         ADJUSTMENT = "adjustment"
         REFUND = "refund"
+        COMMISSION = "commission"
 
     # No single-column indexes: UNIQUE (seller, sequence) and the one-per-source
     # UNIQUE constraints index these columns already, and every index costs each insert.
@@ -87,7 +88,8 @@ class LedgerEntry(models.Model):
                 condition=Q(credit_request__isnull=False),
                 name="ledger_entry_one_per_credit_request",
             ),
-            # A recharge posts its debit once and, if it failed, its refund once.
+            # A recharge posts its debit once and then, if it failed, its refund once,
+            # or, if it succeeded, its commission once.
             models.UniqueConstraint(
                 fields=["recharge", "kind"], condition=Q(recharge__isnull=False), name="ledger_entry_one_per_recharge"
             ),
@@ -115,7 +117,7 @@ class LedgerEntry(models.Model):
                     )
                     | Q(kind="adjustment", credit_request__isnull=True, recharge__isnull=True, adjustment__isnull=False)
                     | Q(
-                        kind="refund",
+                        kind__in=["refund", "commission"],
                         amount__gt=0,
                         credit_request__isnull=True,
                         recharge__isnull=False,

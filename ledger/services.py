@@ -38,11 +38,13 @@ appended.
 No Python lock protects money: the service runs in many processes.
 """
 
+from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from config.errors import violated_constraint
 from config.metrics import count_posting
@@ -74,6 +76,7 @@ class RefundSource(Protocol):
     pk: int
     seller_id: int
     amount: int
+    created_at: datetime
 
 
 def _post(*, seller_id: int, amount: int, kind: str, **source: Any) -> LedgerEntry:
@@ -130,8 +133,28 @@ def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by: User
 
 
 def post_refund(*, recharge: RefundSource) -> LedgerEntry:
-    """Returns a failed recharge's amount; call inside the transaction that
-    makes it failed (a trigger checks the recharge, UNIQUE makes it once)."""
-    return _post(
+    """Returns a failed recharge's amount, and frees it from its day's total
+    for daily_amount; call inside the transaction that makes it failed (a
+    trigger checks the recharge, UNIQUE makes it once)."""
+    entry = _post(
         seller_id=recharge.seller_id, amount=recharge.amount, kind=LedgerEntry.Kind.REFUND, recharge_id=recharge.pk
     )
+    with connection.cursor() as cursor:  # under the seller lock _post took
+        cursor.execute(
+            "SELECT ledger_release_daily_amount(%s, %s, business_day(%s, %s))",
+            [recharge.seller_id, recharge.amount, recharge.created_at, settings.BUSINESS_TIME_ZONE],
+        )
+    return entry
+
+
+def post_commissions(commissions: list[tuple[int, int, int]]) -> None:
+    """Credits each (seller id, recharge id, amount) commission, in the
+    transaction that made those recharges successful, after locking them
+    (a trigger checks each against its recharge, UNIQUE makes it once)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ledger_post_commissions(%s, %s, %s)",
+            [[c[0] for c in commissions], [c[1] for c in commissions], [c[2] for c in commissions]],
+        )
+    for _, _, amount in commissions:
+        transaction.on_commit(partial(count_posting, kind=LedgerEntry.Kind.COMMISSION, amount=amount))

@@ -13,7 +13,8 @@ run by `manage.py run_worker`) drains what is due:
    top-up if it was never requested, else a status query for the recharge's
    `topup_reference`, so a top-up is never sent twice (a job run twice only
    asks); an answer about any other top-up than the one sent is unknown;
-3. writes the outcomes: `successful`; `failed` with its refund in the same
+3. writes the outcomes: `successful` with its commission (if its rate earns
+   one) in the same transaction; `failed` with its refund in the same
    transaction; or, after an unknown outcome (timeout, dropped connection,
    5xx), the next status query after a backoff of 1, 2, 4, ... seconds (a
    top-up that provably never left, no connection made, is sent again). Past
@@ -28,8 +29,8 @@ status records the seller's callback event in its own transaction.
 
 Lock order, in every transaction that makes recharges final (the success
 batch, a failure with its refund, staff's resolution): the recharges, in id
-order; then the sellers, in id order (FOR UPDATE for a refund, FOR KEY SHARE
-for the callback events' foreign key, deferred: it would lock only at
+order; then the sellers, in id order (FOR UPDATE for a refund or a
+commission, FOR KEY SHARE for the callback events' foreign key, deferred: it would lock only at
 commit); last the callback events and the job that wakes their sender
 (`queue_job_unless_waiting`, whose unique index makes a second transaction
 wait for the first's commit). A transaction that has queued that job never
@@ -53,7 +54,7 @@ from callbacks.services import record_events
 from config.dispatch import Dispatcher
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.errors import BalanceLimitExceeded
-from ledger.services import post_refund
+from ledger.services import post_commissions, post_refund
 from recharges.errors import AlreadyFinal, RefundNotWritable
 from recharges.gateway import HttpGateway, StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
@@ -257,7 +258,27 @@ def _write_successes(successes: list[Outcome]) -> None:
             """,
             {"ids": [o.recharge_id for o in successes], "references": [o.operator_reference or "" for o in successes]},
         )
-        _record_events(Recharge.Status.SUCCESSFUL, [recharge_id for (recharge_id,) in cursor.fetchall()])
+        succeeded = [recharge_id for (recharge_id,) in cursor.fetchall()]
+        _pay_commissions(succeeded)
+        _record_events(Recharge.Status.SUCCESSFUL, succeeded)
+
+
+def _pay_commissions(recharge_ids: list[int]) -> None:
+    """Credits the commissions of recharges this transaction has just made
+    successful (their rates were fixed at sale), before their events: the
+    event shows the commission, and the sellers are locked after the recharges."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT seller_id, id, commission_of(amount, commission_rate) FROM recharges_recharge
+             WHERE id = ANY(%s) AND commission_of(amount, commission_rate) > 0
+             ORDER BY seller_id, id
+            """,
+            [recharge_ids],
+        )
+        commissions = cursor.fetchall()
+    if commissions:
+        post_commissions(commissions)
 
 
 def _record_failure(recharge_id: int, failure_code: str) -> bool:
@@ -352,6 +373,7 @@ def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: 
             next_attempt_at=None,
             resolved_by=resolved_by,
         )
+        _pay_commissions([recharge.pk])
         _record_events(Recharge.Status.SUCCESSFUL, [recharge.pk])
 
 

@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -7,6 +9,8 @@ from django.db.models.functions import Now
 from config.constants import MAX_AMOUNT
 
 MAX_BATCH_ITEMS = 1000
+MAX_RATE = 10_000
+"""Commission rates are in basis points: 10,000 is the whole amount."""
 
 
 class Operator(models.Model):
@@ -14,9 +18,16 @@ class Operator(models.Model):
 
     code = models.SlugField(max_length=16, primary_key=True)
     name = models.CharField(max_length=64)
+    name_fa = models.CharField(max_length=64, blank=True, default="", db_default="")
     enabled = models.BooleanField(default=True)
     min_amount = models.BigIntegerField(default=1)
     max_amount = models.BigIntegerField(default=MAX_AMOUNT)
+    denominations = ArrayField(
+        models.BigIntegerField(),
+        null=True,
+        blank=True,
+        help_text="The only amounts sold as airtime, in rials, comma-separated; empty: any amount in the range.",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -26,10 +37,63 @@ class Operator(models.Model):
                 condition=Q(min_amount__gte=1, max_amount__lte=MAX_AMOUNT, min_amount__lte=models.F("max_amount")),
                 name="operator_amount_range_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(denominations__isnull=True) | Q(denominations__len__gt=0), name="operator_denominations_listed"
+            ),
         ]
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+    def clean(self):
+        outside = [d for d in self.denominations or [] if not self.min_amount <= d <= self.max_amount]
+        if outside:
+            raise ValidationError({"denominations": f"Outside {self.min_amount}–{self.max_amount}: {outside}"})
+        if self.denominations:
+            self.denominations = sorted(set(self.denominations))
+
+
+class Product(models.Model):
+    """A data package an operator sells for a fixed amount; staff edit them in the admin."""
+
+    code = models.SlugField(max_length=32, primary_key=True)
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="products")
+    name = models.CharField(max_length=100)
+    name_fa = models.CharField(max_length=100)
+    amount = models.BigIntegerField(help_text="Rials.")
+    data_mb = models.IntegerField("data (MB)")
+    validity_days = models.IntegerField()
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["operator", "amount", "code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(code__regex=r"^[a-z0-9][a-z0-9_-]*$"), name="product_code_lowercase"),
+            models.CheckConstraint(condition=Q(amount__gt=0, amount__lte=MAX_AMOUNT), name="product_amount_in_range"),
+            models.CheckConstraint(condition=Q(data_mb__gt=0, validity_days__gt=0), name="product_size_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class CommissionRate(models.Model):
+    """What a seller earns on a successful recharge of one operator, in basis
+    points; an operator without a row earns nothing. The sale copies the rate
+    onto the recharge, so a change applies to the next sale only."""
+
+    seller = models.ForeignKey("sellers.Seller", on_delete=models.CASCADE, related_name="commission_rates")
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    rate = models.IntegerField(help_text="Basis points: 250 is 2.5 %.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "operator"], name="commission_rate_one_per_operator"),
+            models.CheckConstraint(condition=Q(rate__gte=0, rate__lte=MAX_RATE), name="commission_rate_in_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.seller_id} {self.operator_id}: {self.rate} bp"
 
 
 class PhoneNumber(models.Model):
@@ -114,6 +178,11 @@ class Recharge(models.Model):
     # A code, not a foreign key: the key-share lock a foreign key check takes on
     # the operator's row would be taken by every sale, on a handful of rows.
     operator = models.CharField(max_length=16)
+    # A code, for the same reason; null for airtime.
+    product = models.CharField(max_length=32, null=True, blank=True)
+    commission_rate = models.IntegerField(
+        db_default=0, help_text="Basis points, fixed at sale: earned as a commission entry once successful."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, db_default=Status.PENDING)
     topup_reference = models.UUIDField(
         "top-up reference",
@@ -139,6 +208,8 @@ class Recharge(models.Model):
             models.Index(fields=["batch"], name="recharge_batch", condition=Q(batch__isnull=False)),
             # The delivery queue: only pending rows are in it.
             models.Index(fields=["next_attempt_at"], name="recharge_due", condition=Q(status="pending")),
+            # number_hourly_count: a number's recent recharges.
+            models.Index(fields=["phone_number", "created_at"], name="recharge_number_recent"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -180,6 +251,9 @@ class Recharge(models.Model):
                 name="recharge_idempotency_key_unique_per_seller",
             ),
             models.UniqueConstraint(fields=["topup_reference"], name="recharge_topup_reference_unique"),
+            models.CheckConstraint(
+                condition=Q(commission_rate__gte=0, commission_rate__lte=MAX_RATE), name="recharge_commission_rate_in_range"
+            ),
         ]
 
     def __str__(self):

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
-from django.db import IntegrityError, connection
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 
-from config.errors import InvalidInput, error_body, violated_constraint
+from config.errors import ApplicationError, InvalidInput, error_body, violated_constraint
 from idempotency.errors import IdempotencyKeyReused
 from idempotency.selectors import stored_response
-from ledger.errors import InsufficientBalance
+from ledger.errors import InsufficientBalance, LimitExceeded
 from recharges.operators import detect_operator, refusal_errors
 
 RECHARGES = "recharges"
@@ -50,18 +51,67 @@ def sell_recharge(
     *,
     seller_id: int,
     phone_number: str,
-    amount: int,
+    amount: int | None,
     operator: str | None = None,
+    product: str | None = None,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> SaleResult:
-    """Sells one recharge to an E.164 number: 201 with the pending recharge,
-    or 402 (stored under the key like the 201); raises InvalidInput when the
-    operator does not take it, IdempotencyKeyReused for a reused key."""
+    """Sells one recharge to an E.164 number, airtime of `amount` or the
+    package `product` (whose amount `amount`, if given, must be): 201 with the
+    pending recharge, or 403 or 402 (stored under the key like the 201);
+    raises InvalidInput when the operator does not take it,
+    IdempotencyKeyReused for a reused key."""
     return _sold(
-        "SELECT NULL, * FROM sell_recharge(%s, %s, %s, %s, %s, %s)",
-        [seller_id, phone_number, operator or detect_operator(phone_number), amount, idempotency_key, request_hash],
+        "SELECT NULL, * FROM sell_recharge(%s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            seller_id,
+            phone_number,
+            operator or detect_operator(phone_number),
+            amount,
+            product,
+            idempotency_key,
+            request_hash,
+            settings.BUSINESS_TIME_ZONE,
+        ],
         _Sale(seller_id, idempotency_key, RECHARGES, request_hash),
+    )
+
+
+def validate_recharge(
+    *, seller_id: int, phone_number: str, amount: int | None, operator: str | None = None, product: str | None = None
+) -> SaleResult:
+    """What sell_recharge would answer now, without selling: 200 with the
+    operator, amount, commission rate and balance after the 201 would show,
+    or the very refusal it would give (raised for a 400), no key stored. The
+    sale itself runs, in a transaction rolled back, so every check is the
+    sale's own and nothing is written."""
+    with transaction.atomic():
+        transaction.set_rollback(True)
+        result = sell_recharge(
+            seller_id=seller_id, phone_number=phone_number, amount=amount, operator=operator, product=product
+        )
+    return _validated(result, ("operator", "amount", "commission_rate", "balance_after"))
+
+
+def validate_recharge_batch(
+    *, seller_id: int, items: Sequence[tuple[str, int | None, str | None, str | None]]
+) -> SaleResult:
+    """validate_recharge for sell_recharge_batch: its count, total and balance after."""
+    with transaction.atomic():
+        transaction.set_rollback(True)
+        result = sell_recharge_batch(seller_id=seller_id, items=items)
+    return _validated(result, ("count", "total_amount", "balance_after"))
+
+
+def _validated(result: SaleResult, fields: tuple[str, ...]) -> SaleResult:
+    if result.status_code != 201:
+        return result
+    body = json.loads(result.body)
+    return SaleResult(
+        status_code=200,
+        body=json.dumps({"valid": True, **{field: body[field] for field in fields}}, separators=(",", ":")),
+        replayed=False,
     )
 
 
@@ -79,8 +129,16 @@ def sell_recharge_by_token(
     general path must answer: the token is not a valid seller's
     (authentication there gives the error)."""
     return _sell(
-        "SELECT * FROM sell_recharge_by_token(%s, %s, %s, %s, %s, %s)",
-        [token_digest, phone_number, operator or detect_operator(phone_number), amount, idempotency_key, request_hash],
+        "SELECT * FROM sell_recharge_by_token(%s, %s, %s, %s, NULL, %s, %s, %s)",
+        [
+            token_digest,
+            phone_number,
+            operator or detect_operator(phone_number),
+            amount,
+            idempotency_key,
+            request_hash,
+            settings.BUSINESS_TIME_ZONE,
+        ],
         _Sale(None, idempotency_key, RECHARGES, request_hash),
     )
 
@@ -88,18 +146,19 @@ def sell_recharge_by_token(
 def sell_recharge_batch(
     *,
     seller_id: int,
-    items: Sequence[tuple[str, int] | tuple[str, int, str | None]],
+    items: Sequence[tuple[str, int | None] | tuple[str, int | None, str | None] | tuple[str, int | None, str | None, str | None]],
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> SaleResult:
-    """Sells every (E.164 number, amount[, operator]) item, all or nothing:
-    201, or the errors of sell_recharge (400 details per item)."""
+    """Sells every (E.164 number, amount[, operator[, product]]) item, all or
+    nothing: 201, or the errors of sell_recharge (400 details per item)."""
     phones = [item[0] for item in items]
     amounts = [item[1] for item in items]
     operators = [(item[2] if len(item) > 2 else None) or detect_operator(item[0]) for item in items]
+    products = [item[3] if len(item) > 3 else None for item in items]  # type: ignore[misc]
     return _sold(
-        "SELECT NULL, * FROM sell_recharge_batch(%s, %s, %s, %s, %s, %s)",
-        [seller_id, phones, operators, amounts, idempotency_key, request_hash],
+        "SELECT NULL, * FROM sell_recharge_batch(%s, %s, %s, %s, %s, %s, %s, %s)",
+        [seller_id, phones, operators, amounts, products, idempotency_key, request_hash, settings.BUSINESS_TIME_ZONE],
         _Sale(seller_id, idempotency_key, RECHARGE_BATCHES, request_hash),
     )
 
@@ -127,7 +186,13 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
             cursor.execute(sql, params)
             seller_id, status_code, body, replayed = cursor.fetchone()
     except IntegrityError as error:
-        if violated_constraint(error) not in _ONE_PER_KEY:
+        constraint = violated_constraint(error)
+        if constraint == "limit_exceeded":  # sale_over_number_limit undid the sale
+            if sale.seller_id is None:  # by token: the general path finds the seller and refuses
+                return None
+            refusal = json.loads(error.__cause__.diag.message_detail)  # type: ignore[union-attr]
+            return _refuse(LimitExceeded(details=refusal), sale)
+        if constraint not in _ONE_PER_KEY:
             raise
         # A concurrent request with the same key committed first: replay it.
         return _replay(sale)
@@ -141,7 +206,8 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
     refusal = json.loads(body)
     if status_code == 400:
         raise InvalidInput(details=_validation_details(refusal))
-    return _refuse(InsufficientBalance(details=refusal), _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
+    error = LimitExceeded(details=refusal) if status_code == 403 else InsufficientBalance(details=refusal)
+    return _refuse(error, _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
 
 
 def _validation_details(refusal: dict) -> dict:
@@ -150,24 +216,32 @@ def _validation_details(refusal: dict) -> dict:
     return refusal_errors(refusal)
 
 
-def _refuse(refusal: InsufficientBalance, sale: _Sale) -> SaleResult | None:
-    """The 402, stored under the key first so that a repeat gets the same
-    bytes (a 402 wrote nothing, so storing it on its own is safe)."""
+def _refuse(refusal: ApplicationError, sale: _Sale) -> SaleResult | None:
+    """The 402 or 403, stored under the key first so that a repeat gets the
+    same bytes (a refusal wrote nothing, so storing it on its own is safe)."""
     body = error_body(refusal.code, refusal.message, refusal.details)
     if sale.key is None:
-        return SaleResult(status_code=402, body=json.dumps(body, separators=(",", ":")), replayed=False)
+        return SaleResult(status_code=refusal.status_code, body=json.dumps(body, separators=(",", ":")), replayed=False)
     try:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT idempotency_store(%s, %s, %s, %s, 402, %s::jsonb), %s::jsonb::text",
-                [sale.seller_id, sale.key, sale.endpoint, sale.request_hash, json.dumps(body), json.dumps(body)],
+                "SELECT idempotency_store(%s, %s, %s, %s, %s, %s::jsonb), %s::jsonb::text",
+                [
+                    sale.seller_id,
+                    sale.key,
+                    sale.endpoint,
+                    sale.request_hash,
+                    refusal.status_code,
+                    json.dumps(body),
+                    json.dumps(body),
+                ],
             )
             (_, stored_body) = cursor.fetchone()
     except IntegrityError as error:
         if violated_constraint(error) not in _ONE_PER_KEY:
             raise
         return _replay(sale)
-    return SaleResult(status_code=402, body=stored_body, replayed=False)
+    return SaleResult(status_code=refusal.status_code, body=stored_body, replayed=False)
 
 
 def _replay(sale: _Sale) -> SaleResult | None:

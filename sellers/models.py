@@ -22,6 +22,24 @@ class Seller(models.Model):
     )
     created_at = models.DateTimeField(db_default=Now())
 
+    # Limits (null: none). The sale's statement checks them under the row lock
+    # its debit takes (ledger/sql/ledger_post_debit.sql), so they hold exactly.
+    max_recharge_amount = models.BigIntegerField(null=True, blank=True, help_text="The largest single recharge.")
+    daily_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="The most a business day's recharges that have not failed may total."
+    )
+    number_hourly_count = models.IntegerField(
+        null=True, blank=True, help_text="The most recharges to one number in any 60 minutes (failed ones excepted)."
+    )
+    # The business day's running total for daily_amount, kept on the row the
+    # sale locks anyway: adding to it is exact, where summing the day's
+    # recharges would need a snapshot taken after the lock.
+    daily_amount_day = models.DateField(null=True, blank=True, editable=False)
+    daily_amount_used = models.BigIntegerField(default=0, db_default=0, editable=False)
+    low_balance_threshold = models.BigIntegerField(
+        null=True, blank=True, help_text="A debit taking the balance below it sends a balance.low event."
+    )
+
     class Meta:
         permissions = [("manage_tokens_seller", "Can rotate or revoke a seller's API tokens")]
         constraints = [
@@ -29,6 +47,16 @@ class Seller(models.Model):
             models.CheckConstraint(
                 condition=models.Q(ledger_sequence__gte=0), name="seller_ledger_sequence_non_negative"
             ),
+            models.CheckConstraint(
+                condition=(
+                    (models.Q(max_recharge_amount__isnull=True) | models.Q(max_recharge_amount__gt=0))
+                    & (models.Q(daily_amount__isnull=True) | models.Q(daily_amount__gt=0))
+                    & (models.Q(number_hourly_count__isnull=True) | models.Q(number_hourly_count__gt=0))
+                    & (models.Q(low_balance_threshold__isnull=True) | models.Q(low_balance_threshold__gt=0))
+                ),
+                name="seller_limits_positive",
+            ),
+            models.CheckConstraint(condition=models.Q(daily_amount_used__gte=0), name="seller_daily_amount_used_non_negative"),
         ]
 
     def __str__(self):

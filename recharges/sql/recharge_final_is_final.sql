@@ -1,13 +1,13 @@
--- What was sold never changes, nor the reference the operator knows it by,
+-- What was sold never changes (its commission rate included), nor the reference the operator knows it by,
 -- and a final status (successful or failed) never changes again: only a
 -- pending recharge's delivery fields move.
 CREATE OR REPLACE FUNCTION recharge_final_is_final() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF (NEW.seller_id, NEW.phone_number_id, NEW.amount, NEW.operator, NEW.created_at, NEW.batch_id, NEW.idempotency_key,
-        NEW.topup_reference)
+        NEW.topup_reference, NEW.product, NEW.commission_rate)
            IS DISTINCT FROM (OLD.seller_id, OLD.phone_number_id, OLD.amount, OLD.operator, OLD.created_at, OLD.batch_id,
-                             OLD.idempotency_key, OLD.topup_reference)
+                             OLD.idempotency_key, OLD.topup_reference, OLD.product, OLD.commission_rate)
        OR (OLD.status <> 'pending'
            AND (NEW.status, NEW.operator_reference, NEW.failure_code, NEW.failure_message, NEW.completed_at, NEW.resolved_by_id)
                IS DISTINCT FROM

@@ -8,7 +8,9 @@ BEGIN
     RETURN (SELECT jsonb_build_object(
                'id', r.id, 'phone_number', pn.e164, 'amount', r.amount, 'balance_after', l.balance_after,
                'created_at', api_time(r.created_at), 'operator', r.operator, 'status', r.status,
-               'operator_reference', r.operator_reference,
+               'operator_reference', r.operator_reference, 'product', r.product,
+               'commission_rate', r.commission_rate,
+               'commission', CASE WHEN r.status = 'successful' THEN commission_of(r.amount, r.commission_rate) ELSE 0 END,
                'failure', CASE WHEN r.failure_code IS NOT NULL
                                THEN jsonb_build_object('code', r.failure_code, 'message', r.failure_message) END,
                'completed_at', api_time(r.completed_at))

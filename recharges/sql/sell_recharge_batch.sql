@@ -1,39 +1,53 @@
 -- sell_recharge for many items, all or nothing, with one balance update:
 -- each item becomes its own pending recharge and ledger entry, in item order
--- (ids ascend in item order). A refusal writes nothing: 400 with
--- {"items": [{"index", <operator_refusal>}, ...]}, or 402 with {"balance", "amount"}.
+-- (ids ascend in item order). Limits judge the items together. A refusal
+-- writes nothing: 400 with {"items": [{"index", <operator_refusal>}, ...]},
+-- or sale_refusal's 403 or 402; a number over its hourly count raises
+-- limit_exceeded. p_amounts holds NULL for a product sold without an amount.
 CREATE OR REPLACE FUNCTION sell_recharge_batch(
-    p_seller bigint, p_phones text[], p_operators text[], p_amounts bigint[], p_key text, p_request_hash text,
+    p_seller bigint, p_phones text[], p_operators text[], p_amounts bigint[], p_products text[], p_key text,
+    p_request_hash text, p_time_zone text,
     OUT out_status integer, OUT out_body jsonb, OUT out_replayed boolean
 )
 LANGUAGE plpgsql AS $$
 DECLARE
     v_count integer := cardinality(p_phones);
+    v_amounts bigint[];
     v_total bigint;
     v_ids bigint[];
     v_batch bigint;
+    v_day date := business_day(now(), p_time_zone);
+    v_balance bigint;
+    v_number_hourly_count integer;
 BEGIN
     SELECT * INTO out_status, out_body FROM idempotency_replay(p_seller, p_key, 'recharge-batches', p_request_hash);
     out_replayed := out_status IS NOT NULL;
     IF out_replayed THEN
         RETURN;
     END IF;
-    SELECT jsonb_agg(jsonb_build_object('index', i.ord - 1) || i.refusal ORDER BY i.ord) INTO out_body
-      FROM (SELECT ord, operator_refusal(operator, amount) AS refusal
-              FROM unnest(p_operators, p_amounts) WITH ORDINALITY AS u(operator, amount, ord)) i
-     WHERE i.refusal IS NOT NULL;
+    SELECT array_agg((i.checked).out_amount ORDER BY i.ord),
+           jsonb_agg(jsonb_build_object('index', i.ord - 1) || (i.checked).out_refusal ORDER BY i.ord)
+               FILTER (WHERE (i.checked).out_refusal IS NOT NULL)
+      INTO v_amounts, out_body
+      FROM (SELECT ord, operator_refusal(operator, amount, product) AS checked
+              FROM unnest(p_operators, p_amounts, p_products) WITH ORDINALITY AS u(operator, amount, product, ord)) i;
     IF out_body IS NOT NULL THEN
         out_status := 400;
         out_body := jsonb_build_object('items', out_body);
         RETURN;
     END IF;
-    SELECT sum(a) INTO v_total FROM unnest(p_amounts) a;
+    SELECT sum(a) INTO v_total FROM unnest(v_amounts) a;
     SELECT array_agg(id ORDER BY id) INTO v_ids
       FROM (SELECT nextval('recharges_recharge_id_seq') AS id FROM generate_series(1, v_count)) ids;
-    IF ledger_post_debits(p_seller, v_ids, p_amounts) IS NULL THEN
-        out_status := 402;
-        out_body := jsonb_build_object('balance', (SELECT balance FROM sellers_seller WHERE id = p_seller), 'amount', v_total);
-        RETURN;
+    SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debits(p_seller, v_ids, v_amounts, v_day);
+    IF v_balance IS NULL THEN
+        SELECT * INTO out_status, out_body FROM sale_refusal(p_seller, p_phones, v_amounts, v_day);
+        IF out_status IS NOT NULL THEN
+            RETURN;
+        END IF;
+        SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debits(p_seller, v_ids, v_amounts, v_day);
+    ELSIF v_number_hourly_count IS NOT NULL THEN
+        PERFORM sale_over_number_limit(p_seller, v_number_hourly_count, p_phones);
     END IF;
     -- Sorted, so sales sharing new numbers take their unique-index locks in one order.
     INSERT INTO recharges_phonenumber (e164, created_at)
@@ -43,11 +57,13 @@ BEGIN
     VALUES (p_seller, v_count, v_total, p_key, now())
     RETURNING id INTO v_batch;
     INSERT INTO recharges_recharge
-           (id, seller_id, phone_number_id, amount, operator, batch_id, created_at,
+           (id, seller_id, phone_number_id, amount, operator, product, commission_rate, batch_id, created_at,
             status, next_attempt_at, attempts, last_error)
-    SELECT i.id, p_seller, pn.id, i.amount, i.operator, v_batch, now(), 'pending', now(), 0, ''
-      FROM unnest(v_ids, p_phones, p_operators, p_amounts) AS i(id, phone, operator, amount)
+    SELECT i.id, p_seller, pn.id, i.amount, i.operator, i.product, coalesce(c.rate, 0), v_batch, now(),
+           'pending', now(), 0, ''
+      FROM unnest(v_ids, p_phones, p_operators, v_amounts, p_products) AS i(id, phone, operator, amount, product)
       JOIN recharges_phonenumber pn ON pn.e164 = i.phone
+      LEFT JOIN recharges_commissionrate c ON c.seller_id = p_seller AND c.operator_id = i.operator
      ORDER BY i.id;
     out_status := 201;
     out_body := recharge_batch_json(v_batch);

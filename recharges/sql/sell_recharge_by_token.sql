@@ -5,7 +5,8 @@
 -- general way, where authentication gives the error. Expiry is judged by the
 -- database's clock, as TokenAuthentication judges it.
 CREATE OR REPLACE FUNCTION sell_recharge_by_token(
-    p_digest text, p_phone text, p_operator text, p_amount bigint, p_key text, p_request_hash text,
+    p_digest text, p_phone text, p_operator text, p_amount bigint, p_product text, p_key text, p_request_hash text,
+    p_time_zone text,
     OUT out_seller bigint, OUT out_status integer, OUT out_body jsonb, OUT out_replayed boolean
 )
 LANGUAGE plpgsql AS $$
@@ -17,7 +18,7 @@ BEGIN
      WHERE t.digest = p_digest AND (t.expiry IS NULL OR t.expiry >= statement_timestamp()) AND u.is_active AND NOT u.is_staff;
     IF FOUND THEN
         SELECT * INTO out_status, out_body, out_replayed
-          FROM sell_recharge(out_seller, p_phone, p_operator, p_amount, p_key, p_request_hash);
+          FROM sell_recharge(out_seller, p_phone, p_operator, p_amount, p_product, p_key, p_request_hash, p_time_zone);
     END IF;
 END
 $$;

@@ -1,0 +1,29 @@
+-- Why a sale's debit was refused, asked under the seller's row lock (taken
+-- here, held to commit): 403 with the first limit passed (amounts, then the
+-- number's hourly count), else 402 {"balance", "amount"}; NULLs when neither
+-- applies any more (a credit came in meanwhile), and the caller debits again
+-- under the lock it now holds. The order of checks is the contract's.
+CREATE OR REPLACE FUNCTION sale_refusal(
+    p_seller bigint, p_phones text[], p_amounts bigint[], p_day date, OUT out_status integer, OUT out_body jsonb
+)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_seller sellers_seller%ROWTYPE;
+    v_total bigint;
+BEGIN
+    SELECT * INTO v_seller FROM sellers_seller WHERE id = p_seller FOR NO KEY UPDATE;
+    out_body := debit_limit_refusal(v_seller, p_day, p_amounts);
+    IF out_body IS NULL AND v_seller.number_hourly_count IS NOT NULL THEN
+        out_body := number_limit_refusal(p_seller, v_seller.number_hourly_count, p_phones);
+    END IF;
+    IF out_body IS NOT NULL THEN
+        out_status := 403;
+        RETURN;
+    END IF;
+    SELECT sum(a) INTO v_total FROM unnest(p_amounts) a;
+    IF v_seller.balance < v_total THEN
+        out_status := 402;
+        out_body := jsonb_build_object('balance', v_seller.balance, 'amount', v_total);
+    END IF;
+END
+$$;
