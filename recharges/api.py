@@ -1,4 +1,5 @@
 import json
+from collections.abc import Mapping
 from typing import cast
 
 from django.http import HttpResponse
@@ -14,9 +15,11 @@ from config.api import (
     IsSeller,
     NewestFirstPagination,
     StrictCharField,
+    StrictIntegerField,
     amount_field,
     seller_of,
     seller_or_staff_with,
+    staff_with,
     token_digest,
     validated,
 )
@@ -29,12 +32,34 @@ from config.throttling import SellerRateThrottle
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers, valid_idempotency_key
 from idempotency.services import request_hash
 from recharges import selectors, services
-from recharges.models import MAX_BATCH_ITEMS, Recharge
+from recharges.models import MAX_BATCH_ITEMS, MAX_RATE, Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
+from sellers.selectors import get_seller
 
 PHONE_MAX_LENGTH = 32
 OPERATOR_MAX_LENGTH = 16
-INSUFFICIENT = {402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written")}
+PRODUCT_MAX_LENGTH = 32
+# A sale's refusals: the checks run in this order (400, then 403, then 402), and nothing is written.
+SALE_REFUSALS = {
+    402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
+    403: OpenApiResponse(
+        ErrorSerializer,
+        description=(
+            "limit_exceeded: the sale would pass one of the seller's limits, details "
+            '{"limit": "max_recharge_amount" | "daily_amount" | "number_hourly_count", "allowed", "used"}; '
+            "nothing was written. Or permission_denied: the caller is not a seller."
+        ),
+    ),
+}
+VALIDATE_ONLY_PARAMETER = OpenApiParameter(
+    "validate_only",
+    OpenApiTypes.STR,
+    enum=["true", "false"],
+    description=(
+        "true: run every check of the sale against the state of this moment and write nothing; 200 with "
+        "what the sale would give, or exactly the error it would give. The Idempotency-Key is then ignored."
+    ),
+)
 
 
 def _sale_response(result) -> HttpResponse:
@@ -68,12 +93,39 @@ class RechargeInputSerializer(serializers.Serializer):
             "00989121234567, +98 0912 123 4567, with spaces or dashes, or in Persian digits."
         )
     )
-    amount = amount_field(help_text="Rials (IRR), an integer from 1 to 10^15.")
+    amount = amount_field(
+        required=False,
+        help_text=(
+            "Rials (IRR), an integer from 1 to 10^15. Required for airtime; optional with a product, "
+            "and then equal to its amount."
+        ),
+    )
     operator = StrictCharField(
         max_length=OPERATOR_MAX_LENGTH,
         required=False,
         help_text="An operator code from /operators/; overrides the one detected from the number (ported numbers).",
     )
+    product = StrictCharField(
+        max_length=PRODUCT_MAX_LENGTH,
+        required=False,
+        allow_null=True,
+        help_text="A package code from /products/, of the number's operator; null or absent for airtime.",
+    )
+
+    def to_internal_value(self, data):
+        # Airtime needs an amount; a product brings its own. Reported with
+        # any other field's errors, as a missing required field is.
+        missing = isinstance(data, Mapping) and "amount" not in data and data.get("product") is None
+        required = {"amount": [self.fields["amount"].error_messages["required"]]} if missing else {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if isinstance(error.detail, dict):
+                error.detail.update(required)
+            raise
+        if required:
+            raise serializers.ValidationError(required)
+        return value
 
 
 def _checked_item(data) -> tuple[str, int, str | None] | None:
@@ -96,24 +148,35 @@ def _checked_item(data) -> tuple[str, int, str | None] | None:
     return None
 
 
-def _recharge_input(data) -> tuple[str, int, str | None]:
+Item = tuple[str, int | None, str | None, str | None]
+"""A sale item as the services take it: (E.164 number, amount, operator, product)."""
+
+
+def _item(data) -> Item | None:
+    """The item, checked directly for the usual airtime body (see _checked_item)."""
     item = _checked_item(data)
-    if item is None:
-        valid = validated(RechargeInputSerializer, data)
-        item = valid["phone_number"], valid["amount"], valid.get("operator")
-    return item
+    return None if item is None else (*item, None)
 
 
-def _batch_input(data) -> list[tuple[str, int, str | None]]:
+def _valid_item(valid: dict) -> Item:
+    return valid["phone_number"], valid.get("amount"), valid.get("operator"), valid.get("product")
+
+
+def _recharge_input(data) -> Item:
+    item = _item(data)
+    return _valid_item(validated(RechargeInputSerializer, data)) if item is None else item
+
+
+def _batch_input(data) -> list[Item]:
     if (
         type(data) is dict
         and len(data) == 1
         and type(data.get("items")) is list
         and 1 <= len(data["items"]) <= MAX_BATCH_ITEMS
     ):
-        items = [_checked_item(item) for item in data["items"]]
+        items = [_item(item) for item in data["items"]]
         if None not in items:
-            return cast("list[tuple[str, int, str | None]]", items)
+            return cast("list[Item]", items)
     try:
         valid = validated(BatchCreateView.BatchInputSerializer, data)
     except serializers.ValidationError as error:
@@ -127,7 +190,20 @@ def _batch_input(data) -> list[tuple[str, int, str | None]]:
                 for index, messages in item_errors.items()
             }
         raise
-    return [(item["phone_number"], item["amount"], item.get("operator")) for item in valid["items"]]
+    return [_valid_item(item) for item in valid["items"]]
+
+
+class SaleQuerySerializer(serializers.Serializer):
+    validate_only = serializers.ChoiceField(choices=["true", "false"], required=False)
+
+
+def _validate_only(request) -> bool:
+    return validated(SaleQuerySerializer, request.query_params).get("validate_only") == "true"
+
+
+def _counted_as_sale(request) -> bool:
+    # A check without a sale (validate_only) is not counted among sales.
+    return request.method == "POST" and "validate_only" not in request.GET
 
 
 class FailureSerializer(serializers.Serializer):
@@ -150,6 +226,11 @@ class RechargeOutputSerializer(serializers.Serializer):
     operator_reference = serializers.CharField(allow_null=True)
     failure = FailureSerializer(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
+    product = serializers.CharField(allow_null=True, help_text="The package's code; null for airtime.")
+    commission_rate = serializers.IntegerField(help_text="Basis points, fixed at sale.")
+    commission = serializers.IntegerField(
+        help_text="Rials credited: floor(amount * rate / 10000) once successful, else 0."
+    )
 
     def to_representation(self, instance):
         return instance.body
@@ -163,12 +244,48 @@ class BatchOutputSerializer(serializers.Serializer):
     recharges = RechargeOutputSerializer(many=True)
 
 
+class RechargeValidOutputSerializer(serializers.Serializer):
+    """What POST /recharges/?validate_only=true answers for a sale that would be made."""
+
+    valid = serializers.BooleanField(help_text="Always true (a sale that would be refused gets its error).")
+    operator = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Rials: the amount sent, or the product's.")
+    commission_rate = serializers.IntegerField(help_text="Basis points the recharge would carry.")
+    balance_after = serializers.IntegerField(help_text="The balance the 201 would show.")
+
+
+class BatchValidOutputSerializer(serializers.Serializer):
+    """What POST /recharge-batches/?validate_only=true answers for a batch that would be sold."""
+
+    valid = serializers.BooleanField(help_text="Always true (a batch that would be refused gets its error).")
+    count = serializers.IntegerField()
+    total_amount = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+
+
 class OperatorOutputSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
+    name_fa = serializers.CharField(help_text="The name in Persian; empty if staff set none.")
     enabled = serializers.BooleanField()
     min_amount = serializers.IntegerField()
     max_amount = serializers.IntegerField()
+    denominations = serializers.ListField(
+        child=serializers.IntegerField(),
+        allow_null=True,
+        help_text="The only airtime amounts sold, rials, ascending; null: any amount from min_amount to max_amount.",
+    )
+
+
+class ProductOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    operator = serializers.CharField(source="operator_id", help_text="The operator's code.")
+    name = serializers.CharField()
+    name_fa = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Rials: what a sale of it debits.")
+    data_mb = serializers.IntegerField()
+    validity_days = serializers.IntegerField()
+    enabled = serializers.BooleanField()
 
 
 def _fast_sale(request) -> HttpResponse | None:
@@ -178,6 +295,8 @@ def _fast_sale(request) -> HttpResponse | None:
     input: tests/recharges and tests/config run both paths)."""
     if request.content_type != "application/json" or SellerRateThrottle.THROTTLE_RATES.get("seller"):
         return None
+    if request.META.get("QUERY_STRING"):
+        return None  # ?validate_only= and the like: DRF reads and checks the query
     if request.content_params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         return None  # DRF decodes the body with the charset it names
     digest = token_digest(request)
@@ -242,32 +361,46 @@ class RechargeListCreateView(generics.ListAPIView):
         if request.method == "POST":
             fast = _fast_sale(request)
             response = super().dispatch(request, *args, **kwargs) if fast is None else fast
-            count_sale("single", response)
+            if _counted_as_sale(request):
+                count_sale("single", response)
             return response
         return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
         request=RechargeInputSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={201: RechargeOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, VALIDATE_ONLY_PARAMETER],
+        responses={
+            200: OpenApiResponse(
+                RechargeValidOutputSerializer, description="validate_only=true: the sale would be made"
+            ),
+            201: RechargeOutputSerializer,
+            **errors(400, 401, 403, 415, 422),
+            **SALE_REFUSALS,
+        },
         examples=[
             OpenApiExample("A top-up of 50,000 rials", value={"phone_number": "0912 123 4567", "amount": 50000}),
             OpenApiExample(
                 "A ported number, its operator named",
                 value={"phone_number": "+989351234567", "amount": 20000, "operator": "rightel"},
             ),
+            OpenApiExample("A data package", value={"phone_number": "09121234567", "product": "mci-1gb-7d"}),
         ],
     )
     def post(self, request):
-        phone_number, amount, operator = _recharge_input(request.data)
+        validate_only = _validate_only(request)
+        phone_number, amount, operator, product = _recharge_input(request.data)
+        sale = {
+            "seller_id": request.user.seller.pk,
+            "phone_number": phone_number,
+            "amount": amount,
+            "operator": operator,
+            "product": product,
+        }
+        if validate_only:
+            return _sale_response(services.validate_recharge(**sale))
         key = idempotency_key(request)
         result = services.sell_recharge(
-            seller_id=request.user.seller.pk,
-            phone_number=phone_number,
-            amount=amount,
-            operator=operator,
-            idempotency_key=key,
-            request_hash=request_hash(request.data) if key else None,
+            **sale, idempotency_key=key, request_hash=request_hash(request.data) if key else None
         )
         return _sale_response(result)
 
@@ -285,7 +418,7 @@ class BatchCreateView(APIView):
 
     def dispatch(self, request, *args, **kwargs):
         response = super().dispatch(request, *args, **kwargs)
-        if request.method == "POST":
+        if _counted_as_sale(request):
             count_sale("batch", response)
         return response
 
@@ -294,19 +427,28 @@ class BatchCreateView(APIView):
 
     @extend_schema(
         request=BatchInputSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={201: BatchOutputSerializer, **INSUFFICIENT, **errors(400, 401, 403, 415, 422)},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, VALIDATE_ONLY_PARAMETER],
+        responses={
+            200: OpenApiResponse(BatchValidOutputSerializer, description="validate_only=true: the batch would be sold"),
+            201: BatchOutputSerializer,
+            **errors(400, 401, 403, 415, 422),
+            **SALE_REFUSALS,
+        },
         description=(
             "All or nothing: each item becomes its own recharge and ledger entry, in item order. "
             "A terminal that lost the response repeats the POST with the same Idempotency-Key "
-            "and gets the stored response back."
+            "and gets the stored response back. The items together are held to the seller's limits."
         ),
     )
     def post(self, request):
+        validate_only = _validate_only(request)
         items = _batch_input(request.data)
+        seller_id = request.user.seller.pk
+        if validate_only:
+            return _sale_response(services.validate_recharge_batch(seller_id=seller_id, items=items))
         key = idempotency_key(request)
         result = services.sell_recharge_batch(
-            seller_id=request.user.seller.pk,
+            seller_id=seller_id,
             items=items,
             idempotency_key=key,
             request_hash=request_hash(request.data) if key else None,
@@ -329,3 +471,65 @@ class OperatorListView(APIView):
     @extend_schema(responses={200: OperatorOutputSerializer(many=True), **errors(401, 403)})
     def get(self, request):
         return Response(OperatorOutputSerializer(selectors.operator_list(), many=True).data)
+
+
+class ProductListView(APIView):
+    permission_classes = [seller_or_staff_with("recharges.view_product")]
+
+    @extend_schema(
+        responses={200: ProductOutputSerializer(many=True), **errors(401, 403)},
+        description="Every data package, enabled or not, by operator, amount and code. Sell one with POST /recharges/.",
+    )
+    def get(self, request):
+        return Response(ProductOutputSerializer(selectors.product_list(), many=True).data)
+
+
+RATES = serializers.DictField(child=StrictIntegerField(min_value=0, max_value=MAX_RATE))
+COMMISSION_RATES_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"type": "integer", "minimum": 0, "maximum": MAX_RATE},
+    "description": "Basis points (0 to 10,000) by operator code.",
+    "example": {"mci": 250, "irancell": 300},
+}
+
+
+class CommissionRatesInputSerializer(serializers.Serializer):
+    """{"<operator code>": <basis points 0..10000>, ...}: the whole set."""
+
+    def to_internal_value(self, data):
+        super().to_internal_value(data)  # refuses anything but an object
+        return RATES.run_validation(data)
+
+
+class SellerCommissionsView(APIView):
+    """What a seller earns per operator on each successful recharge; the
+    rate in force at the sale is fixed on the recharge."""
+
+    def get_permissions(self):
+        permission = "change_commissionrate" if self.request.method == "PUT" else "view_commissionrate"
+        return [staff_with(f"recharges.{permission}")()]
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(COMMISSION_RATES_SCHEMA, description="Every operator, 0 where none is set."),
+            **errors(401, 403, 404),
+        }
+    )
+    def get(self, request, seller_id):
+        seller = get_seller(seller_id=seller_id)
+        return Response(selectors.commission_rates(seller_id=seller.pk))
+
+    @extend_schema(
+        request={"application/json": COMMISSION_RATES_SCHEMA},
+        responses={
+            200: OpenApiResponse(COMMISSION_RATES_SCHEMA, description="Every operator, 0 where none is set."),
+            **errors(400, 401, 403, 404, 415),
+        },
+        description=(
+            "Replaces the whole set: an operator left out has rate 0. An unknown operator or a rate outside "
+            "0..10000 is 400, and nothing is written. Applies to the next sale."
+        ),
+    )
+    def put(self, request, seller_id):
+        rates = validated(CommissionRatesInputSerializer, request.data)
+        return Response(services.set_commission_rates(seller_id=seller_id, rates=rates))

@@ -2,8 +2,9 @@
 
 Detection uses Google's libphonenumber carrier data (the `phonenumbers`
 package); a number it names no carrier for goes to settings.DEFAULT_OPERATOR.
-Whether an operator takes a top-up (enabled, amount in range) is judged by
-the sale statement itself (recharges/sql/operator_refusal.sql).
+Whether an operator takes a top-up (enabled, amount in range or one of its
+denominations, a package of its own) is judged by the sale statement itself
+(recharges/sql/operator_refusal.sql); refusal_errors words its answer.
 """
 
 import phonenumbers
@@ -52,11 +53,34 @@ def detect_operator(e164: str) -> str:
 
 def refusal_errors(refusal: dict) -> dict[str, list[str]]:
     """Field errors for an operator_refusal (see its SQL): the validation_error's details."""
+    problem = refusal["problem"]
+    if problem.startswith("product_"):
+        return _product_errors(refusal)
     code = refusal["operator"]
-    if refusal["problem"] == "unknown":
+    if problem == "unknown":
         return {"operator": [f'Unknown operator "{code}"; GET /api/v1/operators/ lists them.']}
-    if refusal["problem"] == "disabled":
+    if problem == "disabled":
         return {"operator": [f'Operator "{code}" is not taking top-ups now.']}
+    if problem == "denomination":
+        amounts = ", ".join(str(amount) for amount in refusal["denominations"])
+        return {"amount": [f'Operator "{code}" sells airtime only in these amounts (rials): {amounts}.']}
     return {
         "amount": [f'Operator "{code}" takes amounts from {refusal["min_amount"]} to {refusal["max_amount"]} rials.']
     }
+
+
+def _product_errors(refusal: dict) -> dict[str, list[str]]:
+    code, problem = refusal["product"], refusal["problem"]
+    if problem == "product_unknown":
+        return {"product": [f'Unknown product "{code}"; GET /api/v1/products/ lists them.']}
+    if problem == "product_disabled":
+        return {"product": [f'Product "{code}" is not on sale now.']}
+    if problem == "product_operator":
+        return {
+            "product": [
+                f'Product "{code}" is a package of operator "{refusal["product_operator"]}", '
+                f'not of "{refusal["operator"]}", the operator of this sale.'
+            ]
+        }
+    # product_amount: the amount sent is not the package's.
+    return {"amount": [f'Product "{code}" costs {refusal["amount"]} rials; send that amount, or none.']}

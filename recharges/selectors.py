@@ -1,8 +1,9 @@
 from django.db import connection
-from django.db.models import F, Func, JSONField, QuerySet
+from django.db.models import F, Func, JSONField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from recharges.models import Operator, Recharge
+from recharges.models import CommissionRate, Operator, Product, Recharge
 
 
 def _rendered(recharges: QuerySet) -> QuerySet:
@@ -44,3 +45,15 @@ def get_batch(*, batch_id: int, seller_id: int) -> str:
 
 def operator_list() -> list[Operator]:
     return list(Operator.objects.order_by("code"))
+
+
+def product_list() -> list[Product]:
+    """Every package, enabled or not, by operator, amount and code."""
+    return list(Product.objects.order_by("operator_id", "amount", "code"))
+
+
+def commission_rates(*, seller_id: int) -> dict[str, int]:
+    """The seller's rate for every operator, by code; 0 where none is set."""
+    rate = CommissionRate.objects.filter(seller_id=seller_id, operator=OuterRef("pk")).values("rate")
+    operators = Operator.objects.order_by("code").annotate(rate=Coalesce(Subquery(rate), Value(0)))
+    return dict(operators.values_list("code", "rate"))

@@ -18,7 +18,10 @@ from config.errors import ApplicationError, InvalidInput, error_body, violated_c
 from idempotency.errors import IdempotencyKeyReused
 from idempotency.selectors import stored_response
 from ledger.errors import InsufficientBalance, LimitExceeded
+from recharges import selectors
+from recharges.models import CommissionRate
 from recharges.operators import detect_operator, refusal_errors
+from sellers.services import lock_seller
 
 RECHARGES = "recharges"
 RECHARGE_BATCHES = "recharge-batches"
@@ -146,7 +149,9 @@ def sell_recharge_by_token(
 def sell_recharge_batch(
     *,
     seller_id: int,
-    items: Sequence[tuple[str, int | None] | tuple[str, int | None, str | None] | tuple[str, int | None, str | None, str | None]],
+    items: Sequence[
+        tuple[str, int | None] | tuple[str, int | None, str | None] | tuple[str, int | None, str | None, str | None]
+    ],
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> SaleResult:
@@ -255,3 +260,32 @@ def _replay(sale: _Sale) -> SaleResult | None:
     if stored is None:  # the key outlived its purged record: it named another sale
         raise IdempotencyKeyReused()
     return SaleResult(status_code=stored.status_code, body=stored.body, replayed=True)
+
+
+def set_commission_rates(*, seller_id: int, rates: dict[str, int]) -> dict[str, int]:
+    """Replaces the seller's commission rates (basis points by operator code;
+    an operator left out earns 0) and returns every operator's rate. Raises
+    InvalidInput, writing nothing, for an unknown operator; 404 for an
+    unknown seller.
+
+    The seller's row is locked first, with the lock a sale's debit takes:
+    concurrent PUTs apply one after the other, and a sale, which reads its
+    rate after its debit, sees the whole old set or the whole new one."""
+    with transaction.atomic():
+        lock_seller(seller_id=seller_id)
+        with connection.cursor() as cursor:
+            # FOR KEY SHARE, as the inserts' foreign keys would: an operator found here stays.
+            cursor.execute("SELECT code FROM recharges_operator WHERE code = ANY(%s) FOR KEY SHARE", [list(rates)])
+            known = {code for (code,) in cursor.fetchall()}
+        unknown = [code for code in rates if code not in known]
+        if unknown:
+            errors = {code: refusal_errors({"operator": code, "problem": "unknown"})["operator"] for code in unknown}
+            raise InvalidInput(details=errors)
+        CommissionRate.objects.filter(seller_id=seller_id).exclude(operator_id__in=list(rates)).delete()
+        CommissionRate.objects.bulk_create(
+            [CommissionRate(seller_id=seller_id, operator_id=code, rate=rate) for code, rate in rates.items()],
+            update_conflicts=True,
+            unique_fields=["seller", "operator"],
+            update_fields=["rate"],
+        )
+        return selectors.commission_rates(seller_id=seller_id)

@@ -90,6 +90,10 @@ STAFF_PERMISSIONS = [
     ("ledger", "add_balanceadjustment"),
     ("recharges", "view_operator"),
     ("ledger", "view_ledgerentry"),
+    ("sellers", "change_seller"),
+    ("recharges", "view_product"),
+    ("recharges", "view_commissionrate"),
+    ("recharges", "change_commissionrate"),
 ]
 
 

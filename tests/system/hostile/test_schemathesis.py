@@ -80,6 +80,13 @@ ROLES = {
     "GET /api/v1/reports/daily/": {SELLER, STAFF},
     "GET /api/v1/transactions/export/": {SELLER},
     "GET /api/v1/sellers/{seller_id}/transactions/export/": {STAFF},
+    "GET /api/v1/sellers/{seller_id}/commissions/": {STAFF},
+    "PUT /api/v1/sellers/{seller_id}/commissions/": {STAFF},
+    "GET /api/v1/sellers/{seller_id}/limits/": {STAFF},
+    "PUT /api/v1/sellers/{seller_id}/limits/": {STAFF},
+    "GET /api/v1/me/alerts/": {SELLER},
+    "PUT /api/v1/me/alerts/": {SELLER},
+    "GET /api/v1/products/": {SELLER, STAFF},
 }
 
 # Examples per operation: (credential, generation mode) -> max_examples.
