@@ -90,10 +90,11 @@ def validate_recharge(
     sale itself runs, in a transaction rolled back, so every check is the
     sale's own and nothing is written."""
     with transaction.atomic():
-        transaction.set_rollback(True)
         result = sell_recharge(
             seller_id=seller_id, phone_number=phone_number, amount=amount, operator=operator, product=product
         )
+        # After the sale, not before: a block marked for rollback runs no more queries.
+        transaction.set_rollback(True)
     return _validated(result, ("operator", "amount", "commission_rate", "balance_after"))
 
 
@@ -102,8 +103,8 @@ def validate_recharge_batch(
 ) -> SaleResult:
     """validate_recharge for sell_recharge_batch: its count, total and balance after."""
     with transaction.atomic():
-        transaction.set_rollback(True)
         result = sell_recharge_batch(seller_id=seller_id, items=items)
+        transaction.set_rollback(True)
     return _validated(result, ("count", "total_amount", "balance_after"))
 
 
