@@ -193,12 +193,12 @@ def _batch_input(data) -> list[Item]:
     return [_valid_item(item) for item in valid["items"]]
 
 
-class SaleQuerySerializer(serializers.Serializer):
-    validate_only = serializers.ChoiceField(choices=["true", "false"], required=False)
-
-
 def _validate_only(request) -> bool:
-    return validated(SaleQuerySerializer, request.query_params).get("validate_only") == "true"
+    """?validate_only=: true or false, once (absent: false); anything else is a 400."""
+    values = request.query_params.getlist("validate_only")
+    if values not in ([], ["true"], ["false"]):
+        raise serializers.ValidationError({"validate_only": ["Give it once, as true or false."]})
+    return values == ["true"]
 
 
 def _counted_as_sale(request) -> bool:
