@@ -87,10 +87,10 @@ def validate_recharge(
     sale itself runs, in a transaction rolled back, so every check is the
     sale's own and nothing is written."""
     with transaction.atomic():
-        transaction.set_rollback(True)
         result = sell_recharge(
             seller_id=seller_id, phone_number=phone_number, amount=amount, operator=operator, product=product
         )
+        transaction.set_rollback(True)
     return _validated(result, ("operator", "amount", "commission_rate", "balance_after"))
 
 
@@ -99,8 +99,8 @@ def validate_recharge_batch(
 ) -> SaleResult:
     """validate_recharge for sell_recharge_batch: its count, total and balance after."""
     with transaction.atomic():
-        transaction.set_rollback(True)
         result = sell_recharge_batch(seller_id=seller_id, items=items)
+        transaction.set_rollback(True)
     return _validated(result, ("count", "total_amount", "balance_after"))
 
 
@@ -146,7 +146,9 @@ def sell_recharge_by_token(
 def sell_recharge_batch(
     *,
     seller_id: int,
-    items: Sequence[tuple[str, int | None] | tuple[str, int | None, str | None] | tuple[str, int | None, str | None, str | None]],
+    items: Sequence[
+        tuple[str, int | None] | tuple[str, int | None, str | None] | tuple[str, int | None, str | None, str | None]
+    ],
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> SaleResult:
