@@ -38,7 +38,8 @@ class Operator(models.Model):
                 name="operator_amount_range_valid",
             ),
             models.CheckConstraint(
-                condition=Q(denominations__isnull=True) | Q(denominations__len__gt=0), name="operator_denominations_listed"
+                condition=Q(denominations__isnull=True) | Q(denominations__len__gt=0),
+                name="operator_denominations_listed",
             ),
         ]
 
@@ -252,7 +253,8 @@ class Recharge(models.Model):
             ),
             models.UniqueConstraint(fields=["topup_reference"], name="recharge_topup_reference_unique"),
             models.CheckConstraint(
-                condition=Q(commission_rate__gte=0, commission_rate__lte=MAX_RATE), name="recharge_commission_rate_in_range"
+                condition=Q(commission_rate__gte=0, commission_rate__lte=MAX_RATE),
+                name="recharge_commission_rate_in_range",
             ),
         ]
 

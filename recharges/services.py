@@ -157,7 +157,7 @@ def sell_recharge_batch(
     phones = [item[0] for item in items]
     amounts = [item[1] for item in items]
     operators = [(item[2] if len(item) > 2 else None) or detect_operator(item[0]) for item in items]
-    products = [item[3] if len(item) > 3 else None for item in items]  # type: ignore[misc]
+    products = [item[3] if len(item) > 3 else None for item in items]
     return _sold(
         "SELECT NULL, * FROM sell_recharge_batch(%s, %s, %s, %s, %s, %s, %s, %s)",
         [seller_id, phones, operators, amounts, products, idempotency_key, request_hash, settings.BUSINESS_TIME_ZONE],
@@ -208,8 +208,8 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
     refusal = json.loads(body)
     if status_code == 400:
         raise InvalidInput(details=_validation_details(refusal))
-    error = LimitExceeded(details=refusal) if status_code == 403 else InsufficientBalance(details=refusal)
-    return _refuse(error, _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
+    refused = LimitExceeded(details=refusal) if status_code == 403 else InsufficientBalance(details=refusal)
+    return _refuse(refused, _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
 
 
 def _validation_details(refusal: dict) -> dict:

@@ -56,7 +56,9 @@ class Seller(models.Model):
                 ),
                 name="seller_limits_positive",
             ),
-            models.CheckConstraint(condition=models.Q(daily_amount_used__gte=0), name="seller_daily_amount_used_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(daily_amount_used__gte=0), name="seller_daily_amount_used_non_negative"
+            ),
         ]
 
     def __str__(self):

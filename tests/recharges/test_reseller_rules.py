@@ -11,6 +11,7 @@ from django.db.models import Sum
 
 from callbacks.models import CallbackEvent
 from callbacks.services import set_callback_url
+from config.errors import InvalidInput
 from ledger.models import LedgerEntry
 from ledger.selectors import reconcile
 from ledger.services import adjust_balance
@@ -277,8 +278,6 @@ def test_a_product_that_cannot_be_sold_is_a_400_that_writes_nothing(
         validity_days=1,
         enabled=False,
     )
-    from config.errors import InvalidInput
-
     with pytest.raises(InvalidInput) as refused:
         sell_recharge(seller_id=seller.pk, phone_number=phone, amount=amount, product=product)
     assert field in refused.value.details
@@ -287,10 +286,9 @@ def test_a_product_that_cannot_be_sold_is_a_400_that_writes_nothing(
 
 def test_an_operator_with_denominations_sells_only_those_amounts_as_airtime(seller, package):
     Operator.objects.filter(code="mci").update(denominations=[10_000, 20_000, 50_000])
-    from config.errors import InvalidInput
-
     with pytest.raises(InvalidInput) as refused:
         sell_recharge(seller_id=seller.pk, phone_number=MCI, amount=15_000)
+    assert refused.value.details is not None
     assert "10000" in str(refused.value.details["amount"]) or "10,000" in str(refused.value.details["amount"])
     assert sold(seller, amount=20_000)["amount"] == 20_000
     assert sold(seller, amount=None, product="mci-5gb-30d")["amount"] == 150_000  # packages are not airtime
