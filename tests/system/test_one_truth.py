@@ -330,9 +330,9 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
             page = html_of(admin.get(f"/admin/recharges/recharge/{recharge.pk}/change/"))
             assert str(recharge.topup_reference) in page
             assert (recharge.operator_reference or "") in page
-            shown = admin_readonly(page)
+            fields = admin_readonly(page)
             body = details[recharge.pk]
-            assert (shown["Product"], shown["Commission rate"], shown["Commission"]) == (
+            assert (fields["Product"], fields["Commission rate"], fields["Commission"]) == (
                 body["product"] or "-",
                 str(body["commission_rate"]),
                 str(body["commission"]),
