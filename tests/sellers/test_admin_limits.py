@@ -132,7 +132,8 @@ def test_a_rate_for_an_operator_already_set_is_a_form_error(admin_client, make_s
     data = form(seller, existing=[("mci", 250, existing.pk)], rates=[("mci", 400)])
     response = admin_client.post(url(seller), data)
     assert response.status_code == 200
-    assert "already exists" in response.content.decode() or "Please correct the duplicate" in response.content.decode()
+    (formset,) = response.context["inline_admin_formsets"]
+    assert formset.formset.non_form_errors() == ["Please correct the duplicate data for operator."]
     assert stored(seller) == ((None, None, None, None), {"mci": 250})
 
 
