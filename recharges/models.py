@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -61,9 +62,12 @@ class Product(models.Model):
     operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="products")
     name = models.CharField(max_length=100)
     name_fa = models.CharField(max_length=100)
-    amount = models.BigIntegerField(help_text="Rials.")
-    data_mb = models.IntegerField("data (MB)")
-    validity_days = models.IntegerField()
+    # Validators as the constraints below: a form shows a bad value as that field's error.
+    amount = models.BigIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)], help_text="Rials."
+    )
+    data_mb = models.IntegerField("data (MB)", validators=[MinValueValidator(1)])
+    validity_days = models.IntegerField(validators=[MinValueValidator(1)])
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -85,7 +89,9 @@ class CommissionRate(models.Model):
 
     seller = models.ForeignKey("sellers.Seller", on_delete=models.CASCADE, related_name="commission_rates")
     operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
-    rate = models.IntegerField(help_text="Basis points: 250 is 2.5 %.")
+    rate = models.IntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_RATE)], help_text="Basis points: 250 is 2.5 %."
+    )
 
     class Meta:
         constraints = [
