@@ -28,9 +28,9 @@ class SellerOutputSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
 
 
-# Bounds of the columns behind the v1.2 settings (sellers.Seller): a daily
-# total and a threshold are sums of amounts, a count is an integer column.
-MAX_TOTAL = 10**18
+# Money in JSON is 1 to 10^15 (the contract), a daily total and a threshold
+# too: the admin's seller form holds them to the same bound, so a value set
+# here never makes that page refuse to save. A count is an integer column.
 MAX_COUNT = 2**31 - 1
 
 
@@ -72,7 +72,7 @@ class LimitsInputSerializer(ClosedSerializer):
     """The whole set: a key left out becomes null (no limit); unknown keys are refused."""
 
     max_recharge_amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, allow_null=True, default=None)
-    daily_amount = StrictIntegerField(min_value=1, max_value=MAX_TOTAL, allow_null=True, default=None)
+    daily_amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, allow_null=True, default=None)
     number_hourly_count = StrictIntegerField(min_value=1, max_value=MAX_COUNT, allow_null=True, default=None)
 
 
@@ -101,7 +101,7 @@ class AlertsSerializer(serializers.Serializer):
 class AlertsInputSerializer(ClosedSerializer):
     """A key left out is null (no alert), as in every PUT of a whole set."""
 
-    low_balance = StrictIntegerField(min_value=1, max_value=MAX_TOTAL, allow_null=True, default=None)
+    low_balance = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, allow_null=True, default=None)
 
 
 class AlertsView(APIView):

@@ -261,7 +261,7 @@ def test_a_package_is_sold_at_its_amount_earns_commission_and_counts_against_lim
     [
         (MCI, None, "nope", "product", "unknown"),
         (IRANCELL, None, "mci-5gb-30d", "product", "operator"),
-        (MCI, 149_999, "mci-5gb-30d", "product", "amount"),
+        (MCI, 149_999, "mci-5gb-30d", "amount", "amount"),  # the amount sent is what is wrong
         (MCI, None, "mci-off", "product", "disabled"),
     ],
 )

@@ -8,6 +8,7 @@ Bad input is 400 with nothing written."""
 import pytest
 
 from recharges.delivery import resolve_recharge
+from sellers.admin import SellerForm
 from sellers.models import Seller
 from tests.helpers.api import API, START_BALANCE, Raw, assert_error, balance, nothing_written, post
 from tests.helpers.catalogue import IRANCELL_PHONE, MCI_PHONE, books, staff_holding
@@ -49,7 +50,7 @@ def test_limits_are_none_until_staff_set_them(staff_client, seller_a):
 
 
 def test_a_put_replaces_the_whole_set(staff_client, seller_a, seller_b):
-    full = {"max_recharge_amount": 10**15, "daily_amount": 10**18, "number_hourly_count": 2**31 - 1}
+    full = {"max_recharge_amount": 10**15, "daily_amount": 10**15, "number_hourly_count": 2**31 - 1}
     response = put_limits(staff_client, seller_a, full)
     assert (response.status_code, response.json()) == (200, full)
     assert staff_client.get(limits_url(seller_a)).json() == full
@@ -62,12 +63,22 @@ def test_a_put_replaces_the_whole_set(staff_client, seller_a, seller_b):
     assert settings_of(seller_a) == settings_of(seller_b) == (None, None, None, None)
 
 
+def test_the_largest_values_the_api_takes_are_valid_in_the_admin_s_seller_form(staff_client, seller_a, client_a):
+    largest = {"max_recharge_amount": 10**15, "daily_amount": 10**15, "number_hourly_count": 2**31 - 1}
+    put_limits(staff_client, seller_a, largest)
+    client_a.put(f"{API}/me/alerts/", {"low_balance": 10**15}, format="json")
+    seller = Seller.objects.get(pk=seller_a.pk)
+    data = {"user": seller.user_id, "name": seller.name, **largest, "low_balance_threshold": 10**15}
+    form = SellerForm(data=data, instance=seller)
+    assert form.is_valid(), form.errors
+
+
 BAD_LIMITS = [
     *[
         (name, value, message)
         for name, bound in [
             ("max_recharge_amount", 10**15),
-            ("daily_amount", 10**18),
+            ("daily_amount", 10**15),
             ("number_hourly_count", 2**31 - 1),
         ]
         for value, message in [
@@ -295,7 +306,7 @@ def test_the_low_balance_alert_is_set_read_and_turned_off(seller_a, seller_b, cl
     assert client_a.get(f"{API}/me/alerts/").json() == {"low_balance": 1_000_000}
     assert settings_of(seller_a) == (None, None, None, 1_000_000)
     assert settings_of(seller_b) == (None, None, None, None)
-    assert client_a.put(f"{API}/me/alerts/", {"low_balance": 10**18}, format="json").json() == {"low_balance": 10**18}
+    assert client_a.put(f"{API}/me/alerts/", {"low_balance": 10**15}, format="json").json() == {"low_balance": 10**15}
     response = client_a.put(f"{API}/me/alerts/", {"low_balance": None}, format="json")
     assert (response.status_code, response.json()) == (200, {"low_balance": None})
     client_a.put(f"{API}/me/alerts/", {"low_balance": 5}, format="json")
@@ -307,7 +318,7 @@ def test_the_low_balance_alert_is_set_read_and_turned_off(seller_a, seller_b, cl
 BAD_ALERTS = [
     ({"low_balance": 0}, {"low_balance": [AT_LEAST_1]}),
     ({"low_balance": -5}, {"low_balance": [AT_LEAST_1]}),
-    ({"low_balance": 10**18 + 1}, {"low_balance": [at_most(10**18)]}),
+    ({"low_balance": 10**15 + 1}, {"low_balance": [at_most(10**15)]}),
     ({"low_balance": True}, {"low_balance": [INTEGER]}),
     ({"low_balance": "1000"}, {"low_balance": [INTEGER]}),
     ({"low_balance": 1000.0}, {"low_balance": [INTEGER]}),
