@@ -1,11 +1,12 @@
 import json
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -116,7 +117,8 @@ class RechargeInputSerializer(serializers.Serializer):
         # Airtime needs an amount; a product brings its own. Reported with
         # any other field's errors, as a missing required field is.
         missing = isinstance(data, Mapping) and "amount" not in data and data.get("product") is None
-        required = {"amount": [self.fields["amount"].error_messages["required"]]} if missing else {}
+        message = ErrorDetail(str(self.fields["amount"].error_messages["required"]), code="required")
+        required: dict[str, Any] = {"amount": [message]} if missing else {}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as error:
