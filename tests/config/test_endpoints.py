@@ -27,9 +27,20 @@ def is_timestamp(value) -> bool:
 
 # /me/ and sellers
 
+# v1.2: /me/ gains the seller's limits (none by default) and the day's amount.
+ME_V12 = {
+    "limits": {"max_recharge_amount": None, "daily_amount": None, "number_hourly_count": None},
+    "daily_amount_used": 0,
+}
+
 
 def test_me(client_a, seller_a):
-    assert client_a.get(f"{API}/me/").json() == {"id": seller_a.pk, "name": "Shop A", "balance": START_BALANCE}
+    assert client_a.get(f"{API}/me/").json() == {
+        "id": seller_a.pk,
+        "name": "Shop A",
+        "balance": START_BALANCE,
+        **ME_V12,
+    }
 
 
 def test_staff_create_a_seller_whose_token_works(staff_client):
@@ -42,7 +53,7 @@ def test_staff_create_a_seller_whose_token_works(staff_client):
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {body['api_token']}")
-    assert client.get(f"{API}/me/").json() == {"id": body["id"], "name": "Shop 1", "balance": 0}
+    assert client.get(f"{API}/me/").json() == {"id": body["id"], "name": "Shop 1", "balance": 0, **ME_V12}
 
 
 def test_staff_list_and_read_sellers(staff_client, seller_a, seller_b):

@@ -30,6 +30,11 @@ CONTRACT_PATHS = {
     "/api/v1/transactions/export/",
     "/api/v1/sellers/{seller_id}/transactions/export/",
     "/api/v1/reports/daily/",
+    # v1.2
+    "/api/v1/sellers/{seller_id}/commissions/",
+    "/api/v1/sellers/{seller_id}/limits/",
+    "/api/v1/me/alerts/",
+    "/api/v1/products/",
 }
 LISTS = ["/api/v1/sellers/", "/api/v1/credit-requests/", "/api/v1/recharges/", "/api/v1/transactions/"]
 
