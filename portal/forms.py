@@ -53,6 +53,7 @@ class PhoneNumberField(forms.CharField):
 
     def __init__(self, **kwargs):
         super().__init__(max_length=PHONE_MAX_LENGTH, **kwargs)
+        self.widget.attrs["dir"] = "ltr"  # "0912 123 4567" keeps its order on Persian pages
 
     def clean(self, value):
         value = super().clean(value)
@@ -66,7 +67,8 @@ class PhoneNumberField(forms.CharField):
 
 def amount_field(**kwargs) -> forms.IntegerField:
     # A text box, not type=number: browsers drop Persian digits typed into a number box.
-    widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"})
+    # Digits read left to right on Persian pages too.
+    widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "dir": "ltr"})
     return forms.IntegerField(label=_("Amount (rials)"), min_value=1, max_value=MAX_AMOUNT, widget=widget, **kwargs)
 
 
@@ -98,7 +100,7 @@ class SaleForm(forms.Form):
         for product in products:
             label = _("%(name)s, %(amount)s rials") % {"name": display_name(product), "amount": f"{product.amount:,}"}
             groups.setdefault(names.get(product.operator_id, product.operator_id), []).append((product.code, label))
-        product_field.choices = [("", _("None: airtime of the amount below")), *groups.items()]
+        product_field.choices = [("", _("None (airtime: enter an amount)")), *groups.items()]
 
     def clean_idempotency_key(self):
         key = self.cleaned_data["idempotency_key"]
