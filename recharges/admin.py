@@ -4,7 +4,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Q
+from django.db.models import BigIntegerField, Case, F, Func, Q, Value, When
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -13,16 +13,34 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 
 from config.errors import ApplicationError
+from config.formats import rials
 from config.permissions import requires
 from recharges.delivery import resolve_recharge
-from recharges.models import Operator, Recharge
+from recharges.models import CommissionRate, Operator, Product, Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
+from sellers.admin import SellerAdmin
+from sellers.models import Seller
+
+
+class OperatorForm(forms.ModelForm):
+    class Meta:
+        model = Operator
+        fields = ["code", "name", "name_fa", "enabled", "min_amount", "max_amount", "denominations"]
+
+    def clean_denominations(self):
+        # An emptied field is "any amount" (NULL): an empty list is no valid value.
+        return self.cleaned_data["denominations"] or None
 
 
 @admin.register(Operator)
 class OperatorAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "enabled", "min_amount", "max_amount"]
+    form = OperatorForm
+    list_display = ["code", "name", "name_fa", "enabled", "min_amount", "max_amount", "denominations_display"]
     list_editable = ["enabled", "min_amount", "max_amount"]
+
+    @admin.display(description="denominations")
+    def denominations_display(self, operator):
+        return ", ".join(f"{amount:,}" for amount in operator.denominations) if operator.denominations else "any"
 
     def get_readonly_fields(self, request, obj=None):
         # Recharges keep the code they were sold under.
@@ -30,6 +48,60 @@ class OperatorAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "operator",
+        "name",
+        "name_fa",
+        "amount_display",
+        "data_mb",
+        "validity_days",
+        "enabled",
+    ]
+    list_editable = ["enabled"]
+    list_filter = ["operator", "enabled"]
+    search_fields = ["code", "name", "name_fa"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Recharges keep the code they were sold under.
+        return ["code"] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        # Recharges name products by code; disable one instead.
+        return False
+
+    @admin.display(description="price", ordering="amount")
+    def amount_display(self, product):
+        return rials(product.amount)
+
+
+class CommissionRateInline(admin.TabularInline):
+    """Rates in basis points, one row per operator (none: rate 0). The sale
+    copies the rate onto the recharge, so a change applies to later sales."""
+
+    model = CommissionRate
+    fields = ["operator", "rate"]
+    extra = 0
+    verbose_name_plural = "commission rates (basis points: 250 is 2.5 %; an operator not listed earns nothing)"
+
+
+class SellerWithRatesAdmin(SellerAdmin):
+    """The seller's page with its commission rates: the rates are this app's,
+    which sits above sellers, so the page gains them here."""
+
+    inlines = [CommissionRateInline]
+
+    def get_inlines(self, request, obj):
+        # Rates belong to a seller that exists.
+        return self.inlines if obj is not None else []
+
+
+admin.site.unregister(Seller)
+admin.site.register(Seller, SellerWithRatesAdmin)
 
 
 class PastHorizonFilter(admin.SimpleListFilter):
@@ -75,6 +147,9 @@ class RechargeAdmin(admin.ModelAdmin):
         "phone",
         "amount",
         "operator",
+        "product",
+        "commission_rate",
+        "commission",
         "status",
         "failure_code",
         "created_at",
@@ -95,14 +170,31 @@ class RechargeAdmin(admin.ModelAdmin):
     list_select_related = ["seller", "phone_number"]
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        # The commission is not stored on the recharge: it is the SQL
+        # function's, once successful, as the API's JSON computes it.
+        commission = Func(F("amount"), F("commission_rate"), function="commission_of", output_field=BigIntegerField())
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(commission=Case(When(status=Recharge.Status.SUCCESSFUL, then=commission), default=Value(0)))
+        )
+
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Recharge._meta.fields]
+        fields = [field.name for field in Recharge._meta.fields]
+        # The commission earned, next to the rate it comes from.
+        after_rate = fields.index("commission_rate") + 1
+        return [*fields[:after_rate], "commission", *fields[after_rate:]]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="commission", ordering="commission")
+    def commission(self, recharge):
+        return recharge.commission
 
     def save_model(self, request, obj, form, change):
         # Every field is read-only: saving the row it read would undo what the

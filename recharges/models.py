@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -38,7 +39,8 @@ class Operator(models.Model):
                 name="operator_amount_range_valid",
             ),
             models.CheckConstraint(
-                condition=Q(denominations__isnull=True) | Q(denominations__len__gt=0), name="operator_denominations_listed"
+                condition=Q(denominations__isnull=True) | Q(denominations__len__gt=0),
+                name="operator_denominations_listed",
             ),
         ]
 
@@ -60,9 +62,12 @@ class Product(models.Model):
     operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="products")
     name = models.CharField(max_length=100)
     name_fa = models.CharField(max_length=100)
-    amount = models.BigIntegerField(help_text="Rials.")
-    data_mb = models.IntegerField("data (MB)")
-    validity_days = models.IntegerField()
+    # Validators as the constraints below: a form shows a bad value as that field's error.
+    amount = models.BigIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)], help_text="Rials."
+    )
+    data_mb = models.IntegerField("data (MB)", validators=[MinValueValidator(1)])
+    validity_days = models.IntegerField(validators=[MinValueValidator(1)])
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -84,7 +89,9 @@ class CommissionRate(models.Model):
 
     seller = models.ForeignKey("sellers.Seller", on_delete=models.CASCADE, related_name="commission_rates")
     operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
-    rate = models.IntegerField(help_text="Basis points: 250 is 2.5 %.")
+    rate = models.IntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_RATE)], help_text="Basis points: 250 is 2.5 %."
+    )
 
     class Meta:
         constraints = [
@@ -252,7 +259,8 @@ class Recharge(models.Model):
             ),
             models.UniqueConstraint(fields=["topup_reference"], name="recharge_topup_reference_unique"),
             models.CheckConstraint(
-                condition=Q(commission_rate__gte=0, commission_rate__lte=MAX_RATE), name="recharge_commission_rate_in_range"
+                condition=Q(commission_rate__gte=0, commission_rate__lte=MAX_RATE),
+                name="recharge_commission_rate_in_range",
             ),
         ]
 

@@ -87,10 +87,10 @@ def validate_recharge(
     sale itself runs, in a transaction rolled back, so every check is the
     sale's own and nothing is written."""
     with transaction.atomic():
-        transaction.set_rollback(True)
         result = sell_recharge(
             seller_id=seller_id, phone_number=phone_number, amount=amount, operator=operator, product=product
         )
+        transaction.set_rollback(True)
     return _validated(result, ("operator", "amount", "commission_rate", "balance_after"))
 
 
@@ -99,8 +99,8 @@ def validate_recharge_batch(
 ) -> SaleResult:
     """validate_recharge for sell_recharge_batch: its count, total and balance after."""
     with transaction.atomic():
-        transaction.set_rollback(True)
         result = sell_recharge_batch(seller_id=seller_id, items=items)
+        transaction.set_rollback(True)
     return _validated(result, ("count", "total_amount", "balance_after"))
 
 
@@ -146,7 +146,9 @@ def sell_recharge_by_token(
 def sell_recharge_batch(
     *,
     seller_id: int,
-    items: Sequence[tuple[str, int | None] | tuple[str, int | None, str | None] | tuple[str, int | None, str | None, str | None]],
+    items: Sequence[
+        tuple[str, int | None] | tuple[str, int | None, str | None] | tuple[str, int | None, str | None, str | None]
+    ],
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> SaleResult:
@@ -155,7 +157,7 @@ def sell_recharge_batch(
     phones = [item[0] for item in items]
     amounts = [item[1] for item in items]
     operators = [(item[2] if len(item) > 2 else None) or detect_operator(item[0]) for item in items]
-    products = [item[3] if len(item) > 3 else None for item in items]  # type: ignore[misc]
+    products = [item[3] if len(item) > 3 else None for item in items]
     return _sold(
         "SELECT NULL, * FROM sell_recharge_batch(%s, %s, %s, %s, %s, %s, %s, %s)",
         [seller_id, phones, operators, amounts, products, idempotency_key, request_hash, settings.BUSINESS_TIME_ZONE],
@@ -206,8 +208,8 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
     refusal = json.loads(body)
     if status_code == 400:
         raise InvalidInput(details=_validation_details(refusal))
-    error = LimitExceeded(details=refusal) if status_code == 403 else InsufficientBalance(details=refusal)
-    return _refuse(error, _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
+    refused = LimitExceeded(details=refusal) if status_code == 403 else InsufficientBalance(details=refusal)
+    return _refuse(refused, _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
 
 
 def _validation_details(refusal: dict) -> dict:

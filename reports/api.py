@@ -23,6 +23,7 @@ class ReportRowSerializer(serializers.Serializer):
     refunded_amount = serializers.IntegerField(help_text="Rials, absolute.")
     credited_amount = serializers.IntegerField(help_text="Rials, absolute.")
     adjusted_amount = serializers.IntegerField(help_text="Rials, signed sum of adjustments.")
+    commission_amount = serializers.IntegerField(help_text="Rials: commissions credited that day.")
     balance_end = serializers.IntegerField(
         required=False,
         help_text="Balance at the end of the day (current balance for today and later); one seller only.",

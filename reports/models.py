@@ -14,6 +14,7 @@ class DayTotal(models.Model):
     refunded_amount = models.BigIntegerField()
     credited_amount = models.BigIntegerField()
     adjusted_amount = models.BigIntegerField()
+    commission_amount = models.BigIntegerField()
     net = models.BigIntegerField(help_text="Signed sum of the day's entries.")
 
     class Meta:

@@ -25,7 +25,7 @@ from reports.models import DayTotal, SummaryState
 
 # By name, not LedgerEntry.Kind: `refund` arrives with the delivery work, and
 # these sums must be right before and after it does.
-RECHARGE, REFUND, CREDIT, ADJUSTMENT = "recharge", "refund", "credit", "adjustment"
+RECHARGE, REFUND, CREDIT, ADJUSTMENT, COMMISSION = "recharge", "refund", "credit", "adjustment", "commission"
 
 EXPORT_HEADER = "sequence,created_at,kind,amount,balance_after,reference_type,reference_id\n"
 EXPORT_CHUNK_ROWS = 5000
@@ -53,10 +53,18 @@ def _day_totals() -> dict:
         "refunded_amount": Coalesce(Sum(Abs("amount"), filter=Q(kind=REFUND)), zero),
         "credited_amount": Coalesce(Sum(Abs("amount"), filter=Q(kind=CREDIT)), zero),
         "adjusted_amount": Coalesce(Sum("amount", filter=Q(kind=ADJUSTMENT)), zero),
+        "commission_amount": Coalesce(Sum("amount", filter=Q(kind=COMMISSION)), zero),
     }
 
 
-FIGURES = ["recharges", "recharged_amount", "refunded_amount", "credited_amount", "adjusted_amount"]
+FIGURES = [
+    "recharges",
+    "recharged_amount",
+    "refunded_amount",
+    "credited_amount",
+    "adjusted_amount",
+    "commission_amount",
+]
 _EMPTY_DAY = dict.fromkeys(FIGURES, 0)
 
 
@@ -195,23 +203,24 @@ class Export:
 # The staff dashboard.
 
 TOP_SELLERS = 10
+PERIOD_FIGURES = [("sales", RECHARGE), ("refunds", REFUND), ("top_ups", CREDIT), ("commissions", COMMISSION)]
 
 
 def period_totals(*, today: date) -> dict:
-    """Sales, refunds and approved top-ups of `today` and of its month, in one query."""
+    """Sales, refunds, approved top-ups and commissions paid, of `today` and of its month, in one query."""
     month_start, today_start = day_start(today.replace(day=1)), day_start(today)
     tomorrow_start = day_start(today + timedelta(1))
     figures: dict[str, Any] = {}
     for period, start in (("today", today_start), ("month", month_start)):
         within = Q(created_at__gte=start, created_at__lt=tomorrow_start)
-        for name, kind in (("sales", RECHARGE), ("refunds", REFUND), ("top_ups", CREDIT)):
+        for name, kind in PERIOD_FIGURES:
             figures[f"{period}_{name}_count"] = Count("pk", filter=within & Q(kind=kind))
             figures[f"{period}_{name}_amount"] = Coalesce(Sum(Abs("amount"), filter=within & Q(kind=kind)), Value(0))
     totals = LedgerEntry.objects.filter(created_at__gte=month_start, created_at__lt=tomorrow_start).aggregate(**figures)
     return {
         period: {
             name: {"count": totals[f"{period}_{name}_count"], "amount": totals[f"{period}_{name}_amount"]}
-            for name in ("sales", "refunds", "top_ups")
+            for name, _ in PERIOD_FIGURES
         }
         for period in ("today", "month")
     }

@@ -20,20 +20,22 @@ from django.utils import timezone
 
 from ledger.models import LedgerEntry
 from reports.models import DayTotal, SummaryState
-from reports.selectors import ADJUSTMENT, CREDIT, RECHARGE, REFUND, business_zone, day_start
+from reports.selectors import ADJUSTMENT, COMMISSION, CREDIT, RECHARGE, REFUND, business_zone, day_start
 
 SETTLE = timedelta(hours=1)
 RESUM_DAYS = 2
 
 _SUMMARIZE_SQL = f"""
 INSERT INTO {DayTotal._meta.db_table}
-       (seller_id, day, recharges, recharged_amount, refunded_amount, credited_amount, adjusted_amount, net)
+       (seller_id, day, recharges, recharged_amount, refunded_amount, credited_amount, adjusted_amount,
+        commission_amount, net)
 SELECT seller_id, day,
        count(*) FILTER (WHERE kind = '{RECHARGE}'),
        coalesce(sum(abs(amount)) FILTER (WHERE kind = '{RECHARGE}'), 0),
        coalesce(sum(abs(amount)) FILTER (WHERE kind = '{REFUND}'), 0),
        coalesce(sum(abs(amount)) FILTER (WHERE kind = '{CREDIT}'), 0),
        coalesce(sum(amount) FILTER (WHERE kind = '{ADJUSTMENT}'), 0),
+       coalesce(sum(amount) FILTER (WHERE kind = '{COMMISSION}'), 0),
        sum(amount)
   FROM (SELECT seller_id, kind, amount, (created_at AT TIME ZONE %(zone)s)::date AS day
           FROM {LedgerEntry._meta.db_table}

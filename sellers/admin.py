@@ -5,11 +5,13 @@ from config.formats import rials
 from sellers.models import MANAGE_TOKENS, Seller
 from sellers.services import issue_api_token, revoke_api_tokens, rotate_api_token
 
+LIMITS = ["max_recharge_amount", "daily_amount", "number_hourly_count", "low_balance_threshold"]
+
 
 class SellerForm(forms.ModelForm):
     class Meta:
         model = Seller
-        fields = ["user", "name"]
+        fields = ["user", "name", *LIMITS]
 
     def clean_user(self):
         user = self.cleaned_data["user"]
@@ -24,8 +26,8 @@ class SellerAdmin(admin.ModelAdmin):
     form = SellerForm
     list_display = ["id", "name", "user", "balance_display", "created_at"]
     search_fields = ["name", "user__username"]
-    # Balances change only through the ledger services.
-    readonly_fields = ["balance_display", "ledger_sequence", "created_at"]
+    # Balances and the day's running total change only through the ledger services.
+    readonly_fields = ["balance_display", "ledger_sequence", "created_at", "daily_amount_used", "daily_amount_day"]
     raw_id_fields = ["user"]
     actions = ["rotate_token", "revoke_tokens"]
 
@@ -33,11 +35,20 @@ class SellerAdmin(admin.ModelAdmin):
         # Only what the form edits: writing back the balance it read would undo a sale made meanwhile.
         obj.save(update_fields=form.changed_data if change else None)
 
-    def get_fields(self, request, obj=None):
+    def get_fieldsets(self, request, obj=None):
         # No read-only values on the add form: created_at does not exist until the row does.
         if obj is None:
-            return ["user", "name"]
-        return ["user", "name", "balance_display", "ledger_sequence", "created_at"]
+            return [(None, {"fields": ["user", "name"]})]
+        return [
+            (None, {"fields": ["user", "name", "balance_display", "ledger_sequence", "created_at"]}),
+            (
+                "Limits",
+                {
+                    "fields": [*LIMITS, "daily_amount_used", "daily_amount_day"],
+                    "description": "Empty: no limit. The day's amount used is that of the business day shown.",
+                },
+            ),
+        ]
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -1,6 +1,13 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
+
+from config.constants import MAX_AMOUNT
+
+# Field validators matching seller_limits_positive: a form shows a bad limit as
+# that field's error, where the constraint alone gives one for the whole form.
+_MONEY_LIMIT = [MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)]
 
 # Rotating or revoking a seller's API tokens (the admin's actions): a new key acts as the seller.
 MANAGE_TOKENS = "sellers.manage_tokens_seller"
@@ -24,12 +31,20 @@ class Seller(models.Model):
 
     # Limits (null: none). The sale's statement checks them under the row lock
     # its debit takes (ledger/sql/ledger_post_debit.sql), so they hold exactly.
-    max_recharge_amount = models.BigIntegerField(null=True, blank=True, help_text="The largest single recharge.")
+    max_recharge_amount = models.BigIntegerField(
+        null=True, blank=True, validators=_MONEY_LIMIT, help_text="The largest single recharge."
+    )
     daily_amount = models.BigIntegerField(
-        null=True, blank=True, help_text="The most a business day's recharges that have not failed may total."
+        null=True,
+        blank=True,
+        validators=_MONEY_LIMIT,
+        help_text="The most a business day's recharges that have not failed may total.",
     )
     number_hourly_count = models.IntegerField(
-        null=True, blank=True, help_text="The most recharges to one number in any 60 minutes (failed ones excepted)."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="The most recharges to one number in any 60 minutes (failed ones excepted).",
     )
     # The business day's running total for daily_amount, kept on the row the
     # sale locks anyway: adding to it is exact, where summing the day's
@@ -37,7 +52,10 @@ class Seller(models.Model):
     daily_amount_day = models.DateField(null=True, blank=True, editable=False)
     daily_amount_used = models.BigIntegerField(default=0, db_default=0, editable=False)
     low_balance_threshold = models.BigIntegerField(
-        null=True, blank=True, help_text="A debit taking the balance below it sends a balance.low event."
+        null=True,
+        blank=True,
+        validators=_MONEY_LIMIT,
+        help_text="A debit taking the balance below it sends a balance.low event.",
     )
 
     class Meta:
@@ -56,7 +74,9 @@ class Seller(models.Model):
                 ),
                 name="seller_limits_positive",
             ),
-            models.CheckConstraint(condition=models.Q(daily_amount_used__gte=0), name="seller_daily_amount_used_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(daily_amount_used__gte=0), name="seller_daily_amount_used_non_negative"
+            ),
         ]
 
     def __str__(self):

@@ -4,24 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('callbacks', '0003_jobs_carry_the_request_id'),
-        ('sellers', '0005_limits_and_low_balance'),
+        ("callbacks", "0003_jobs_carry_the_request_id"),
+        ("sellers", "0005_limits_and_low_balance"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='callbackevent',
-            name='callback_event_type_known',
+            model_name="callbackevent",
+            name="callback_event_type_known",
         ),
         migrations.AlterField(
-            model_name='callbackevent',
-            name='type',
-            field=models.CharField(choices=[('recharge.succeeded', 'Recharge Succeeded'), ('recharge.failed', 'Recharge Failed'), ('balance.low', 'Balance Low')], max_length=32),
+            model_name="callbackevent",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("recharge.succeeded", "Recharge Succeeded"),
+                    ("recharge.failed", "Recharge Failed"),
+                    ("balance.low", "Balance Low"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='callbackevent',
-            constraint=models.CheckConstraint(condition=models.Q(('type__in', ['recharge.succeeded', 'recharge.failed', 'balance.low'])), name='callback_event_type_known'),
+            model_name="callbackevent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("type__in", ["recharge.succeeded", "recharge.failed", "balance.low"])),
+                name="callback_event_type_known",
+            ),
         ),
     ]

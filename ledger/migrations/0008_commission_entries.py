@@ -4,26 +4,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('credits', '0003_permission_to_decide_credit_requests'),
-        ('ledger', '0007_post_debits'),
-        ('recharges', '0011_catalogue_and_commission'),
-        ('sellers', '0005_limits_and_low_balance'),
+        ("credits", "0003_permission_to_decide_credit_requests"),
+        ("ledger", "0007_post_debits"),
+        ("recharges", "0011_catalogue_and_commission"),
+        ("sellers", "0005_limits_and_low_balance"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='ledgerentry',
-            name='ledger_entry_exactly_one_source',
+            model_name="ledgerentry",
+            name="ledger_entry_exactly_one_source",
         ),
         migrations.AlterField(
-            model_name='ledgerentry',
-            name='kind',
-            field=models.CharField(choices=[('credit', 'Credit'), ('recharge', 'Recharge'), ('adjustment', 'Adjustment'), ('refund', 'Refund'), ('commission', 'Commission')], max_length=16),
+            model_name="ledgerentry",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("credit", "Credit"),
+                    ("recharge", "Recharge"),
+                    ("adjustment", "Adjustment"),
+                    ("refund", "Refund"),
+                    ("commission", "Commission"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('adjustment__isnull', True), ('amount__gt', 0), ('credit_request__isnull', False), ('kind', 'credit'), ('recharge__isnull', True)), models.Q(('adjustment__isnull', True), ('amount__lt', 0), ('credit_request__isnull', True), ('kind', 'recharge'), ('recharge__isnull', False)), models.Q(('adjustment__isnull', False), ('credit_request__isnull', True), ('kind', 'adjustment'), ('recharge__isnull', True)), models.Q(('adjustment__isnull', True), ('amount__gt', 0), ('credit_request__isnull', True), ('kind__in', ['refund', 'commission']), ('recharge__isnull', False)), _connector='OR'), name='ledger_entry_exactly_one_source'),
+            model_name="ledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("adjustment__isnull", True),
+                        ("amount__gt", 0),
+                        ("credit_request__isnull", False),
+                        ("kind", "credit"),
+                        ("recharge__isnull", True),
+                    ),
+                    models.Q(
+                        ("adjustment__isnull", True),
+                        ("amount__lt", 0),
+                        ("credit_request__isnull", True),
+                        ("kind", "recharge"),
+                        ("recharge__isnull", False),
+                    ),
+                    models.Q(
+                        ("adjustment__isnull", False),
+                        ("credit_request__isnull", True),
+                        ("kind", "adjustment"),
+                        ("recharge__isnull", True),
+                    ),
+                    models.Q(
+                        ("adjustment__isnull", True),
+                        ("amount__gt", 0),
+                        ("credit_request__isnull", True),
+                        ("kind__in", ["refund", "commission"]),
+                        ("recharge__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="ledger_entry_exactly_one_source",
+            ),
         ),
     ]

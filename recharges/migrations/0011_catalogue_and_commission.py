@@ -7,101 +7,128 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recharges', '0010_topup_reference_never_changes'),
-        ('sellers', '0005_limits_and_low_balance'),
+        ("recharges", "0010_topup_reference_never_changes"),
+        ("sellers", "0005_limits_and_low_balance"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CommissionRate',
+            name="CommissionRate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rate', models.IntegerField(help_text='Basis points: 250 is 2.5 %.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rate", models.IntegerField(help_text="Basis points: 250 is 2.5 %.")),
             ],
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('code', models.SlugField(max_length=32, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=100)),
-                ('name_fa', models.CharField(max_length=100)),
-                ('amount', models.BigIntegerField(help_text='Rials.')),
-                ('data_mb', models.IntegerField(verbose_name='data (MB)')),
-                ('validity_days', models.IntegerField()),
-                ('enabled', models.BooleanField(default=True)),
+                ("code", models.SlugField(max_length=32, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=100)),
+                ("name_fa", models.CharField(max_length=100)),
+                ("amount", models.BigIntegerField(help_text="Rials.")),
+                ("data_mb", models.IntegerField(verbose_name="data (MB)")),
+                ("validity_days", models.IntegerField()),
+                ("enabled", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['operator', 'amount', 'code'],
+                "ordering": ["operator", "amount", "code"],
             },
         ),
         migrations.AddField(
-            model_name='operator',
-            name='denominations',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), blank=True, help_text='The only amounts sold as airtime, in rials, comma-separated; empty: any amount in the range.', null=True, size=None),
+            model_name="operator",
+            name="denominations",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.BigIntegerField(),
+                blank=True,
+                help_text="The only amounts sold as airtime, in rials, comma-separated; empty: any amount in the range.",
+                null=True,
+                size=None,
+            ),
         ),
         migrations.AddField(
-            model_name='operator',
-            name='name_fa',
-            field=models.CharField(blank=True, db_default='', default='', max_length=64),
+            model_name="operator",
+            name="name_fa",
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='commission_rate',
-            field=models.IntegerField(db_default=0, help_text='Basis points, fixed at sale: earned as a commission entry once successful.'),
+            model_name="recharge",
+            name="commission_rate",
+            field=models.IntegerField(
+                db_default=0, help_text="Basis points, fixed at sale: earned as a commission entry once successful."
+            ),
         ),
         migrations.AddField(
-            model_name='recharge',
-            name='product',
+            model_name="recharge",
+            name="product",
             field=models.CharField(blank=True, max_length=32, null=True),
         ),
         migrations.AddIndex(
-            model_name='recharge',
-            index=models.Index(fields=['phone_number', 'created_at'], name='recharge_number_recent'),
+            model_name="recharge",
+            index=models.Index(fields=["phone_number", "created_at"], name="recharge_number_recent"),
         ),
         migrations.AddConstraint(
-            model_name='operator',
-            constraint=models.CheckConstraint(condition=models.Q(('denominations__isnull', True), ('denominations__len__gt', 0), _connector='OR'), name='operator_denominations_listed'),
+            model_name="operator",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("denominations__isnull", True), ("denominations__len__gt", 0), _connector="OR"),
+                name="operator_denominations_listed",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recharge',
-            constraint=models.CheckConstraint(condition=models.Q(('commission_rate__gte', 0), ('commission_rate__lte', 10000)), name='recharge_commission_rate_in_range'),
+            model_name="recharge",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("commission_rate__gte", 0), ("commission_rate__lte", 10000)),
+                name="recharge_commission_rate_in_range",
+            ),
         ),
         migrations.AddField(
-            model_name='commissionrate',
-            name='operator',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='recharges.operator'),
+            model_name="commissionrate",
+            name="operator",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="recharges.operator"
+            ),
         ),
         migrations.AddField(
-            model_name='commissionrate',
-            name='seller',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commission_rates', to='sellers.seller'),
+            model_name="commissionrate",
+            name="seller",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="commission_rates", to="sellers.seller"
+            ),
         ),
         migrations.AddField(
-            model_name='product',
-            name='operator',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='products', to='recharges.operator'),
+            model_name="product",
+            name="operator",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="products", to="recharges.operator"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='commissionrate',
-            constraint=models.UniqueConstraint(fields=('seller', 'operator'), name='commission_rate_one_per_operator'),
+            model_name="commissionrate",
+            constraint=models.UniqueConstraint(fields=("seller", "operator"), name="commission_rate_one_per_operator"),
         ),
         migrations.AddConstraint(
-            model_name='commissionrate',
-            constraint=models.CheckConstraint(condition=models.Q(('rate__gte', 0), ('rate__lte', 10000)), name='commission_rate_in_range'),
+            model_name="commissionrate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("rate__gte", 0), ("rate__lte", 10000)), name="commission_rate_in_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.CheckConstraint(condition=models.Q(('code__regex', '^[a-z0-9][a-z0-9_-]*$')), name='product_code_lowercase'),
+            model_name="product",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("code__regex", "^[a-z0-9][a-z0-9_-]*$")), name="product_code_lowercase"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0), ('amount__lte', 1000000000000000)), name='product_amount_in_range'),
+            model_name="product",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0), ("amount__lte", 1000000000000000)), name="product_amount_in_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.CheckConstraint(condition=models.Q(('data_mb__gt', 0), ('validity_days__gt', 0)), name='product_size_positive'),
+            model_name="product",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("data_mb__gt", 0), ("validity_days__gt", 0)), name="product_size_positive"
+            ),
         ),
     ]

@@ -5,49 +5,68 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sellers', '0004_permission_to_manage_tokens'),
+        ("sellers", "0004_permission_to_manage_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='seller',
-            name='daily_amount',
-            field=models.BigIntegerField(blank=True, help_text="The most a business day's recharges that have not failed may total.", null=True),
+            model_name="seller",
+            name="daily_amount",
+            field=models.BigIntegerField(
+                blank=True, help_text="The most a business day's recharges that have not failed may total.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='seller',
-            name='daily_amount_day',
+            model_name="seller",
+            name="daily_amount_day",
             field=models.DateField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='seller',
-            name='daily_amount_used',
+            model_name="seller",
+            name="daily_amount_used",
             field=models.BigIntegerField(db_default=0, default=0, editable=False),
         ),
         migrations.AddField(
-            model_name='seller',
-            name='low_balance_threshold',
-            field=models.BigIntegerField(blank=True, help_text='A debit taking the balance below it sends a balance.low event.', null=True),
+            model_name="seller",
+            name="low_balance_threshold",
+            field=models.BigIntegerField(
+                blank=True, help_text="A debit taking the balance below it sends a balance.low event.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='seller',
-            name='max_recharge_amount',
-            field=models.BigIntegerField(blank=True, help_text='The largest single recharge.', null=True),
+            model_name="seller",
+            name="max_recharge_amount",
+            field=models.BigIntegerField(blank=True, help_text="The largest single recharge.", null=True),
         ),
         migrations.AddField(
-            model_name='seller',
-            name='number_hourly_count',
-            field=models.IntegerField(blank=True, help_text='The most recharges to one number in any 60 minutes (failed ones excepted).', null=True),
+            model_name="seller",
+            name="number_hourly_count",
+            field=models.IntegerField(
+                blank=True,
+                help_text="The most recharges to one number in any 60 minutes (failed ones excepted).",
+                null=True,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='seller',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('max_recharge_amount__isnull', True), ('max_recharge_amount__gt', 0), _connector='OR'), models.Q(('daily_amount__isnull', True), ('daily_amount__gt', 0), _connector='OR'), models.Q(('number_hourly_count__isnull', True), ('number_hourly_count__gt', 0), _connector='OR'), models.Q(('low_balance_threshold__isnull', True), ('low_balance_threshold__gt', 0), _connector='OR')), name='seller_limits_positive'),
+            model_name="seller",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("max_recharge_amount__isnull", True), ("max_recharge_amount__gt", 0), _connector="OR"),
+                    models.Q(("daily_amount__isnull", True), ("daily_amount__gt", 0), _connector="OR"),
+                    models.Q(("number_hourly_count__isnull", True), ("number_hourly_count__gt", 0), _connector="OR"),
+                    models.Q(
+                        ("low_balance_threshold__isnull", True), ("low_balance_threshold__gt", 0), _connector="OR"
+                    ),
+                ),
+                name="seller_limits_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='seller',
-            constraint=models.CheckConstraint(condition=models.Q(('daily_amount_used__gte', 0)), name='seller_daily_amount_used_non_negative'),
+            model_name="seller",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("daily_amount_used__gte", 0)), name="seller_daily_amount_used_non_negative"
+            ),
         ),
     ]

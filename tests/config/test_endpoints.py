@@ -133,6 +133,10 @@ RECHARGE_FIELDS = {
     "operator_reference",
     "failure",
     "completed_at",
+    # v1.2: the body gains these (null, 0 and 0 with the defaults).
+    "product",
+    "commission_rate",
+    "commission",
 }
 
 

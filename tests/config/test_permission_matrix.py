@@ -22,6 +22,7 @@ from django.test import Client, RequestFactory
 from callbacks.services import record_event, set_callback_url
 from credits.services import request_credit
 from ledger.services import adjust_balance
+from recharges.models import CommissionRate, Product
 from recharges.services import sell_recharge, sell_recharge_batch
 from sellers.models import Seller
 from tests.helpers.api import assert_error, post
@@ -81,6 +82,10 @@ def world(make_seller, staff_user):
     """One row (at least) of every model the admin shows; the seller's last
     credit request is pending, so an approval that runs moves money."""
     seller = make_seller(name="Shop", balance=1_000_000)
+    CommissionRate.objects.create(seller=seller, operator_id="mci", rate=100)
+    Product.objects.create(
+        code="mci-1gb", operator_id="mci", name="1 GB", name_fa="1 GB", amount=50_000, data_mb=1024, validity_days=30
+    )
     sell_recharge(seller_id=seller.pk, phone_number="+989121234567", amount=5000)
     sell_recharge_batch(seller_id=seller.pk, items=[("+989351234567", 2000)])
     adjust_balance(seller_id=seller.pk, amount=1000, reason="goodwill", created_by=staff_user)

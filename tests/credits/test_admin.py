@@ -90,7 +90,10 @@ def test_seller_balance_is_read_only_in_the_admin(admin_client, make_seller):
     client, _ = admin_client
     seller = make_seller(balance=5_000)
     client.post(
-        f"/admin/sellers/seller/{seller.pk}/change/", {"name": "Renamed", "user": seller.user_id, "balance": 10**9}
+        f"/admin/sellers/seller/{seller.pk}/change/",
+        # The commission-rates inline, left empty.
+        {"name": "Renamed", "user": seller.user_id, "balance": 10**9, "commission_rates-TOTAL_FORMS": "0"}
+        | {"commission_rates-INITIAL_FORMS": "0"},
     )
     seller.refresh_from_db()
     assert (seller.name, seller.balance) == ("Renamed", 5_000)

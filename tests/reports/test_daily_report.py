@@ -16,7 +16,14 @@ from tests.helpers.api import API, assert_error, nothing_written
 from tests.helpers.sellers import client_for
 
 REPORT = f"{API}/reports/daily/"
-ZERO = {"recharges": 0, "recharged_amount": 0, "refunded_amount": 0, "credited_amount": 0, "adjusted_amount": 0}
+ZERO = {
+    "recharges": 0,
+    "recharged_amount": 0,
+    "refunded_amount": 0,
+    "credited_amount": 0,
+    "adjusted_amount": 0,
+    "commission_amount": 0,
+}
 
 
 def report(client, params: dict):

@@ -7,6 +7,7 @@ the sale would have been lost)."""
 import threading
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
@@ -16,6 +17,8 @@ from sellers.models import Seller
 from tests.helpers.system import backends_waiting_for_a_lock, raw_connection, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# The page's commission-rates inline, left empty.
+NO_RATES = {"commission_rates-TOTAL_FORMS": "0", "commission_rates-INITIAL_FORMS": "0"}
 
 
 def test_renaming_a_seller_while_it_sells_keeps_the_sale(make_seller):
@@ -25,12 +28,18 @@ def test_renaming_a_seller_while_it_sells_keeps_the_sale(make_seller):
     responses = []
     with raw_connection() as sale, raw_connection(autocommit=True) as observer:
         # A sale holds the seller's row lock, uncommitted, while the admin saves.
-        sale.execute("SELECT * FROM sell_recharge(%s, '+989121234567', 'mci', 5000, NULL, NULL)", [seller.pk])
+        sale.execute(
+            "SELECT * FROM sell_recharge(%s, '+989121234567', 'mci', 5000, NULL, NULL, NULL, %s)",
+            [seller.pk, settings.BUSINESS_TIME_ZONE],
+        )
 
         def rename():
             try:
                 responses.append(
-                    admin.post(f"/admin/sellers/seller/{seller.pk}/change/", {"name": "After", "user": seller.user_id})
+                    admin.post(
+                        f"/admin/sellers/seller/{seller.pk}/change/",
+                        {"name": "After", "user": seller.user_id, **NO_RATES},
+                    )
                 )
             finally:
                 connection.close()  # the thread's own

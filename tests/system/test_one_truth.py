@@ -1,10 +1,12 @@
 """One truth: after a generated history (sales on every sandbox ending,
 batches, credits approved and rejected, adjustments both ways, refunds, staff
-resolutions, callbacks, a sale still pending), every surface that shows a
-recharge or a balance says what the database holds: the API's detail, list
-and batch views, the callback events' data, the transactions list and its
-CSV export, the daily report (the seller's and the staff's), /me/, the
-portal's pages and CSV, and the admin's lists.
+resolutions, callbacks, a sale still pending, commissions at each seller's
+rates, a data package), every surface that shows a recharge or a balance says
+what the database holds: the API's detail, list and batch views, the callback
+events' data, the transactions list and its CSV export, the daily report (the
+seller's and the staff's), /me/, the portal's pages and CSV, and the admin's
+lists and pages. A recharge's commission is the ledger's commission entry
+(none: 0), on every surface that shows one.
 
 Each surface is tested alone elsewhere; this test holds them all to the same
 rows, so a surface that renders a stale or different state fails here."""
@@ -32,7 +34,7 @@ from ledger.selectors import reconcile
 from ledger.services import adjust_balance
 from portal.templatetags.portal_format import money
 from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
-from recharges.models import Recharge
+from recharges.models import CommissionRate, Product, Recharge
 from recharges.services import sell_recharge, sell_recharge_batch
 from reports.selectors import business_today
 from sellers.models import Seller
@@ -42,6 +44,9 @@ from tests.helpers.simulator import SimulatorProcess
 
 ENDINGS = ["0000", "9990", "9991", "9992", "9993", "9994"]
 SEED = 18
+# Basis points on mci (every number here is mci's) per shop; the third earns nothing.
+RATES = [250, 1_234, None]
+PACKAGE = "mci-truth-1gb"
 
 
 @pytest.fixture
@@ -80,6 +85,10 @@ def make_history(sellers, staff, sim, settings) -> dict[str, list[int]]:
         ]
         items = [(number(ending, shop), 7_000 + index) for index, ending in enumerate(ENDINGS)]
         steps.append(partial(sell_recharge_batch, seller_id=seller.pk, items=items))
+        # A data package, delivered like airtime.
+        steps.append(
+            partial(sell_recharge, seller_id=seller.pk, phone_number=number("0000", shop), amount=None, product=PACKAGE)
+        )
         steps.append(partial(adjust_balance, seller_id=seller.pk, amount=12_345, reason="goodwill", created_by=staff))
         steps.append(partial(adjust_balance, seller_id=seller.pk, amount=-2_222, reason="fee", created_by=staff))
         steps.append(partial(ask_and_reject, seller, staff))
@@ -111,8 +120,9 @@ def make_history(sellers, staff, sim, settings) -> dict[str, list[int]]:
     return kept
 
 
-def database_recharge(recharge: Recharge) -> dict:
-    """The fields every surface must agree on, as the database holds them."""
+def database_recharge(recharge: Recharge, commissions: dict[int, int]) -> dict:
+    """The fields every surface must agree on, as the database holds them;
+    the commission is the ledger's entry for the recharge, if any."""
     return {
         "id": recharge.pk,
         "status": recharge.status,
@@ -120,6 +130,9 @@ def database_recharge(recharge: Recharge) -> dict:
         "operator_reference": recharge.operator_reference or None,
         "failure_code": recharge.failure_code,
         "completed": recharge.completed_at is not None,
+        "product": recharge.product,
+        "commission_rate": recharge.commission_rate,
+        "commission": commissions.get(recharge.pk, 0),
     }
 
 
@@ -131,7 +144,15 @@ def api_recharge(body: dict) -> dict:
         "operator_reference": body["operator_reference"],
         "failure_code": body["failure"]["code"] if body["failure"] else None,
         "completed": body["completed_at"] is not None,
+        "product": body["product"],
+        "commission_rate": body["commission_rate"],
+        "commission": body["commission"],
     }
+
+
+def admin_readonly(page: str) -> dict[str, str]:
+    """A read-only change page's values by label."""
+    return dict(re.findall(r'<label>([^<]+):</label>\s*<div class="readonly">([^<]*)</div>', page))
 
 
 def page_client(user) -> Client:
@@ -152,11 +173,21 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
     for seller in sellers[:2]:  # the third has no callback URL: it gets no events
         set_callback_url(seller_id=seller.pk, url=f"https://shop{seller.pk}.example/hooks")
     staff = get_user_model().objects.create_superuser(username="truth-staff", password="x")
+    for seller, rate in zip(sellers, RATES, strict=True):
+        if rate is not None:
+            CommissionRate.objects.create(seller=seller, operator_id="mci", rate=rate)
+    Product.objects.create(
+        code=PACKAGE, operator_id="mci", name="1 GB", name_fa="۱ گیگ", amount=25_000, data_mb=1024, validity_days=30
+    )
     kept = make_history(sellers, staff, sim, settings)
 
     statuses = dict(Recharge.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     assert set(statuses) == {"pending", "successful", "failed"}  # the history reached every state
     assert reconcile() == []
+    commissions = dict(LedgerEntry.objects.filter(kind="commission").values_list("recharge_id", "amount"))
+    # Commissions were earned, at both rates; the shop without a rate earned none.
+    assert {Recharge.objects.get(pk=rid).seller_id for rid in commissions} == {sellers[0].pk, sellers[1].pk}
+    assert Recharge.objects.filter(product=PACKAGE, status="successful").count() == len(sellers)
     staff_api = client_for(staff)
     admin = page_client(staff)
     today = business_today()
@@ -164,7 +195,7 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
 
     for seller in sellers:
         seller.refresh_from_db()
-        recharges = {r.pk: database_recharge(r) for r in Recharge.objects.filter(seller=seller)}
+        recharges = {r.pk: database_recharge(r, commissions) for r in Recharge.objects.filter(seller=seller)}
         entries = list(LedgerEntry.objects.filter(seller=seller).order_by("sequence"))
         assert sum(entry.amount for entry in entries) == seller.balance == entries[-1].balance_after
         api = client_for(seller.user)
@@ -215,11 +246,20 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
             ] == expected_entries
         refunds = {e.recharge_id for e in entries if e.kind == "refund"}
         assert refunds == {rid for rid, body in details.items() if body["status"] == "failed"}
+        # The CSV names each commission's recharge, and says what the API says it earned.
+        paid = {
+            int(r["reference_id"]): int(r["amount"])
+            for r in csv.DictReader(
+                io.StringIO(b"".join(api.get(f"{API}/transactions/export/").streaming_content).decode())
+            )
+            if r["kind"] == "commission" and r["reference_type"] == "recharge"
+        }
+        assert paid == {rid: body["commission"] for rid, body in details.items() if body["commission"]}
 
         # The daily report, the seller's and the staff's view of this seller.
         sums = {
             kind: LedgerEntry.objects.filter(seller=seller, kind=kind).aggregate(total=Sum("amount"))["total"] or 0
-            for kind in ("recharge", "refund", "credit", "adjustment")
+            for kind in ("recharge", "refund", "credit", "adjustment", "commission")
         }
         expected_report = {
             "recharges": len(recharges),
@@ -227,7 +267,9 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
             "refunded_amount": sums["refund"],
             "credited_amount": sums["credit"],
             "adjusted_amount": sums["adjustment"],
+            "commission_amount": sums["commission"],
         }
+        assert sums["commission"] == sum(body["commission"] for body in details.values())
         for client, path in (
             (api, f"{API}/reports/daily/?{report_range}"),
             (staff_api, f"{API}/reports/daily/?{report_range}&seller={seller.pk}"),
@@ -271,25 +313,35 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
         assert shown_balance.startswith(money(seller.balance))
         recharges_page = html_of(admin.get("/admin/recharges/recharge/", {"q": seller.name}))
         admin_rows = re.findall(
-            r'/admin/recharges/recharge/(\d+)/change/[^>]*>\d+</a>.*?class="field-status">([^<]*)<',
+            r'/admin/recharges/recharge/(\d+)/change/[^>]*>\d+</a>.*?class="field-product">([^<]*)<'
+            r'.*?class="field-commission_rate">([^<]*)<.*?class="field-commission">([^<]*)<'
+            r'.*?class="field-status">([^<]*)<',
             recharges_page,
             re.S,
         )
-        assert {int(rid): status.lower() for rid, status in admin_rows} == {
-            rid: b["status"] for rid, b in details.items()
+        assert {
+            int(rid): (product, int(rate), int(commission), status.lower())
+            for rid, product, rate, commission, status in admin_rows
+        } == {
+            rid: (b["product"] or "-", b["commission_rate"], b["commission"], b["status"]) for rid, b in details.items()
         }
-        # Each recharge's admin page: the reference sent to the operator, and the operator's.
+        # Each recharge's admin page: the reference sent to the operator, and the operator's; what it earned.
         for recharge in Recharge.objects.filter(seller=seller):
             page = html_of(admin.get(f"/admin/recharges/recharge/{recharge.pk}/change/"))
             assert str(recharge.topup_reference) in page
             assert (recharge.operator_reference or "") in page
+            fields = admin_readonly(page)
+            body = details[recharge.pk]
+            assert (fields["Product"], fields["Commission rate"], fields["Commission"]) == (
+                body["product"] or "-",
+                str(body["commission_rate"]),
+                str(body["commission"]),
+            )
 
     # The staff's daily report over all sellers sums what the database holds.
     rows = staff_api.get(f"{API}/reports/daily/?{report_range}").json()["results"]
     assert sum(row["recharges"] for row in rows) == Recharge.objects.count()
-    assert (
-        sum(row["refunded_amount"] for row in rows)
-        == LedgerEntry.objects.filter(kind="refund").aggregate(t=Sum("amount"))["t"]
-    )
+    for figure, kind in (("refunded_amount", "refund"), ("commission_amount", "commission")):
+        assert sum(row[figure] for row in rows) == LedgerEntry.objects.filter(kind=kind).aggregate(t=Sum("amount"))["t"]
     assert sum(Seller.objects.values_list("balance", flat=True)) == LedgerEntry.objects.aggregate(t=Sum("amount"))["t"]
     assert kept["resolved"] and kept["pending"]
