@@ -271,7 +271,7 @@ def test_a_package_or_an_amount_not_both_nor_neither(fields, error, seller_a, po
     _nothing_written(seller_a)
 
 
-def _refused(client, seller, language="en", **fields) -> tuple[str, str]:
+def _refused(client, language="en", **fields) -> tuple[str, str]:
     if language == "fa":
         _in_persian(client)
     page = client.post("/portal/recharges/", _sale_form(client, **fields), follow=True).content.decode()
@@ -290,7 +290,7 @@ def _refused(client, seller, language="en", **fields) -> tuple[str, str]:
 def test_a_sale_over_the_largest_amount_is_refused_in_words(language, text, seller_a, portal_client):
     Seller.objects.filter(pk=seller_a.pk).update(max_recharge_amount=20_000)
     client = portal_client(seller_a.user)
-    tags, message = _refused(client, seller_a, language, phone_number=MCI, amount="25000")
+    tags, message = _refused(client, language, phone_number=MCI, amount="25000")
     assert (tags, message) == ("limit_exceeded error", text)
     _nothing_written(seller_a)
 
@@ -314,7 +314,7 @@ def test_a_sale_over_the_daily_amount_is_refused_in_words(language, text, seller
     Seller.objects.filter(pk=seller_a.pk).update(daily_amount=30_000)
     _sold(seller_a, IRANCELL, 20_000)
     client = portal_client(seller_a.user)
-    assert _refused(client, seller_a, language, phone_number=MCI, amount="15000") == ("limit_exceeded error", text)
+    assert _refused(client, language, phone_number=MCI, amount="15000") == ("limit_exceeded error", text)
     _nothing_written(seller_a, recharges=1, balance=START_BALANCE - 20_000, entries=2)
     # Exactly up to the limit still sells.
     assert client.post("/portal/recharges/", _sale_form(client, phone_number=MCI, amount="10000")).status_code == 302
@@ -328,12 +328,12 @@ def test_a_sale_over_the_numbers_hourly_count_is_refused_in_words(seller_a, port
     Seller.objects.filter(pk=seller_a.pk).update(number_hourly_count=1)
     _sold(seller_a, MCI, 5_000)
     client = portal_client(seller_a.user)
-    english = _refused(client, seller_a, phone_number="0912-123-4567", amount="5000")
+    english = _refused(client, phone_number="0912-123-4567", amount="5000")
     assert english == (
         "limit_exceeded error",
         "Not sold: this number has reached its limit of recharges an hour (1; 1 in the last hour).",
     )
-    persian = _refused(client, seller_a, "fa", phone_number=MCI, amount="5000")
+    persian = _refused(client, "fa", phone_number=MCI, amount="5000")
     assert persian == (
         "limit_exceeded error",
         "فروخته نشد: این شماره به سقف تعداد شارژ در هر ساعت رسیده است (1؛ 1 در یک ساعت گذشته).",
@@ -357,7 +357,7 @@ def test_a_sale_over_the_numbers_hourly_count_is_refused_in_words(seller_a, port
 )
 def test_a_sale_over_the_balance_is_refused_in_words(language, text, seller_a, portal_client):
     client = portal_client(seller_a.user)
-    tags, message = _refused(client, seller_a, language, phone_number=MCI, amount="1000001")
+    tags, message = _refused(client, language, phone_number=MCI, amount="1000001")
     assert (tags, message) == ("insufficient_balance error", text)
     _nothing_written(seller_a)
 

@@ -194,7 +194,7 @@ def test_a_package_sold_in_the_form_earns_the_commission_the_seller_sees(browser
 
 
 def test_a_limit_set_in_the_admin_refuses_the_next_sale(browser, live_server, seller):
-    """Needs the admin's limit fields on the seller change page (the admin branch of v1.2)."""
+    """Staff type the limits into the seller's admin page (fields id_max_recharge_amount, id_daily_amount)."""
     staff = with_password(get_user_model().objects.create_user(username="limits", is_staff=True, is_superuser=True))
     _open(browser, live_server, "/admin/login/")
     browser.find_element(By.NAME, "username").send_keys(staff.username)
