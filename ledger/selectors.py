@@ -25,12 +25,22 @@ def ledger_entries(
 
 
 def reconcile() -> list[dict[str, Any]]:
-    """Sellers whose balance differs from the sum of their ledger entries, or
-    whose running-balance chain is broken; an empty list when all is right.
+    """What the books do not explain; an empty list when all is right:
 
-    One statement, so one snapshot: read in several, a credit or a refund
-    committing between the balances and the sums (a request still running
-    after its client gave up) would look like a broken book."""
+    - a seller whose balance differs from the sum of its ledger entries (or is
+      negative): {"seller_id", "balance", "ledger_sum"};
+    - a broken running-balance chain: {"seller_id", "broken_at_sequence"};
+    - a recharge whose commission entry is not what it earned (a successful
+      recharge's is commission_of(amount, commission_rate), paid to its
+      seller; any other's is none): a successful one missing its entry or paid
+      another amount, or a pending or failed one with an entry:
+      {"seller_id", "recharge_id", "status", "commission", "commission_entry"
+      (the entry's amount, or None), "paid_to" (the entry's seller, or None)}.
+
+    One statement, so one snapshot: read in several, a credit, a refund or a
+    success with its commission committing between the balances and the sums
+    (a request still running after its client gave up) would look like a
+    broken book."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -41,20 +51,47 @@ def reconcile() -> list[dict[str, Any]]:
                        lag(balance_after, 1, 0::bigint) OVER w AS previous,
                        lag(sequence, 1, 0::bigint) OVER w AS previous_sequence
                   FROM ledger_ledgerentry WINDOW w AS (PARTITION BY seller_id ORDER BY sequence)
+            ), commissions AS (
+                -- Only recharges that earn one or have an entry: rate 0 is most sales.
+                SELECT r.seller_id, r.id, r.status,
+                       CASE WHEN r.status = 'successful' THEN commission_of(r.amount, r.commission_rate) ELSE 0 END
+                           AS owed,
+                       c.amount AS paid, c.seller_id AS paid_to
+                  FROM recharges_recharge r
+                  LEFT JOIN ledger_ledgerentry c ON c.recharge_id = r.id AND c.kind = 'commission'
+                 WHERE (r.status = 'successful' AND r.commission_rate > 0) OR c.id IS NOT NULL
             )
-            SELECT s.id, s.balance, coalesce(sums.total, 0), NULL::bigint
+            SELECT 'balance', s.id, s.balance, coalesce(sums.total, 0), NULL::bigint, NULL::bigint, NULL::text
               FROM sellers_seller s LEFT JOIN sums ON sums.seller_id = s.id
              WHERE s.balance <> coalesce(sums.total, 0) OR s.balance < 0
             UNION ALL
-            SELECT seller_id, NULL, NULL, sequence
+            SELECT 'chain', seller_id, sequence, NULL, NULL, NULL, NULL
               FROM chain
              WHERE balance_after <> previous + amount OR sequence <> previous_sequence + 1
+            UNION ALL
+            SELECT 'commission', seller_id, id, owed, paid, paid_to, status
+              FROM commissions
+             WHERE owed <> coalesce(paid, 0) OR paid_to <> seller_id
             """
         )
         rows = cursor.fetchall()
-    return [
-        {"seller_id": seller_id, "balance": balance, "ledger_sum": total}
-        if broken_at is None
-        else {"seller_id": seller_id, "broken_at_sequence": broken_at}
-        for seller_id, balance, total, broken_at in rows
-    ]
+    return [_problem(*row) for row in rows]
+
+
+def _problem(
+    kind: str, seller_id: int, number: int, expected: int | None, found: int | None, paid_to: int | None, status: str
+) -> dict[str, Any]:
+    """One row of reconcile's statement as its problem: `number` is the
+    balance, the broken sequence or the recharge id."""
+    if kind == "balance":
+        return {"seller_id": seller_id, "balance": number, "ledger_sum": expected}
+    if kind == "chain":
+        return {"seller_id": seller_id, "broken_at_sequence": number}
+    return {
+        "seller_id": seller_id,
+        "recharge_id": number,
+        "status": status,
+        "commission": expected,
+        "commission_entry": found,
+        "paid_to": paid_to,
+    }

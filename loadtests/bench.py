@@ -22,6 +22,13 @@ under each, after a short warm-up:
                  the sale's body
   recharge       POST /api/v1/recharges/ as random sellers among 1,000
   recharge hot   the same on 2 sellers (every request contends for 2 rows)
+  recharge lim.  the two above again, under the first candidate only, with
+  hot lim.       every seller earning a commission on every operator and all
+                 three limits set (max_recharge_amount, daily_amount,
+                 number_hourly_count: high enough never to refuse), so the
+                 sale does all of v1.2's work; printed as ratios to the sale
+                 without them (the commission is only looked up and fixed at
+                 sale: nothing is delivered here, so none is paid)
   batch          POST /api/v1/recharge-batches/ with 100 items, 1,000 sellers
 
 then, once, with no candidate running:
@@ -66,6 +73,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import psycopg
 
 from config.serve import DEFAULT_SERVER
 from config.workers import workers
@@ -73,12 +81,18 @@ from loadtests import harness
 from loadtests.harness import log, render_table
 
 WRK_SCRIPT = harness.BASE_DIR / "loadtests" / "wrk" / "recharge.lua"
+# The business time zone the server passes (settings.BUSINESS_TIME_ZONE's default).
+BUSINESS_TIME_ZONE = os.environ.get("BUSINESS_TIME_ZONE", "Asia/Tehran")
 PGBENCH_SCRIPT = """\
 \\set seller random(:first_seller, :last_seller)
 \\set amount 10000 * random(1, 50)
 \\set phone random(0, 9999999)
-SELECT * FROM sell_recharge(:seller, '+98912' || lpad(:phone::text, 7, '0'), 'mci', :amount, 'pgbench-' || gen_random_uuid(), '{hash}');
-""".format(hash="0" * 64)
+SELECT * FROM sell_recharge(:seller, '+98912' || lpad(:phone::text, 7, '0'), 'mci', :amount, NULL, 'pgbench-' || gen_random_uuid(), '{hash}', '{zone}');
+""".format(hash="0" * 64, zone=BUSINESS_TIME_ZONE)
+# What every seller has in the "limits" phases: 2.5 % on every operator, and
+# limits no run can reach (a seller's credit, 10^13, runs out long before).
+COMMISSION_RATE = 250
+LIMITS = {"max_recharge_amount": 10**12, "daily_amount": 10**15, "number_hourly_count": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -101,7 +115,9 @@ CANDIDATES = [
 REFERENCE = Candidate(
     "reference", "reference: gunicorn sync x4", {"SERVER": "gunicorn", "GUNICORN_WORKER_CLASS": "sync"}, 4
 )
-SERVER_PHASES = ("echo", "recharge", "hot", "batch")
+SERVER_PHASES = ("echo", "recharge", "recharge-limits", "hot", "hot-limits", "batch")
+# Under the first candidate only: the comparison is of the sale's work, not of servers.
+FIRST_CANDIDATE_PHASES = ("recharge-limits", "hot-limits")
 
 
 @dataclass
@@ -112,6 +128,7 @@ class Phase:
     sellers: int
     path: str = ""
     items: int = 0
+    limits: bool = False  # every seller has a commission rate and all three limits (LIMITS)
 
 
 @dataclass
@@ -202,7 +219,15 @@ def phases(args) -> list[Phase]:
         Phase("parse", "POST /bench/parse/ (parse only, no database)", "wrk", args.sellers, "/bench/parse/"),
         Phase("echo", "POST /bench/echo/ (validates, no database)", "wrk", args.sellers, "/bench/echo/"),
         Phase("recharge", f"POST /recharges/, {args.sellers} sellers", "wrk", args.sellers, "/api/v1/recharges/"),
+        Phase(
+            "recharge-limits", f"POST /recharges/, {args.sellers} sellers, commission + 3 limits", "wrk", args.sellers,
+            "/api/v1/recharges/", limits=True,
+        ),
         Phase("hot", f"POST /recharges/, {args.hot} hot sellers", "wrk", args.hot, "/api/v1/recharges/"),
+        Phase(
+            "hot-limits", f"POST /recharges/, {args.hot} hot sellers, commission + 3 limits", "wrk", args.hot,
+            "/api/v1/recharges/", limits=True,
+        ),
         Phase(
             "batch", f"POST /recharge-batches/ x{args.batch_items}, {args.sellers} sellers", "wrk", args.sellers,
             "/api/v1/recharge-batches/", args.batch_items,
@@ -237,7 +262,16 @@ def main(argv=None) -> int:
         postgres_pid = harness.postmaster_pid(database_url)
         echo = [phase for phase in phases(args) if phase.key == "echo"]
         plan = [
-            (candidate, [p for p in selected if p.key in SERVER_PHASES or p.key == "parse"]) for candidate in candidates
+            (
+                candidate,
+                [
+                    p
+                    for p in selected
+                    if (p.key in SERVER_PHASES or p.key == "parse")
+                    and (candidate is candidates[0] or p.key not in FIRST_CANDIDATE_PHASES)
+                ],
+            )
+            for candidate in candidates
         ]
         plan.append((REFERENCE, echo + [p for p in selected if p.tool == "pgbench"]))
         for candidate, candidate_phases in plan:
@@ -267,6 +301,7 @@ def main(argv=None) -> int:
             problems.append("manage.py reconcile found ledger problems:\n" + reconciled.stderr[-2000:])
     problems += report(args, results)
     targets_failed = check_targets(args, results)
+    print_limits_cost(results)
     if soaks:
         print(f"\nResident memory per worker (MiB) over a {args.soak:g} s spread-sale run, sampled every tenth of it:")
         headers = ["server", "sales/s", "first", "last", "max", "last vs first", "flat (within 10 %)"]
@@ -328,6 +363,7 @@ class PhaseRunner:
 
     def run(self, phase: Phase, candidate: Candidate) -> Result:
         measure = self.wrk_phase if phase.tool == "wrk" else self.pgbench_phase
+        set_limits(self.database_url, phase.limits)
         self.candidate_key = candidate.key
         if self.args.warmup > 0:
             measure(phase, self.args.warmup, warmup=True)
@@ -406,6 +442,23 @@ class PhaseRunner:
         result = parse_pgbench(phase, completed.stdout, sorted(log_dir.glob("tx.*")))
         log_dir.rmdir()
         return result
+
+
+def set_limits(database_url: str, on: bool) -> None:
+    """Gives every seller a commission rate on every operator and LIMITS, or
+    takes them away (the state the other phases run in)."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE sellers_seller SET max_recharge_amount = %s, daily_amount = %s, number_hourly_count = %s",
+            [LIMITS[name] if on else None for name in ("max_recharge_amount", "daily_amount", "number_hourly_count")],
+        )
+        connection.execute("DELETE FROM recharges_commissionrate")
+        if on:
+            connection.execute(
+                "INSERT INTO recharges_commissionrate (seller_id, operator_id, rate)"
+                " SELECT s.id, o.code, %s FROM sellers_seller s CROSS JOIN recharges_operator o",
+                [COMMISSION_RATE],
+            )
 
 
 def worker_rss_mib(pids: list[int]) -> float | None:
@@ -549,6 +602,38 @@ def check_targets(args, results: list[Result]) -> bool:
     print(render_table(headers, rows))
     print_cpu_per_request(results, reference)
     return default_failed
+
+
+def print_limits_cost(results: list[Result]) -> None:
+    """The sale with a commission rate and all three limits next to the sale
+    with none, spread and hot, under the same server: ratios of throughput
+    and latency (1.00: v1.2's work costs nothing)."""
+    by_phase = {(r.server, r.phase.key): r for r in results}
+    rows = []
+    for server, plain_key in dict.fromkeys((r.server, r.phase.key.removesuffix("-limits")) for r in results):
+        plain, limited = by_phase.get((server, plain_key)), by_phase.get((server, f"{plain_key}-limits"))
+        if plain is None or limited is None or plain_key == limited.phase.key:
+            continue
+        rows.append(
+            [
+                server,
+                plain.phase.title,
+                f"{plain.rate:.0f}",
+                f"{limited.rate:.0f}",
+                f"{limited.rate / plain.rate:.2f}" if plain.rate else "n/a",
+                f"{_fmt(plain.p50_ms)} / {_fmt(limited.p50_ms)}",
+                f"{_fmt(plain.p99_ms)} / {_fmt(limited.p99_ms)}",
+            ]
+        )
+    if not rows:
+        return
+    print()
+    print(
+        f"Sale with a commission rate ({COMMISSION_RATE} bp) and all three limits (never reached) vs none, "
+        "same server, same sellers:"
+    )
+    headers = ["server", "phase (without)", "req/s without", "req/s with", "with / without", "p50 ms", "p99 ms"]
+    print(render_table(headers, rows, align_left=2))
 
 
 def print_cpu_per_request(results: list[Result], reference: Result | None) -> None:

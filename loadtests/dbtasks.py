@@ -1,7 +1,7 @@
 """Django-side helpers for loadtests/server.py, run as a child process on the
 database in DATABASE_URL; each prints one JSON document.
 
-    python -m loadtests.dbtasks seed <sellers> <credit>
+    python -m loadtests.dbtasks seed <sellers> <credit> [<commission rate, basis points>]
     python -m loadtests.dbtasks facts
 """
 
@@ -10,11 +10,13 @@ import sys
 import uuid
 
 
-def seed(sellers: int, credit: int) -> dict:
-    """A staff user and funded sellers, through the services."""
+def seed(sellers: int, credit: int, commission_rate: int = 0) -> dict:
+    """A staff user and funded sellers, through the services; each seller
+    earns `commission_rate` on every operator (none at 0)."""
     from django.contrib.auth import get_user_model
 
     from credits.services import approve_credit_request, request_credit
+    from recharges.models import CommissionRate, Operator
     from sellers.services import create_seller, issue_api_token
 
     run = uuid.uuid4().hex[:8]
@@ -25,6 +27,11 @@ def seed(sellers: int, credit: int) -> dict:
         if credit:
             credit_request = request_credit(seller_id=seller.pk, amount=credit)
             approve_credit_request(credit_request_id=credit_request.pk, decided_by=staff)
+        if commission_rate:
+            CommissionRate.objects.bulk_create(
+                CommissionRate(seller=seller, operator=operator, rate=commission_rate)
+                for operator in Operator.objects.all()
+            )
         seeded.append({"seller_id": seller.pk, "token": token})
     return {"staff_token": issue_api_token(user=staff), "sellers": seeded}
 
@@ -62,6 +69,12 @@ def _facts(rows, reconcile) -> dict:
             " FROM recharges_recharge ORDER BY id"
         ),
         "refunds": rows("SELECT recharge_id, amount FROM ledger_ledgerentry WHERE kind = 'refund'"),
+        "commissions": rows("SELECT recharge_id, amount FROM ledger_ledgerentry WHERE kind = 'commission'"),
+        # What each successful recharge earned at the rate fixed at its sale (none at rate 0).
+        "commissions_earned": rows(
+            "SELECT id, commission_of(amount, commission_rate) FROM recharges_recharge"
+            " WHERE status = 'successful' AND commission_of(amount, commission_rate) > 0"
+        ),
         "callback_events": rows(
             "SELECT id::text, type, (body::jsonb -> 'data' ->> 'id')::bigint FROM callbacks_callbackevent"
         ),
@@ -82,7 +95,7 @@ def main(argv: list[str]) -> None:
 
     django.setup()
     if argv[0] == "seed":
-        result = seed(int(argv[1]), int(argv[2]))
+        result = seed(int(argv[1]), int(argv[2]), *(int(rate) for rate in argv[3:4]))
     elif argv[0] == "facts":
         result = facts()
     else:

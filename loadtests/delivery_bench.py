@@ -153,9 +153,9 @@ def top_up_backlog(db, backlog: int) -> None:
     while (missing := backlog - pending(db)) > 0:
         count = min(missing, 1000)
         phones = [f"+98912{n:07d}" for n in range(count)]
-        db.execute(
-            "SELECT * FROM sell_recharge_batch(%s, %s, %s, %s, NULL, NULL)",
-            [seller, phones, ["mci"] * count, [10_000] * count],
+        db.execute(  # airtime (no products), no key, the business day in Tehran (settings' default)
+            "SELECT * FROM sell_recharge_batch(%s, %s, %s, %s, %s::text[], NULL, NULL, 'Asia/Tehran')",
+            [seller, phones, ["mci"] * count, [10_000] * count, [None] * count],
         )
 
 

@@ -544,10 +544,13 @@ class Seed:
     credit: int
 
 
-def seed(database_url: str, *, sellers: int, credit: int) -> Seed:
+def seed(database_url: str, *, sellers: int, credit: int, commission_rate: int = 0) -> Seed:
     """Creates a staff user and `sellers` sellers, each funded with `credit`
-    rials through an approved credit request (the services, as in production)."""
-    data = json.loads(run_django(database_url, "-m", "loadtests.dbtasks", "seed", str(sellers), str(credit)))
+    rials through an approved credit request (the services, as in production)
+    and earning `commission_rate` basis points on every operator."""
+    data = json.loads(
+        run_django(database_url, "-m", "loadtests.dbtasks", "seed", str(sellers), str(credit), str(commission_rate))
+    )
     return Seed(staff_token=data["staff_token"], sellers=data["sellers"], credit=credit)
 
 

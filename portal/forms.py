@@ -11,12 +11,19 @@ from config.api import MAX_AMOUNT
 from config.constants import FIRST_DAY, LAST_DAY
 from credits.models import CreditRequest
 from ledger.models import LedgerEntry
+from portal.catalogue import display_name
 from recharges.models import Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
 
 PHONE_MAX_LENGTH = 32
 # Labels people read; the stored values (and the API and CSV) stay as they are.
-KIND_LABELS = {"credit": _("credit"), "recharge": _("recharge"), "adjustment": _("adjustment"), "refund": _("refund")}
+KIND_LABELS = {
+    "credit": _("credit"),
+    "recharge": _("recharge"),
+    "adjustment": _("adjustment"),
+    "refund": _("refund"),
+    "commission": _("commission"),
+}
 STATUS_LABELS = {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected")}
 DELIVERY_LABELS = {"pending": _("pending"), "successful": _("successful"), "failed": _("failed")}
 
@@ -46,6 +53,7 @@ class PhoneNumberField(forms.CharField):
 
     def __init__(self, **kwargs):
         super().__init__(max_length=PHONE_MAX_LENGTH, **kwargs)
+        self.widget.attrs["dir"] = "ltr"  # "0912 123 4567" keeps its order on Persian pages
 
     def clean(self, value):
         value = super().clean(value)
@@ -59,7 +67,8 @@ class PhoneNumberField(forms.CharField):
 
 def amount_field(**kwargs) -> forms.IntegerField:
     # A text box, not type=number: browsers drop Persian digits typed into a number box.
-    widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"})
+    # Digits read left to right on Persian pages too.
+    widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "dir": "ltr"})
     return forms.IntegerField(label=_("Amount (rials)"), min_value=1, max_value=MAX_AMOUNT, widget=widget, **kwargs)
 
 
@@ -68,27 +77,46 @@ def new_idempotency_key() -> str:
 
 
 class SaleForm(forms.Form):
+    """Airtime of an amount, or a data package (whose amount is the package's)."""
+
     phone_number = PhoneNumberField(label=_("Phone number"))
-    amount = amount_field()
     # A ported number keeps its old prefix: the seller may name its operator.
     operator = forms.ChoiceField(label=_("Operator"), required=False)
+    product = forms.ChoiceField(label=_("Package"), required=False)
+    amount = amount_field(required=False)
     # Made when the form is rendered: a double click or a refresh sends the
     # same key again, and the sale replays instead of selling twice.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
 
-    def __init__(self, *args, operators=(), **kwargs):
+    def __init__(self, *args, operators=(), products=(), **kwargs):
         super().__init__(*args, **kwargs)
+        names = {operator.code: display_name(operator) for operator in operators if operator.enabled}
         operator_field = self.fields["operator"]
-        assert isinstance(operator_field, forms.ChoiceField)
-        operator_field.choices = [("", _("From the number"))] + [
-            (operator.code, operator.name) for operator in operators if operator.enabled
-        ]
+        product_field = self.fields["product"]
+        assert isinstance(operator_field, forms.ChoiceField) and isinstance(product_field, forms.ChoiceField)
+        operator_field.choices = [("", _("From the number")), *names.items()]
+        # One group per operator (products come ordered by operator).
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for product in products:
+            label = _("%(name)s, %(amount)s rials") % {"name": display_name(product), "amount": f"{product.amount:,}"}
+            groups.setdefault(names.get(product.operator_id, product.operator_id), []).append((product.code, label))
+        product_field.choices = [("", _("None (airtime: enter an amount)")), *groups.items()]
 
     def clean_idempotency_key(self):
         key = self.cleaned_data["idempotency_key"]
         if not key.isascii() or not key.isprintable() or " " in key:
             raise forms.ValidationError(_("The form has expired; please submit it again."))
         return key
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if "amount" in self.errors:
+            return cleaned
+        if cleaned.get("product") and cleaned.get("amount") is not None:
+            self.add_error("amount", _("A package has its own amount: leave the amount empty."))
+        elif not cleaned.get("product") and cleaned.get("amount") is None:
+            self.add_error("amount", _("Enter an amount, or choose a package."))
+        return cleaned
 
 
 class CreditRequestForm(forms.Form):

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import jdatetime
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from knox.models import AuthToken
@@ -16,6 +17,7 @@ from knox.models import AuthToken
 from credits.selectors import credit_request_list
 from ledger.models import LedgerEntry
 from ledger.selectors import ledger_entries
+from recharges.models import Product
 from recharges.selectors import recharge_list
 
 PAGE_SIZE = 50
@@ -42,6 +44,14 @@ def day_start(day: date) -> datetime:
 
 def business_today() -> date:
     return timezone.now().astimezone(business_time_zone()).date()
+
+
+def month_first(day: date, *, jalali: bool) -> date:
+    """The first day of `day`'s month: in the Jalali calendar the Persian pages
+    show their dates in, else in the Gregorian one."""
+    if jalali:
+        return jdatetime.date.fromgregorian(date=day).replace(day=1).togregorian()
+    return day.replace(day=1)
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,29 @@ def daily_sales(*, seller_id: int, today: date, days: int = CHART_DAYS) -> list[
     )
     by_day = {day: (count, amount) for day, count, amount in rows}
     return [(first + timedelta(days=n), *by_day.get(first + timedelta(days=n), (0, 0))) for n in range(days)]
+
+
+def commission_earned(*, seller_id: int, today: date, month_first: date) -> dict:
+    """The commission credited to the seller (ledger entries of kind
+    `commission`) on the business day `today` and from the business day
+    `month_first` up to the end of `today`, both summed by the database in one
+    query over the sequence range of those days."""
+    today_start = day_start(today)
+    entries = entries_between(
+        ledger_entries(seller_id=seller_id, kind=LedgerEntry.Kind.COMMISSION),
+        seller_id=seller_id,
+        after=day_start(month_first),
+        before=day_start(today + timedelta(days=1)),
+    )
+    return entries.aggregate(
+        today=Sum("amount", filter=Q(created_at__gte=today_start), default=0), month=Sum("amount", default=0)
+    )
+
+
+def sale_products() -> list[Product]:
+    """The data packages the sale form offers: enabled, of an enabled operator,
+    by operator then price."""
+    return list(Product.objects.filter(enabled=True, operator__enabled=True).order_by("operator_id", "amount", "code"))
 
 
 def seller_recharges(

@@ -14,6 +14,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -23,7 +24,7 @@ from callbacks.services import delete_callback, set_callback_url
 from config.errors import ApplicationError, InvalidInput
 from credits.services import request_credit
 from idempotency.services import request_hash
-from portal import charts, forms, selectors
+from portal import catalogue, charts, forms, refusals, selectors
 from recharges.selectors import get_recharge, operator_list
 from recharges.services import sell_recharge
 from sellers.services import rotate_api_token
@@ -63,9 +64,12 @@ class LogoutView(auth_views.LogoutView):
 def dashboard(request, seller):
     today = selectors.business_today()
     days = selectors.daily_sales(seller_id=seller.pk, today=today)
+    month = selectors.month_first(today, jalali=get_language() == "fa")
     context = {
         "seller": seller,
         "today": selectors.sales_since(seller_id=seller.pk, since=selectors.day_start(today)),
+        "commission": selectors.commission_earned(seller_id=seller.pk, today=today, month_first=month),
+        "month": month,
         "chart": charts.bar_chart(days),
         "chart_total": sum(amount for day, count, amount in days),
     }
@@ -114,19 +118,29 @@ def statement_csv(request, seller):
 @require_http_methods(["GET", "POST"])
 def recharges(request, seller):
     operators = operator_list()
+    products = selectors.sale_products()
     if request.method == "POST":
-        sale = forms.SaleForm(request.POST, operators=operators)
+        sale = forms.SaleForm(request.POST, operators=operators, products=products)
         if sale.is_valid() and _sell(request, seller, sale):
             return redirect("portal:recharges")
     else:
-        sale = forms.SaleForm(initial={"idempotency_key": forms.new_idempotency_key()}, operators=operators)
+        sale = forms.SaleForm(
+            initial={"idempotency_key": forms.new_idempotency_key()}, operators=operators, products=products
+        )
     form, filters = _filters(forms.RechargeFilterForm, request)
     page = None
     if filters is not None:
         page = selectors.keyset_page(
             selectors.seller_recharges(seller_id=seller.pk, **filters), key="id", **_cursor(request)
         )
-    context = {"seller": seller, "form": form, "sale": sale, "page": page}
+    context = {
+        "seller": seller,
+        "form": form,
+        "sale": sale,
+        "page": page,
+        "catalogue": catalogue.sale_catalogue(operators=operators, products=products),
+        "product_names": {product.code: catalogue.display_name(product) for product in products},
+    }
     return render(request, "portal/recharges.html", context, status=400 if sale.errors else 200)
 
 
@@ -135,13 +149,19 @@ def _sell(request, seller, sale) -> bool:
     tells the outcome as a message (the page after the redirect shows it).
     False when the operator refused the input: the form then shows why."""
     data = sale.cleaned_data
-    body = {"phone_number": data["phone_number"], "amount": data["amount"], "operator": data["operator"] or None}
+    body = {
+        "phone_number": data["phone_number"],
+        "amount": data["amount"],
+        "operator": data["operator"] or None,
+        "product": data["product"] or None,
+    }
     try:
         result = sell_recharge(
             seller_id=seller.pk,
-            phone_number=data["phone_number"],
-            amount=data["amount"],
-            operator=data["operator"] or None,
+            phone_number=body["phone_number"],
+            amount=body["amount"],
+            operator=body["operator"],
+            product=body["product"],
             idempotency_key=data["idempotency_key"],
             request_hash=request_hash(body),
         )
@@ -157,7 +177,7 @@ def _sell(request, seller, sale) -> bool:
             request, _("Recharge #%(id)s sold to %(phone)s.") % {"id": sold["id"], "phone": sold["phone_number"]}
         )
     else:
-        messages.error(request, _("Not sold: %(reason)s") % {"reason": sold["error"]["message"]})
+        messages.error(request, refusals.refusal_message(sold["error"]), extra_tags=sold["error"]["code"])
     return True
 
 
@@ -174,7 +194,10 @@ def recharge_detail(request, seller, recharge_id):
         recharge = get_recharge(recharge_id=recharge_id, seller_id=seller.pk)
     except Http404:
         return render(request, "portal/not_found.html", {"seller": seller}, status=404)
-    return render(request, "portal/recharge_detail.html", {"seller": seller, "recharge": recharge})
+    names = {product.code: catalogue.display_name(product) for product in selectors.sale_products()}
+    return render(
+        request, "portal/recharge_detail.html", {"seller": seller, "recharge": recharge, "product_names": names}
+    )
 
 
 @seller_required

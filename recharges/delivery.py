@@ -87,6 +87,7 @@ class Claim:
     amount: int
     operator: str
     send_topup: bool
+    product: str | None  # the package's code; None for airtime
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def claim_due(*, limit: int, lease_seconds: float) -> list[Claim]:
                    topup_requested_at = coalesce(r.topup_requested_at, now())
               FROM due, recharges_phonenumber pn
              WHERE r.id = due.id AND pn.id = r.phone_number_id
-            RETURNING r.id, r.topup_reference::text, pn.e164, r.amount, r.operator, due.send_topup
+            RETURNING r.id, r.topup_reference::text, pn.e164, r.amount, r.operator, due.send_topup, r.product
             """,
             [limit, lease_seconds],
         )
@@ -174,10 +175,16 @@ def call_operator(gateway: HttpGateway, claim: Claim) -> Outcome:
     try:
         if claim.send_topup:
             answer: TopUpAnswer | StatusAnswer = gateway.top_up(
-                reference=claim.topup_reference, number=claim.phone_number, amount=claim.amount, operator=claim.operator
+                reference=claim.topup_reference,
+                number=claim.phone_number,
+                amount=claim.amount,
+                operator=claim.operator,
+                product=claim.product,
             )
         else:
-            answer = gateway.status(reference=claim.topup_reference, number=claim.phone_number, amount=claim.amount)
+            answer = gateway.status(
+                reference=claim.topup_reference, number=claim.phone_number, amount=claim.amount, product=claim.product
+            )
     except Exception as error:  # a bug in an adapter must not stop deliveries: ask again later
         log.exception("operator call failed for recharge %s", claim.recharge_id)
         return Outcome(claim.recharge_id, None, message=f"adapter error: {error!r}"[:255])

@@ -189,6 +189,7 @@ class Checks:
         debited = sum(row[2] for row in facts["recharges"])
         refunded = sum(amount for _, amount in facts["refunds"])
         adjusted = sum(row[2] for row in facts["adjustments"])
+        commissioned = sum(amount for _, amount in facts["commissions"])
         acknowledged = {
             op["final"].get("id") for op in ops if op["kind"] == "recharge" and op["final"].get("status") == 201
         }
@@ -198,8 +199,13 @@ class Checks:
             "debited (recharges)": debited,
             "refunded (failed recharges)": refunded,
             "adjusted (net)": adjusted,
+            "commissions (successful recharges)": commissioned,
             "sum of balances": sum(row[1] for row in facts["sellers"]),
-            "credited - debited + refunded + adjusted": credited - debited + refunded + adjusted,
+            "credited - debited + refunded + adjusted + commissions": credited
+            - debited
+            + refunded
+            + adjusted
+            + commissioned,
             "recharges written but never acknowledged": len({row[0] for row in facts["recharges"]} - acknowledged),
             "hot seller balance": next(row[1] for row in facts["sellers"] if row[0] == hot["seller_id"]),
         }
@@ -209,8 +215,10 @@ class Checks:
             unacknowledged == 0,
             f"{unacknowledged} written without a 201 reaching the client that asked",
         )
-        if report.money["sum of balances"] != report.money["credited - debited + refunded + adjusted"]:
-            self._add("money adds up", False, "sum of balances != credited - debited + refunded + adjusted")
+        if report.money["sum of balances"] != report.money["credited - debited + refunded + adjusted + commissions"]:
+            self._add(
+                "money adds up", False, "sum of balances != credited - debited + refunded + adjusted + commissions"
+            )
         else:
             self._add(
                 "money adds up", True, f"{report.money['sum of balances']} IRR across {len(facts['sellers'])} sellers"

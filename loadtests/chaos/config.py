@@ -19,6 +19,9 @@ class ChaosConfig:
     workers: int = 4  # gunicorn workers
     sellers_per_client: int = 3
     credit: int = 50_000_000  # rials each seeded seller starts with
+    # Basis points every seeded seller earns on each operator: successes pay
+    # commissions while the faults hit, and the checks count them.
+    commission_rate: int = 275
     kill_interval: float = 1.0  # seconds between worker SIGKILLs
     restarts: int = 1  # PostgreSQL restarts in the restart phase
     outage_seconds: float = 0.0  # 0: `restart -m <stop_mode>`; else stop -m <stop_mode>, stay down this long, start

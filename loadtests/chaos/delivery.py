@@ -261,6 +261,18 @@ class Delivery:
             refunds == failed,
             f"{len(failed)} failed, {len(refunds)} refunds",
         )
+        commissions = dict(facts["commissions"])
+        earned = dict(facts["commissions_earned"])
+        self._add(
+            "a commission exactly for each successful recharge, at its rate, and none for any other",
+            commissions == earned and bool(earned) == (self.config.commission_rate > 0),
+            f"{len(earned)} earned, {len(commissions)} paid, {sum(commissions.values())} IRR"
+            + (
+                f"; WRONG: {sorted(set(commissions.items()) ^ set(earned.items()))[:5]}"
+                if commissions != earned
+                else ""
+            ),
+        )
         by_reference = {row[6]: rid for rid, row in states.items()}
         charged = {
             by_reference[row["reference"]]
@@ -290,6 +302,7 @@ class Delivery:
         )
         self.report.money["recharges successful / failed"] = f"{len(finals) - len(failed)} / {len(failed)}"
         self.report.money["refunded"] = sum(refunds.values())
+        self.report.money["commissions"] = sum(commissions.values())
 
 
 def _count(database_url: str, where: str) -> int:

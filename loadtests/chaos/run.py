@@ -77,7 +77,7 @@ class Run(Faults, Delivery, Checks):
     def _run(self, pg, url: str, work: Path) -> None:
         config = self.config
         steady_sellers = config.clients * config.sellers_per_client
-        seeded = seed(url, sellers=steady_sellers + 2, credit=config.credit)
+        seeded = seed(url, sellers=steady_sellers + 2, credit=config.credit, commission_rate=config.commission_rate)
         hot, disconnect_seller = seeded.sellers[-2], seeded.sellers[-1]
         cfg = asdict(config)
         with ApiServer(url, workers=config.workers, port=config.port, log_path=work / "gunicorn.log") as api:

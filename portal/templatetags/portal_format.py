@@ -2,10 +2,11 @@
 Persian the Jalali calendar. API bodies and CSV never use these."""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import jdatetime
 from django import template
-from django.utils import translation
+from django.utils import dateformat, translation
 
 from portal.selectors import business_time_zone
 
@@ -56,3 +57,26 @@ def short_day(value: date) -> str:
     if _persian():
         return jdatetime.date.fromgregorian(date=value).strftime("%m/%d")
     return value.strftime("%m-%d")
+
+
+@register.filter
+def month_name(first_day: date) -> str:
+    """The month a day starts: December 2026, or آذر 1405 in Persian (whose
+    pages count months in the Jalali calendar)."""
+    if _persian():
+        return jdatetime.date.fromgregorian(date=first_day, locale="fa_IR").strftime("%B %Y")
+    return dateformat.format(first_day, "F Y")
+
+
+@register.filter
+def basis_points(rate) -> str:
+    """A commission rate in basis points as a percentage: 250 -> "2.5%"."""
+    if rate is None or rate == "":
+        return ""
+    return f"{Decimal(int(rate)) / 100}%"
+
+
+@register.filter
+def product_name(code, names: dict) -> str:
+    """A package's name as the sale form lists it, or its code (a package no longer offered)."""
+    return names.get(code, code)

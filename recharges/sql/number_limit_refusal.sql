@@ -3,9 +3,12 @@
 -- "used"} for the first number over it (`used`: its recharges in the last 60
 -- minutes that have not failed). Call it under the seller's row lock, from a
 -- statement that began after the lock was taken: VOLATILE, so its count sees
--- every sale committed before (they held the lock first).
+-- every sale committed before (they held the lock first). Its plan is the
+-- generic one, kept: a custom plan, which PostgreSQL otherwise picks because
+-- it cannot know the array's length, is planned again at every call (0.54
+-- against 0.11 ms a call, measured), while the seller's row is locked.
 CREATE OR REPLACE FUNCTION number_limit_refusal(p_seller bigint, p_allowed integer, p_phones text[]) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     RETURN (
         SELECT jsonb_build_object('limit', 'number_hourly_count', 'allowed', p_allowed, 'used', recent.used)

@@ -1,5 +1,6 @@
 -- At commit, a recharge that became failed has its refund entry: the status
--- and the money move together or not at all.
+-- and the money move together or not at all. On INSERT too: a row written
+-- failed from the start must not skip the check.
 CREATE OR REPLACE FUNCTION recharge_failed_is_refunded() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -14,6 +15,6 @@ $$;
 
 DROP TRIGGER IF EXISTS recharge_failed_is_refunded ON recharges_recharge;
 CREATE CONSTRAINT TRIGGER recharge_failed_is_refunded
-AFTER UPDATE OF status ON recharges_recharge
+AFTER INSERT OR UPDATE OF status ON recharges_recharge
 DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW WHEN (NEW.status = 'failed') EXECUTE FUNCTION recharge_failed_is_refunded();

@@ -1,5 +1,6 @@
 -- At commit, a recharge that became successful with a commission to earn has
 -- its commission entry: the status and the money move together or not at all.
+-- On INSERT too: a row written successful from the start must not skip the check.
 CREATE OR REPLACE FUNCTION recharge_successful_is_commissioned() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -14,7 +15,7 @@ $$;
 
 DROP TRIGGER IF EXISTS recharge_successful_is_commissioned ON recharges_recharge;
 CREATE CONSTRAINT TRIGGER recharge_successful_is_commissioned
-AFTER UPDATE OF status ON recharges_recharge
+AFTER INSERT OR UPDATE OF status ON recharges_recharge
 DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW WHEN (NEW.status = 'successful' AND commission_of(NEW.amount, NEW.commission_rate) > 0)
 EXECUTE FUNCTION recharge_successful_is_commissioned();

@@ -145,3 +145,19 @@ def test_adjustment_may_not_be_zero(funded, staff_user):
 def test_phone_numbers_are_e164_iranian_mobiles(db):
     with refused("phone_number_e164_ir_mobile"), transaction.atomic():
         PhoneNumber.objects.create(e164="02112345678")
+
+
+@pytest.mark.parametrize(
+    "limit", ["max_recharge_amount", "daily_amount", "number_hourly_count", "low_balance_threshold"]
+)
+@pytest.mark.parametrize("value", [0, -1])
+def test_a_seller_limit_is_positive_or_none(funded, limit, value):
+    with refused("seller_limits_positive"), transaction.atomic():
+        sql(f"UPDATE sellers_seller SET {limit} = %s WHERE id = %s", [value, funded.pk])
+    sql(f"UPDATE sellers_seller SET {limit} = 1 WHERE id = %s", [funded.pk])
+    sql(f"UPDATE sellers_seller SET {limit} = NULL WHERE id = %s", [funded.pk])
+
+
+def test_the_days_amount_used_is_never_negative(funded):
+    with refused("seller_daily_amount_used_non_negative"), transaction.atomic():
+        sql("UPDATE sellers_seller SET daily_amount_used = -1 WHERE id = %s", [funded.pk])

@@ -1,5 +1,7 @@
+import json
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from credits.errors import AlreadyDecided
 from credits.models import CreditRequest
@@ -8,7 +10,7 @@ from ledger.errors import InsufficientBalance
 from ledger.models import BalanceAdjustment, LedgerEntry
 from ledger.selectors import reconcile
 from ledger.services import adjust_balance
-from recharges.models import Recharge
+from recharges.models import CommissionRate, Recharge
 from recharges.services import sell_recharge, sell_recharge_batch
 
 PHONE = "+989121234567"
@@ -180,3 +182,63 @@ def test_reconcile_names_a_balance_and_a_chain_link_the_ledger_does_not_explain(
         {"seller_id": seller.pk, "broken_at_sequence": 1},
         {"seller_id": seller.pk, "broken_at_sequence": 2},
     ]
+
+
+def test_reconcile_names_a_commission_the_recharge_did_not_earn_and_one_it_lacks(make_seller):
+    """Every way a commission entry can disagree with its recharge, written
+    with the triggers off (what a bug below the services could do), each
+    seller's balance kept equal to its entries so only the commission shows."""
+    seller = make_seller(balance=100_000)
+    other = make_seller(balance=100_000)
+    CommissionRate.objects.create(seller=seller, operator_id="mci", rate=300)  # 5_000 earns 150
+    ids = [
+        json.loads(sell_recharge(seller_id=seller.pk, phone_number=PHONE, amount=5_000).body)["id"] for _ in range(6)
+    ]
+    missing, wrong, elsewhere, pending, failed, right = ids
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE recharges_recharge SET status = 'successful', operator_reference = 'R', completed_at = now(),"
+            " next_attempt_at = NULL WHERE id = ANY(%s)",
+            [[missing, wrong, elsewhere, right]],
+        )
+        cursor.execute(
+            "UPDATE recharges_recharge SET status = 'failed', failure_code = 'operator_declined', completed_at = now(),"
+            " next_attempt_at = NULL WHERE id = %s",
+            [failed],
+        )
+        for recharge_id, to, amount in [
+            (wrong, seller, 151),
+            (elsewhere, other, 150),
+            (pending, seller, 150),
+            (failed, seller, 150),
+            (right, seller, 150),
+        ]:
+            cursor.execute(
+                "WITH s AS (UPDATE sellers_seller SET balance = balance + %s, ledger_sequence = ledger_sequence + 1"
+                "  WHERE id = %s RETURNING id, balance, ledger_sequence)"
+                " INSERT INTO ledger_ledgerentry (seller_id, sequence, kind, amount, balance_after, recharge_id,"
+                " created_at) SELECT id, ledger_sequence, 'commission', %s, balance, %s, now() FROM s",
+                [amount, to.pk, amount, recharge_id],
+            )
+        problems = reconcile()
+        transaction.set_rollback(True)
+
+    def problem(recharge_id, status, owed, paid, paid_to):
+        return {
+            "seller_id": seller.pk,
+            "recharge_id": recharge_id,
+            "status": status,
+            "commission": owed,
+            "commission_entry": paid,
+            "paid_to": paid_to,
+        }
+
+    assert sorted(problems, key=lambda p: p["recharge_id"]) == [
+        problem(missing, "successful", 150, None, None),
+        problem(wrong, "successful", 150, 151, seller.pk),
+        problem(elsewhere, "successful", 150, 150, other.pk),
+        problem(pending, "pending", 0, 150, seller.pk),
+        problem(failed, "failed", 0, 150, seller.pk),
+    ]
+    assert reconcile() == []

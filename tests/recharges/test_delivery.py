@@ -18,7 +18,7 @@ from ledger.services import adjust_balance
 from recharges.delivery import Outcome, call_operator, claim_due, drain_due, record_outcomes, resolve_recharge
 from recharges.errors import AlreadyFinal
 from recharges.gateway import HttpGateway
-from recharges.models import Recharge
+from recharges.models import CommissionRate, Product, Recharge
 from recharges.selectors import get_recharge
 from recharges.services import sell_recharge
 from tests.helpers.hostile_operator import WRONG, hostile_operator
@@ -444,3 +444,72 @@ def test_a_success_the_database_refuses_waits_for_staff_and_holds_up_nothing(mak
     events = [json.loads(body)["data"]["id"] for body in CallbackEvent.objects.values_list("body", flat=True)]
     assert sorted(events) == [recharge_id for recharge_id in ids if recharge_id != refused]
     assert_books_balance(seller)
+
+
+PACKAGE = 47_000
+PACKAGE_RATE = 350  # 3.5 %: commission_of(47_000, 350) = 1_645
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_package_is_delivered_as_its_product_and_the_sandbox_endings_apply(make_seller, gateway, sim, fast_backoff):
+    """The operator is asked for the package by its code, in the top-up and in
+    every status query (9991 and 9993 end by one: an answer naming another
+    product would be unknown, so they would never end); a declined or rejected
+    package is refunded exactly and earns nothing, a delivered one its commission."""
+    Product.objects.create(
+        code="mci-1gb-7d",
+        operator_id="mci",
+        name="1 GB",
+        name_fa="۱ گیگ",
+        amount=PACKAGE,
+        data_mb=1024,
+        validity_days=7,
+    )
+    seller = make_seller(balance=START)
+    CommissionRate.objects.create(seller=seller, operator_id="mci", rate=PACKAGE_RATE)
+    ids = {}
+    for suffix in ["0000", "9990", "9991", "9993", "9994"]:
+        result = sell_recharge(
+            seller_id=seller.pk, phone_number=f"+98912123{suffix}", amount=None, operator="mci", product="mci-1gb-7d"
+        )
+        assert result.status_code == 201, result.body
+        ids[suffix] = json.loads(result.body)["id"]
+    airtime = sell(seller, "0001")
+    deliver_until_settled(gateway)
+
+    sent = sim.references()
+    assert {
+        suffix: (sent[reference_of(i)]["product"], sent[reference_of(i)]["amount"]) for suffix, i in ids.items()
+    } == {suffix: ("mci-1gb-7d", PACKAGE) for suffix in ids}
+    assert (sent[reference_of(airtime)]["product"], sent[reference_of(airtime)]["amount"]) == (None, 5_000)
+    ends = {suffix: Recharge.objects.values_list("status", "failure_code").get(pk=i) for suffix, i in ids.items()}
+    assert ends == {
+        "0000": ("successful", None),
+        "9990": ("failed", "operator_declined"),
+        "9991": ("successful", None),
+        "9993": ("successful", None),
+        "9994": ("failed", "operator_rejected_number"),
+    }
+    money = {
+        (entry.recharge_id, entry.kind): entry.amount
+        for entry in LedgerEntry.objects.filter(seller=seller, kind__in=["refund", "commission"])
+    }
+    commission = 1_645
+    assert money == {
+        (ids["9990"], "refund"): PACKAGE,
+        (ids["9994"], "refund"): PACKAGE,
+        (ids["0000"], "commission"): commission,
+        (ids["9991"], "commission"): commission,
+        (ids["9993"], "commission"): commission,
+        (airtime, "commission"): 175,  # commission_of(5_000, 350)
+    }
+    assert [get_recharge(recharge_id=ids[s], seller_id=seller.pk)["commission"] for s in ("0000", "9990", "9994")] == [
+        commission,
+        0,
+        0,
+    ]
+    seller.refresh_from_db()
+    assert seller.balance == START - 3 * PACKAGE + 3 * commission - 5_000 + 175
+    assert_books_balance(seller)
+    stats = sim.stats()
+    assert (stats["charged_twice"], stats["repeated_topup_requests"]) == (0, 0)

@@ -1,7 +1,9 @@
 """A short run of each fault-injection phase of loadtests/chaos, with the
 same checks: every 2xx has exactly one ledger entry, one recharge per
-Idempotency-Key, replays return the first response, reconcile clean, no
-negative balance, every 5xx the contract's 503, no 500 logged, recovery.
+Idempotency-Key, replays return the first response, reconcile clean (its
+commissions included: every seller earns on every operator), no negative
+balance, money adds up with the commissions paid, every 5xx the contract's
+503, no 500 logged, recovery.
 
 Each test starts gunicorn (4 workers) on a fresh copy of a migrated database
 on a private PostgreSQL (tests/system/conftest.py) and runs its phase for a
@@ -76,10 +78,12 @@ def _delivered(report) -> None:
         "a refund exactly for each failed recharge, by its amount",
         "no refund of a top-up the operator charged",
         "each final status reached its seller, signed",
+        "a commission exactly for each successful recharge, at its rate, and none for any other",
     ):
         assert report.check(name).ok, report.check(name)
     successful, failed = map(int, report.money["recharges successful / failed"].split(" / "))
     assert successful > 0 and failed > 0  # the sandbox numbers fail some
+    assert report.money["commissions"] > 0  # the sellers earn on every operator: the books count commissions
 
 
 def test_delivery_worker_killed_mid_delivery(private_postgres):
