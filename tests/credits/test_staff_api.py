@@ -83,10 +83,15 @@ def test_the_suggested_groups_exist_with_their_permissions(db):
     assert held("approver") == [
         "credits.decide_creditrequest",
         "credits.view_creditrequest",
+        "recharges.view_commissionrate",
         "recharges.view_operator",
+        "recharges.view_product",
         "sellers.view_seller",
     ]
     assert "recharges.change_recharge" in held("accountant")  # resolves recharges stuck past the horizon
+    assert "recharges.change_commissionrate" in held("accountant")  # sets what sellers earn
+    assert "recharges.change_commissionrate" not in held("support")
+    assert {"recharges.change_product", "sellers.change_seller"} <= set(held("support"))  # packages, limits
     assert "ledger.add_balanceadjustment" in held("accountant")
     assert "credits.decide_creditrequest" not in held("accountant")
     assert "sellers.add_seller" in held("support")
