@@ -1,8 +1,10 @@
--- Why a sale's debit was refused, asked under the seller's row lock (taken
--- here, held to commit): 403 with the first limit passed (amounts, then the
--- number's hourly count), else 402 {"balance", "amount"}; NULLs when neither
--- applies any more (a credit came in meanwhile), and the caller debits again
--- under the lock it now holds. The order of checks is the contract's.
+-- Why a sale's debit was refused: 403 with the first limit passed (amounts,
+-- then the number's hourly count), else 402 {"balance", "amount"}; NULLs when
+-- neither applies any more (a credit came in meanwhile): the caller then
+-- debits again. The order of checks is the contract's. Only a seller with a
+-- number_hourly_count has its row locked here (held to commit), since that
+-- count is exact only under the lock; any other refusal reads the row as a
+-- 402 always did, so refused sales of a hot seller queue for the lock once.
 CREATE OR REPLACE FUNCTION sale_refusal(
     p_seller bigint, p_phones text[], p_amounts bigint[], p_day date, OUT out_status integer, OUT out_body jsonb
 )
@@ -11,7 +13,10 @@ DECLARE
     v_seller sellers_seller%ROWTYPE;
     v_total bigint;
 BEGIN
-    SELECT * INTO v_seller FROM sellers_seller WHERE id = p_seller FOR NO KEY UPDATE;
+    SELECT * INTO v_seller FROM sellers_seller WHERE id = p_seller;
+    IF v_seller.number_hourly_count IS NOT NULL THEN
+        SELECT * INTO v_seller FROM sellers_seller WHERE id = p_seller FOR NO KEY UPDATE;
+    END IF;
     out_body := debit_limit_refusal(v_seller, p_day, p_amounts);
     IF out_body IS NULL AND v_seller.number_hourly_count IS NOT NULL THEN
         out_body := number_limit_refusal(p_seller, v_seller.number_hourly_count, p_phones);

@@ -37,15 +37,16 @@ BEGIN
     -- Looked up before the seller lock, so the row stays locked for less work.
     SELECT id INTO v_phone FROM recharges_phonenumber WHERE e164 = p_phone;
     v_recharge := nextval('recharges_recharge_id_seq');
-    SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debit(p_seller, v_recharge, v_amount, v_day);
-    IF v_balance IS NULL THEN
+    LOOP
+        SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debit(p_seller, v_recharge, v_amount, v_day);
+        EXIT WHEN v_balance IS NOT NULL;
         SELECT * INTO out_status, out_body FROM sale_refusal(p_seller, ARRAY[p_phone], ARRAY[v_amount], v_day);
         IF out_status IS NOT NULL THEN
             RETURN;
         END IF;
-        -- Nothing refuses it now (a credit came in meanwhile), under the lock sale_refusal holds.
-        SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debit(p_seller, v_recharge, v_amount, v_day);
-    ELSIF v_number_hourly_count IS NOT NULL THEN
+        -- Nothing refuses it now (a credit came in meanwhile): debit again.
+    END LOOP;
+    IF v_number_hourly_count IS NOT NULL THEN
         PERFORM sale_over_number_limit(p_seller, v_number_hourly_count, ARRAY[p_phone]);
     END IF;
     -- A new number is inserted only once the sale is certain (a refusal writes nothing).

@@ -39,14 +39,15 @@ BEGIN
     SELECT sum(a) INTO v_total FROM unnest(v_amounts) a;
     SELECT array_agg(id ORDER BY id) INTO v_ids
       FROM (SELECT nextval('recharges_recharge_id_seq') AS id FROM generate_series(1, v_count)) ids;
-    SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debits(p_seller, v_ids, v_amounts, v_day);
-    IF v_balance IS NULL THEN
+    LOOP
+        SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debits(p_seller, v_ids, v_amounts, v_day);
+        EXIT WHEN v_balance IS NOT NULL;
         SELECT * INTO out_status, out_body FROM sale_refusal(p_seller, p_phones, v_amounts, v_day);
         IF out_status IS NOT NULL THEN
             RETURN;
         END IF;
-        SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debits(p_seller, v_ids, v_amounts, v_day);
-    ELSIF v_number_hourly_count IS NOT NULL THEN
+    END LOOP;
+    IF v_number_hourly_count IS NOT NULL THEN
         PERFORM sale_over_number_limit(p_seller, v_number_hourly_count, p_phones);
     END IF;
     -- Sorted, so sales sharing new numbers take their unique-index locks in one order.
