@@ -2,7 +2,11 @@
 import this module, never `config.exceptions` (the HTTP handler), so a
 stored refusal (idempotency) has the same body as an answered one."""
 
+import logging
+
 from django.core.exceptions import SuspiciousOperation
+
+log = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -101,6 +105,8 @@ def database_outage(request, error) -> ServiceUnavailable:
     sqlstate = getattr(error.__cause__, "sqlstate", None)
     lost = sqlstate is None or sqlstate.startswith(_CONNECTION_LOST)
     may_have_written = request.method not in ("GET", "HEAD", "OPTIONS") and getattr(request, _STATEMENT_SENT, False)
+    # An operator needs the cause (a lock timeout, a refused connection) that the client's 503 leaves out.
+    log.warning("503 for %s %s: database error %s: %s", request.method, request.path, sqlstate, str(error).strip())
     return OutcomeUnknown() if lost and may_have_written else ServiceUnavailable()
 
 

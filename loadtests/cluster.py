@@ -773,9 +773,28 @@ def check_live_core(cluster: Cluster) -> Check:
     try:
         out = run_django(cluster.primary_url, "-m", "loadtests.cluster", "--live-core", cluster.lb_url, timeout=600)
     except RuntimeError as error:
-        return Check("the live parallel test's core through HAProxy", False, str(error)[-2000:])
+        return Check(
+            "the live parallel test's core through HAProxy", False, f"{str(error)[-2000:]}\n{_failure_logs(cluster)}"
+        )
     summary = " ".join(line.strip() for line in out.splitlines() if line.strip().startswith(("[live", "seller")))
     return Check("the live parallel test's core through HAProxy", "LIVE CORE OK" in out, summary)
+
+
+def _failure_logs(cluster: Cluster) -> str:
+    """What a failed check needs from the logs it does not see: the app
+    servers' errors and warnings, and the primary's."""
+    parts = []
+    for name in ("app1", "app2"):
+        lines = [
+            line for line in cluster.log_text(name).splitlines() if "warning" in line.lower() or "error" in line.lower()
+        ]
+        parts.append(f"--- {name}: {len(lines)} warnings and errors, the last ones:\n" + "\n".join(lines[-15:]))
+    for name, path in (("db1", "db1/server.log"), ("pgbouncer-db1", "pgbouncer-db1/pgbouncer.log")):
+        log = cluster.dir / path
+        text = log.read_text(errors="replace") if log.exists() else ""
+        lines = [line for line in text.splitlines() if any(level in line for level in ("ERROR", "FATAL", "WARNING"))]
+        parts.append(f"--- {name}: {len(lines)} errors and warnings, the last ones:\n" + "\n".join(lines[-15:]))
+    return "\n".join(parts)
 
 
 def _live_core(lb_url: str) -> None:

@@ -3,7 +3,11 @@
 One more slow client than there are workers: each either stops in the middle
 of its headers, or sends whole headers with a valid token and a Content-Length
 and then only part of the body. While they hang, `GET /healthz` and a sale
-from another client must still answer within 1 s.
+from another client must still answer, well before the request's own 5 s
+timeout ends it (a held request waits for the slow client, up to gunicorn's
+30 s `timeout`). The 3 s limit leaves room for a loaded 2-core machine, where
+a worker's first request (Django's lazy set-up, its first database
+connection) has taken over 1 s.
 
 granian reads headers in its Rust event loop, so stalled headers hold no
 Python thread. A stalled body does: its WSGI app reads the body from a
@@ -30,7 +34,7 @@ from tests.helpers.workers import current_database_url
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WORKERS = 2
-LIMIT_SECONDS = 1.0
+LIMIT_SECONDS = 3.0
 SALE = b'{"phone_number": "09121234567", "amount": 5000}'
 
 
