@@ -91,7 +91,11 @@ def _offered_packages(browser) -> list[str]:
 
 
 def _sell_and_wait(browser) -> str:
+    """Submits the sale form and returns the message of the page it leads to
+    (not the previous page's message, which is still there for a moment)."""
+    page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, "sell").click()
+    _wait(browser, expected_conditions.staleness_of(page))
     return _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".messages li"))).text
 
 
