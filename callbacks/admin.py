@@ -1,6 +1,10 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from callbacks.models import CallbackEndpoint, CallbackEvent
+
+# An event's state (CallbackEvent.status), as staff read it.
+STATUSES = {"pending": _("pending"), "delivered": _("delivered"), "abandoned": _("abandoned")}
 
 
 @admin.register(CallbackEndpoint)
@@ -29,9 +33,9 @@ class CallbackEventAdmin(admin.ModelAdmin):
         "delivered_at", "abandoned_at", "last_error", "body",
     )  # fmt: skip
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def status(self, obj):
-        return obj.status
+        return STATUSES[obj.status]
 
     def has_add_permission(self, request):
         return False
