@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from callbacks.models import CallbackEndpoint, CallbackEvent
+from config.admin_display import number
 
 # An event's state (CallbackEvent.status), as staff read it.
 STATUSES = {"pending": _("pending"), "delivered": _("delivered"), "abandoned": _("abandoned")}
@@ -24,7 +25,7 @@ class CallbackEndpointAdmin(admin.ModelAdmin):
 
 @admin.register(CallbackEvent)
 class CallbackEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "seller", "type", "status", "attempts", "created_at", "next_attempt_at", "last_error"]
+    list_display = [number, "seller", "type", "status", "attempts", "created_at", "next_attempt_at", "last_error"]
     list_filter = ["type", ("delivered_at", admin.EmptyFieldListFilter), ("abandoned_at", admin.EmptyFieldListFilter)]
     search_fields = ["=id", "seller__name"]
     list_select_related = ["seller"]

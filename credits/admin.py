@@ -10,6 +10,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_display import money, number
 from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
@@ -60,7 +61,7 @@ REJECT = Decision(
 
 @admin.register(CreditRequest)
 class CreditRequestAdmin(admin.ModelAdmin):
-    list_display = ["id", "seller_display", "amount_display", "status", "created_at", "decided_at", "decided_by"]
+    list_display = [number, "seller_display", "amount_display", "status", "created_at", "decided_at", "decided_by"]
     list_filter = ["status"]
     list_select_related = ["seller", "decided_by"]
     search_fields = ["seller__name", "seller__user__username"]
@@ -80,7 +81,7 @@ class CreditRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, credit_request):
-        return rials(credit_request.amount)
+        return money(credit_request.amount)
 
     def save_model(self, request, obj, form, change):
         obj.pk = services.request_credit(seller_id=obj.seller_id, amount=obj.amount).pk

@@ -6,6 +6,7 @@ from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_display import money, national_number, number, seller
 from config.errors import ApplicationError
 from config.formats import rials
 from ledger import services
@@ -35,7 +36,7 @@ class _Echo:
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ["id", "seller", "sequence", "kind", "signed_amount", "balance", "phone_number", "created_at"]
+    list_display = [number, seller, "sequence", "kind", "signed_amount", "balance", "phone_number", "created_at"]
     # Its page: the amounts as the list shows them, the source it came from.
     fields = [
         "seller", "sequence", "kind", "signed_amount", "balance", "credit_request", "recharge", "adjustment",
@@ -58,16 +59,16 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def signed_amount(self, entry):
-        return rials(entry.amount, signed=True)
+        return money(entry.amount, signed=True)
 
     @admin.display(description=_("balance after"), ordering="balance_after")
     def balance(self, entry):
-        return rials(entry.balance_after)
+        return money(entry.balance_after)
 
     @admin.display(description=_("phone number"))
     def phone_number(self, entry):
         # The number as people write it (the phone number's own str).
-        return str(entry.recharge.phone_number) if entry.recharge_id else ""
+        return national_number(entry.recharge.phone_number) if entry.recharge_id else ""
 
     @admin.action(description=_("Export selected entries as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
@@ -107,7 +108,7 @@ class BalanceAdjustmentForm(forms.ModelForm):
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(admin.ModelAdmin):
     form = BalanceAdjustmentForm
-    list_display = ["id", "seller", "signed_amount", "reason", "created_by", "created_at"]
+    list_display = [number, "seller", "signed_amount", "reason", "created_by", "created_at"]
     raw_id_fields = ["seller"]
     fields = ["seller", "amount", "reason"]
 
@@ -119,7 +120,7 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def signed_amount(self, adjustment):
-        return rials(adjustment.amount, signed=True)
+        return money(adjustment.amount, signed=True)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Not inside the admin's usual request-wide transaction: adjust_balance

@@ -12,9 +12,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_display import money, national_number, number, seller
 from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
@@ -89,7 +91,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("price"), ordering="amount")
     def amount_display(self, product):
-        return rials(product.amount)
+        return money(product.amount)
 
 
 class CommissionRateInline(admin.TabularInline):
@@ -178,21 +180,20 @@ SHOWN_AS = {"phone_number": "phone", "amount": "amount_display", "operator": "op
 
 @admin.register(Recharge)
 class RechargeAdmin(admin.ModelAdmin):
+    # What fits a 1366 px screen: the failure and "Resolve…" beside the status,
+    # the last error cut short, the completion time on the recharge's page.
     list_display = [
-        "id",
-        "seller",
+        number,
+        seller,
         "phone",
         "amount_display",
         "operator_name",
         "product",
         "rate",
         "commission_display",
-        "status",
-        "failure_code",
+        "status_display",
         "created_at",
-        "completed_at",
-        "last_error",
-        "resolve",
+        "last_error_display",
     ]
     list_filter = ["status", OperatorFilter, PastHorizonFilter, "failure_code", "created_at"]
     date_hierarchy = "created_at"
@@ -241,20 +242,35 @@ class RechargeAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, recharge):
-        return rials(recharge.amount)
+        return money(recharge.amount)
 
     @admin.display(description=_("operator"), ordering="operator")
     def operator_name(self, recharge):
         return recharge.operator_name
 
-    @admin.display(description=_("commission rate"), ordering="commission_rate")
+    @admin.display(description=_("rate"), ordering="commission_rate")
     def rate(self, recharge):
         # Basis points as a percentage: 250 -> 2.5%.
         return f"{Decimal(recharge.commission_rate) / 100}%"
 
     @admin.display(description=_("commission"), ordering="commission")
     def commission_display(self, recharge):
-        return rials(recharge.commission)
+        return money(recharge.commission)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, recharge):
+        status = recharge.get_status_display()
+        if recharge.status == Recharge.Status.PENDING:
+            url = reverse("admin:recharges_recharge_resolve", args=[recharge.pk])
+            return format_html('{} <a href="{}">{}</a>', status, url, gettext("Resolve…"))
+        if recharge.failure_code is None:
+            return status
+        return gettext("%(status)s (%(failure)s)") % {"status": status, "failure": recharge.get_failure_code_display()}
+
+    @admin.display(description=_("last error"))
+    def last_error_display(self, recharge):
+        # The whole of it on hover and on the recharge's page.
+        return format_html('<span title="{}">{}</span>', recharge.last_error, Truncator(recharge.last_error).chars(40))
 
     def get_search_results(self, request, queryset, search_term):
         # People type numbers as they please: 0912..., +98 912 ...
@@ -266,14 +282,7 @@ class RechargeAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("phone number"), ordering="phone_number__e164")
     def phone(self, recharge):
-        return str(recharge.phone_number)
-
-    @admin.display(description="")
-    def resolve(self, recharge):
-        if recharge.status != Recharge.Status.PENDING:
-            return ""
-        url = reverse("admin:recharges_recharge_resolve", args=[recharge.pk])
-        return format_html('<a href="{}">{}</a>', url, gettext("Resolve…"))
+        return national_number(recharge.phone_number)
 
     def get_urls(self):
         resolve = self.admin_site.admin_view(self.resolve_view)

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from config.formats import rials
+from config.admin_display import money, number
 from sellers.models import MANAGE_TOKENS, Seller
 from sellers.services import issue_api_token, revoke_api_tokens, rotate_api_token
 
@@ -26,7 +26,7 @@ class SellerForm(forms.ModelForm):
 @admin.register(Seller)
 class SellerAdmin(admin.ModelAdmin):
     form = SellerForm
-    list_display = ["id", "name", "user", "balance_display", "created_at"]
+    list_display = [number, "name", "user", "balance_display", "created_at"]
     search_fields = ["name", "user__username"]
     # Balances and the day's running total change only through the ledger services.
     readonly_fields = [
@@ -63,11 +63,11 @@ class SellerAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("balance"), ordering="balance")
     def balance_display(self, seller):
-        return rials(seller.balance)
+        return money(seller.balance)
 
     @admin.display(description=_("daily amount used"))
     def daily_amount_used_display(self, seller):
-        return rials(seller.daily_amount_used)
+        return money(seller.daily_amount_used)
 
     def response_add(self, request, obj, post_url_continue=None):
         key = issue_api_token(user=obj.user)
