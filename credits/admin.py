@@ -129,23 +129,23 @@ class CreditRequestAdmin(admin.ModelAdmin):
         approve = self.admin_site.admin_view(self.approve_view)
         reject = self.admin_site.admin_view(self.reject_view)
         return [
-            path("<int:object_id>/approve/", approve, name="credits_creditrequest_approve"),
-            path("<int:object_id>/reject/", reject, name="credits_creditrequest_reject"),
+            path("<int:credit_request_id>/approve/", approve, name="credits_creditrequest_approve"),
+            path("<int:credit_request_id>/reject/", reject, name="credits_creditrequest_reject"),
             *super().get_urls(),
         ]
 
     @method_decorator(requires(DECIDE_CREDIT_REQUESTS))
-    def approve_view(self, request, object_id):
-        return self._decide_view(request, object_id, APPROVE)
+    def approve_view(self, request, credit_request_id):
+        return self._decide_view(request, credit_request_id, APPROVE)
 
     @method_decorator(requires(DECIDE_CREDIT_REQUESTS))
-    def reject_view(self, request, object_id):
-        return self._decide_view(request, object_id, REJECT)
+    def reject_view(self, request, credit_request_id):
+        return self._decide_view(request, credit_request_id, REJECT)
 
-    def _decide_view(self, request, object_id, decision):
+    def _decide_view(self, request, credit_request_id, decision):
         """The page's button asks first, on a page of its own; the answer's POST
         decides, once: a request decided meanwhile stays as it is."""
-        credit_request = get_object_or_404(CreditRequest.objects.select_related("seller"), pk=object_id)
+        credit_request = get_object_or_404(CreditRequest.objects.select_related("seller"), pk=credit_request_id)
         if credit_request.status != CreditRequest.Status.PENDING:
             message = gettext("Top-up request #%(id)s was already decided; nothing changed.")
             self.message_user(request, message % _about(credit_request), messages.WARNING)

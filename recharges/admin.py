@@ -175,7 +175,7 @@ class ResolveForm(forms.Form):
 
 
 # The recharge's page shows every field, these as people read them.
-SHOWN_AS = {"phone_number": "phone", "amount": "amount_display", "operator": "operator_name", "commission_rate": "rate"}
+SHOWN_AS = {"phone_number": "phone", "amount": "amount_display", "operator": "operator_name"}
 
 
 @admin.register(Recharge)
@@ -224,7 +224,7 @@ class RechargeAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = [SHOWN_AS.get(field.name, field.name) for field in Recharge._meta.fields]
         # The commission earned, next to the rate it comes from.
-        after_rate = fields.index("rate") + 1
+        after_rate = fields.index("commission_rate") + 1
         return [*fields[:after_rate], "commission_display", *fields[after_rate:]]
 
     def has_add_permission(self, request):
