@@ -67,7 +67,6 @@ class CreditRequestAdmin(admin.ModelAdmin):
     search_fields = ["seller__name", "seller__user__username"]
     raw_id_fields = ["seller"]
     actions = ["approve_selected", "reject_selected"]
-    change_form_template = "admin/credits/creditrequest/change_form.html"
 
     def get_fields(self, request, obj=None):
         # A new request has no status, dates or decider to show yet (created_at would show its DatabaseDefault).

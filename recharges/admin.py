@@ -301,6 +301,7 @@ class RechargeAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "recharge": recharge,
             "amount": rials(recharge.amount),
+            "phone": national_number(recharge.phone_number),
             "form": form,
             "opts": self.model._meta,
             "title": gettext("Resolve recharge #%(id)s") % {"id": recharge.pk},
