@@ -10,9 +10,9 @@ from config.formats import rials
 
 
 @admin.display(description="#", ordering="pk")
-def number(obj) -> int:
+def number(obj) -> str:
     """The row's id, headed "#" as the portal heads it: the same in every language, and narrow."""
-    return obj.pk
+    return str(obj.pk)
 
 
 @admin.display(description=_("seller"), ordering="seller__name")

@@ -221,8 +221,9 @@ class RechargeAdmin(admin.ModelAdmin):
             )
         )
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = [SHOWN_AS.get(field.name, field.name) for field in Recharge._meta.fields]
+    def get_fields(self, request, obj=None):
+        # All shown read-only (no change permission on a recharge); its number is the page's title.
+        fields = [SHOWN_AS.get(field.name, field.name) for field in Recharge._meta.fields if field.name != "id"]
         # The commission earned, next to the rate it comes from.
         after_rate = fields.index("commission_rate") + 1
         return [*fields[:after_rate], "commission_display", *fields[after_rate:]]

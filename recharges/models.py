@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
@@ -125,7 +127,8 @@ class CommissionRate(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.seller_id} {self.operator_id}: {self.rate} bp"
+        # A row of the seller's page: the operator by name, the rate as a percentage.
+        return f"{self.operator}: {Decimal(self.rate) / 100}%"
 
 
 class PhoneNumber(models.Model):
