@@ -245,7 +245,7 @@ class RechargeAdmin(admin.ModelAdmin):
     def amount_display(self, recharge):
         return money(recharge.amount)
 
-    @admin.display(description=_("operator"), ordering="operator")
+    @admin.display(description=_("operator"), ordering="operator_name")
     def operator_name(self, recharge):
         return recharge.operator_name
 
