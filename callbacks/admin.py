@@ -1,6 +1,11 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from callbacks.models import CallbackEndpoint, CallbackEvent
+from config.admin_display import number
+
+# An event's state (CallbackEvent.status), as staff read it.
+STATUSES = {"pending": _("pending"), "delivered": _("delivered"), "abandoned": _("abandoned")}
 
 
 @admin.register(CallbackEndpoint)
@@ -20,7 +25,7 @@ class CallbackEndpointAdmin(admin.ModelAdmin):
 
 @admin.register(CallbackEvent)
 class CallbackEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "seller", "type", "status", "attempts", "created_at", "next_attempt_at", "last_error"]
+    list_display = [number, "seller", "type", "status", "attempts", "created_at", "next_attempt_at", "last_error"]
     list_filter = ["type", ("delivered_at", admin.EmptyFieldListFilter), ("abandoned_at", admin.EmptyFieldListFilter)]
     search_fields = ["=id", "seller__name"]
     list_select_related = ["seller"]
@@ -29,9 +34,9 @@ class CallbackEventAdmin(admin.ModelAdmin):
         "delivered_at", "abandoned_at", "last_error", "body",
     )  # fmt: skip
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def status(self, obj):
-        return obj.status
+        return STATUSES[obj.status]
 
     def has_add_permission(self, request):
         return False

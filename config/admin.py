@@ -1,13 +1,24 @@
-"""The libraries' admins whose actions write, re-registered so that each
+"""The admin site as a whole, and the libraries' admins.
+
+The libraries' admins whose actions write are re-registered so that each
 action needs a permission like ours do (docs/permissions.md): as shipped they
 declare none, so the view permission was enough to retry, cancel or abort a
-delivery job, or to delete login attempts."""
+delivery job, or to delete login attempts. The libraries ship no Persian: the
+admin's index names their apps and models in the page's language from here."""
 
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
+from django.apps import apps
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from knox.models import AuthToken
 from procrastinate.contrib.django.admin import ProcrastinateJobAdmin
 from procrastinate.contrib.django.models import ProcrastinateJob
+
+# No navigation sidebar: at 1366 px it took 300 px from every list, whose
+# columns then broke amounts and phone numbers; the index and the
+# breadcrumbs lead to every list.
+admin.site.enable_nav_sidebar = False
 
 
 def _needing_change(action):
@@ -37,3 +48,13 @@ class LoginAttemptAdmin(AccessAttemptAdmin):
 for model, model_admin in ((ProcrastinateJob, JobAdmin), (AccessAttempt, LoginAttemptAdmin)):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)
+
+
+# Read when a page is drawn, so each in the page's language (the migrations keep the libraries' own).
+for label, app_name in (("axes", _("Login security")), ("knox", _("API access")), ("procrastinate", _("Jobs"))):
+    apps.get_app_config(label).verbose_name = app_name
+for model, name, plural in (
+    (AuthToken, _("API token"), _("API tokens")),
+    (ProcrastinateJob, _("background job"), _("background jobs")),
+):
+    model._meta.verbose_name, model._meta.verbose_name_plural = name, plural

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ConfigConfig(AppConfig):
@@ -6,4 +7,4 @@ class ConfigConfig(AppConfig):
     database cache that holds the throttle counters (config/throttling.py)."""
 
     name = "config"
-    verbose_name = "Plumbing"
+    verbose_name = _("Plumbing")

@@ -1,25 +1,72 @@
-from django.contrib import admin, messages
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.decorators import method_decorator
+from django.utils.functional import Promise
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from config.admin_display import money, number
 from config.errors import ApplicationError
 from config.formats import rials
+from config.permissions import requires
 from credits import services
+from credits.errors import AlreadyDecided
 from credits.models import DECIDE_CREDIT_REQUESTS, CreditRequest
+from ledger.errors import BalanceLimitExceeded
+
+# Why a decision was refused, in the page's language (the errors' own messages are the API's English).
+REFUSALS = {
+    AlreadyDecided: _("it was already decided the other way."),
+    BalanceLimitExceeded: _("the seller's balance would pass the largest amount the ledger holds."),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What approving or rejecting says and does, for the list's action and the page's button alike."""
+
+    decide: Callable[..., CreditRequest]
+    button: Promise
+    confirm: Promise
+    question: Promise
+    done: Promise
+    refused: Promise
+    counted: Promise
+
+
+APPROVE = Decision(
+    decide=services.approve_credit_request,
+    button=_("Approve"),
+    confirm=_("Yes, approve"),
+    question=_("Approve %(request)s?"),
+    done=_("Top-up request #%(id)s approved: %(amount)s credited to %(seller)s."),
+    refused=_("Top-up request #%(id)s was not approved: %(reason)s"),
+    counted=_("%(done)s approved, %(skipped)s skipped (already decided)."),
+)
+REJECT = Decision(
+    decide=services.reject_credit_request,
+    button=_("Reject"),
+    confirm=_("Yes, reject"),
+    question=_("Reject %(request)s?"),
+    done=_("Top-up request #%(id)s rejected: nothing credited to %(seller)s."),
+    refused=_("Top-up request #%(id)s was not rejected: %(reason)s"),
+    counted=_("%(done)s rejected, %(skipped)s skipped (already decided)."),
+)
 
 
 @admin.register(CreditRequest)
 class CreditRequestAdmin(admin.ModelAdmin):
-    list_display = ["id", "seller_display", "amount_display", "status", "created_at", "decided_at", "decided_by"]
+    list_display = [number, "seller_display", "amount_display", "status", "created_at", "decided_at", "decided_by"]
     list_filter = ["status"]
     list_select_related = ["seller", "decided_by"]
     search_fields = ["seller__name", "seller__user__username"]
     raw_id_fields = ["seller"]
     actions = ["approve_selected", "reject_selected"]
-
-    def get_readonly_fields(self, request, obj=None):
-        # A request changes only through approve/reject; the form edits nothing.
-        if obj is None:
-            return []
-        return ["seller", "amount_display", "status", "created_at", "decided_at", "decided_by"]
 
     def get_fields(self, request, obj=None):
         # A new request has no status, dates or decider to show yet (created_at would show its DatabaseDefault).
@@ -27,17 +74,21 @@ class CreditRequestAdmin(admin.ModelAdmin):
             return ["seller", "amount"]
         return ["seller", "amount_display", "status", "created_at", "decided_at", "decided_by"]
 
-    @admin.display(description="seller", ordering="seller__name")
+    @admin.display(description=_("seller"), ordering="seller__name")
     def seller_display(self, credit_request):
         return f"{credit_request.seller.name} (#{credit_request.seller_id})"
 
-    @admin.display(description="amount", ordering="amount")
+    @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, credit_request):
-        return rials(credit_request.amount)
+        return money(credit_request.amount)
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.pk = services.request_credit(seller_id=obj.seller_id, amount=obj.amount).pk
+        obj.pk = services.request_credit(seller_id=obj.seller_id, amount=obj.amount).pk
+
+    def has_change_permission(self, request, obj=None):
+        # A request is never edited: its page only shows it (no Save), and it
+        # changes only by approve or reject, which need their own permission.
+        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -46,23 +97,89 @@ class CreditRequestAdmin(admin.ModelAdmin):
         # The permission the API's approve and reject endpoints check (docs/permissions.md).
         return request.user.has_perm(DECIDE_CREDIT_REQUESTS)
 
-    @admin.action(description="Approve selected credit requests", permissions=["decide"])
+    @admin.action(description=_("Approve selected credit requests"), permissions=["decide"])
     def approve_selected(self, request, queryset):
-        self._decide(request, queryset, services.approve_credit_request, "approved")
+        self._decide_all(request, queryset, APPROVE)
 
-    @admin.action(description="Reject selected credit requests", permissions=["decide"])
+    @admin.action(description=_("Reject selected credit requests"), permissions=["decide"])
     def reject_selected(self, request, queryset):
-        self._decide(request, queryset, services.reject_credit_request, "rejected")
+        self._decide_all(request, queryset, REJECT)
 
-    def _decide(self, request, queryset, decide, verb):
+    def _decide_all(self, request, queryset, decision):
         done = skipped = 0
         for credit_request in queryset.order_by("pk"):
             if credit_request.status != CreditRequest.Status.PENDING:
                 skipped += 1
                 continue
             try:
-                decide(credit_request_id=credit_request.pk, decided_by=request.user)
+                decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
                 done += 1
             except ApplicationError:
                 skipped += 1
-        self.message_user(request, f"{done} {verb}, {skipped} skipped (already decided).", messages.SUCCESS)
+        self.message_user(request, decision.counted % {"done": done, "skipped": skipped}, messages.SUCCESS)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The page's Approve and Reject buttons, for a pending request and a user who may decide.
+        pending = CreditRequest.objects.filter(pk=object_id, status=CreditRequest.Status.PENDING).exists()
+        can_decide = pending and self.has_decide_permission(request)
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_decide": can_decide})
+
+    def get_urls(self):
+        approve = self.admin_site.admin_view(self.approve_view)
+        reject = self.admin_site.admin_view(self.reject_view)
+        return [
+            path("<int:credit_request_id>/approve/", approve, name="credits_creditrequest_approve"),
+            path("<int:credit_request_id>/reject/", reject, name="credits_creditrequest_reject"),
+            *super().get_urls(),
+        ]
+
+    @method_decorator(requires(DECIDE_CREDIT_REQUESTS))
+    def approve_view(self, request, credit_request_id):
+        return self._decide_view(request, credit_request_id, APPROVE)
+
+    @method_decorator(requires(DECIDE_CREDIT_REQUESTS))
+    def reject_view(self, request, credit_request_id):
+        return self._decide_view(request, credit_request_id, REJECT)
+
+    def _decide_view(self, request, credit_request_id, decision):
+        """The page's button asks first, on a page of its own; the answer's POST
+        decides, once: a request decided meanwhile stays as it is."""
+        credit_request = get_object_or_404(CreditRequest.objects.select_related("seller"), pk=credit_request_id)
+        if credit_request.status != CreditRequest.Status.PENDING:
+            message = gettext("Top-up request #%(id)s was already decided; nothing changed.")
+            self.message_user(request, message % _about(credit_request), messages.WARNING)
+        elif request.POST.get("confirmed") != "yes":
+            return self._confirmation(request, credit_request, decision)
+        else:
+            self._decide_one(request, credit_request, decision)
+        return redirect("admin:credits_creditrequest_change", credit_request.pk)
+
+    def _decide_one(self, request, credit_request, decision):
+        try:
+            decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
+        except ApplicationError as error:
+            reason = REFUSALS.get(type(error), error.message)
+            self.message_user(request, decision.refused % {**_about(credit_request), "reason": reason}, messages.ERROR)
+        else:
+            self.message_user(request, decision.done % _about(credit_request), messages.SUCCESS)
+
+    def _confirmation(self, request, credit_request, decision):
+        seller = credit_request.seller
+        if decision is APPROVE:
+            balances = {"before": rials(seller.balance), "after": rials(seller.balance + credit_request.amount)}
+            outcome = gettext("The balance of %(seller)s goes from %(before)s to %(after)s.")
+        else:
+            balances, outcome = {}, gettext("Nothing is credited to %(seller)s.")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": decision.question % {"request": credit_request},
+            "credit_request": credit_request,
+            "decision": decision,
+            "outcome": outcome % {"seller": seller.name, **balances},
+        }
+        return TemplateResponse(request, "admin/credits/creditrequest/decide.html", context)
+
+
+def _about(credit_request) -> dict:
+    return {"id": credit_request.pk, "amount": rials(credit_request.amount), "seller": credit_request.seller.name}

@@ -2,8 +2,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from config.constants import MAX_AMOUNT
+from config.formats import rials
 
 # Approving or rejecting a credit request, in the API and the admin alike.
 DECIDE_CREDIT_REQUESTS = "credits.decide_creditrequest"
@@ -18,22 +21,35 @@ class CreditRequest(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REJECTED = "rejected"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
 
     seller = models.ForeignKey(
-        "sellers.Seller", on_delete=models.PROTECT, related_name="credit_requests", db_index=False
+        "sellers.Seller",
+        on_delete=models.PROTECT,
+        related_name="credit_requests",
+        db_index=False,
+        verbose_name=_("seller"),
     )  # indexed by credit_request_seller_newest
-    amount = models.BigIntegerField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_default=Status.PENDING)
-    created_at = models.DateTimeField(db_default=Now())
-    decided_at = models.DateTimeField(null=True, blank=True)
+    amount = models.BigIntegerField(_("amount"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING, db_default=Status.PENDING
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
 
     class Meta:
+        verbose_name = _("credit request")
+        verbose_name_plural = _("credit requests")
         # Deciding is its own right: the admin's change form edits nothing (docs/permissions.md).
         permissions = [("decide_creditrequest", "Can approve or reject credit requests")]
         indexes = [models.Index(fields=["seller", "-id"], name="credit_request_seller_newest")]
@@ -54,4 +70,9 @@ class CreditRequest(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.amount} IRR for {self.seller_id} ({self.status})"
+        # The admin's title for the request (and its name in the ledger entry it posted).
+        return gettext("Top-up request #%(id)s: %(amount)s for %(seller)s") % {
+            "id": self.pk,
+            "amount": rials(self.amount),
+            "seller": self.seller.name,
+        }

@@ -3,11 +3,14 @@ import csv
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from config.admin_display import money, national_number, number, seller
 from config.errors import ApplicationError
 from config.formats import rials
 from ledger import services
-from ledger.errors import InsufficientBalance
+from ledger.errors import BalanceLimitExceeded, InsufficientBalance
 from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.models import Seller
 
@@ -33,7 +36,12 @@ class _Echo:
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ["id", "seller", "sequence", "kind", "signed_amount", "balance", "phone_number", "created_at"]
+    list_display = [number, seller, "sequence", "kind", "signed_amount", "balance", "phone_number", "created_at"]
+    # Its page: the amounts as the list shows them, the source it came from.
+    fields = [
+        "seller", "sequence", "kind", "signed_amount", "balance", "credit_request", "recharge", "adjustment",
+        "created_at",
+    ]  # fmt: skip
     list_filter = ["kind", "seller"]
     list_select_related = ["seller", "recharge__phone_number"]
     date_hierarchy = "created_at"
@@ -49,19 +57,20 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="amount", ordering="amount")
+    @admin.display(description=_("amount"), ordering="amount")
     def signed_amount(self, entry):
-        return rials(entry.amount, signed=True)
+        return money(entry.amount, signed=True)
 
-    @admin.display(description="balance after", ordering="balance_after")
+    @admin.display(description=_("balance after"), ordering="balance_after")
     def balance(self, entry):
-        return rials(entry.balance_after)
+        return money(entry.balance_after)
 
-    @admin.display(description="phone number")
+    @admin.display(description=_("phone number"))
     def phone_number(self, entry):
-        return entry.recharge.phone_number.e164 if entry.recharge_id else ""
+        # The number as people write it (the phone number's own str).
+        return national_number(entry.recharge.phone_number) if entry.recharge_id else ""
 
-    @admin.action(description="Export selected entries as CSV", permissions=["view"])
+    @admin.action(description=_("Export selected entries as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
         # Streamed from a server-side cursor: "select all" on millions of rows
         # never sits in the worker's memory.
@@ -91,16 +100,15 @@ class BalanceAdjustmentForm(forms.ModelForm):
         if seller is not None and amount is not None:
             balance = Seller.objects.values_list("balance", flat=True).get(pk=seller.pk)
             if balance + amount < 0:
-                raise forms.ValidationError(
-                    f"Refused: the balance is {rials(balance)}; a debit of {rials(-amount)} would overdraw it."
-                )
+                message = gettext("Refused: the balance is %(balance)s; a debit of %(debit)s would overdraw it.")
+                raise forms.ValidationError(message % {"balance": rials(balance), "debit": rials(-amount)})
         return data
 
 
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(admin.ModelAdmin):
     form = BalanceAdjustmentForm
-    list_display = ["id", "seller", "signed_amount", "reason", "created_by", "created_at"]
+    list_display = [number, "seller", "signed_amount", "reason", "created_by", "created_at"]
     raw_id_fields = ["seller"]
     fields = ["seller", "amount", "reason"]
 
@@ -110,21 +118,17 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="amount", ordering="amount")
+    @admin.display(description=_("amount"), ordering="amount")
     def signed_amount(self, adjustment):
-        return rials(adjustment.amount, signed=True)
+        return money(adjustment.amount, signed=True)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Not inside the admin's usual request-wide transaction: adjust_balance
         # is then a transaction of its own, holding the seller lock briefly.
         try:
             return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]  # Django's own, unwrapped
-        except InsufficientBalance as error:
-            # The balance fell between the form's check and the locked debit.
-            balance = (error.details or {}).get("balance")
-            self.message_user(request, f"Refused: {error.message} The balance is {rials(balance)}.", messages.ERROR)
-        except ApplicationError as error:  # e.g. the balance limit
-            self.message_user(request, f"Refused: {error.message}", messages.ERROR)
+        except ApplicationError as error:
+            self.message_user(request, _refusal(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
@@ -132,3 +136,18 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
             seller_id=obj.seller_id, amount=obj.amount, reason=obj.reason, created_by=request.user
         )
         obj.pk = entry.adjustment_id
+
+
+def _refusal(error: ApplicationError) -> str:
+    """Why the ledger refused an adjustment, in the page's language."""
+    if isinstance(error, InsufficientBalance):
+        # The balance fell between the form's check and the locked debit.
+        message = gettext(
+            "Refused: The balance does not cover this debit; nothing was charged. The balance is %(balance)s."
+        )
+        return message % {"balance": rials((error.details or {}).get("balance"))}
+    if isinstance(error, BalanceLimitExceeded):
+        return gettext(
+            "Refused: This credit would take the balance past the largest amount the ledger holds; nothing was written."
+        )
+    return gettext("Refused: %(reason)s") % {"reason": error.message}

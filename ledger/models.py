@@ -2,20 +2,29 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from config.constants import MAX_AMOUNT
+from config.formats import rials
 
 
 class BalanceAdjustment(models.Model):
     """A signed correction of a seller's balance made by staff, with a reason."""
 
-    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="adjustments")
-    amount = models.BigIntegerField()
-    reason = models.CharField(max_length=255)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(db_default=Now())
+    seller = models.ForeignKey(
+        "sellers.Seller", on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("seller")
+    )
+    amount = models.BigIntegerField(_("amount"), help_text=_("Rials: positive credits the seller, negative debits."))
+    reason = models.CharField(_("reason"), max_length=255)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
 
     class Meta:
+        verbose_name = _("balance adjustment")
+        verbose_name_plural = _("balance adjustments")
         constraints = [
             models.CheckConstraint(
                 condition=~Q(amount=0) & Q(amount__gte=-MAX_AMOUNT, amount__lte=MAX_AMOUNT),
@@ -25,7 +34,11 @@ class BalanceAdjustment(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.seller_id} {self.amount:+} ({self.reason})"
+        return gettext("Adjustment #%(id)s: %(amount)s (%(reason)s)") % {
+            "id": self.pk,
+            "amount": rials(self.amount, signed=True),
+            "reason": self.reason,
+        }
 
 
 class LedgerEntry(models.Model):
@@ -37,21 +50,25 @@ class LedgerEntry(models.Model):
     """
 
     class Kind(models.TextChoices):
-        CREDIT = "credit"
-        RECHARGE = "recharge"
-        ADJUSTMENT = "adjustment"
-        REFUND = "refund"
-        COMMISSION = "commission"
+        CREDIT = "credit", _("Credit")
+        RECHARGE = "recharge", _("Recharge")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+        REFUND = "refund", _("Refund")
+        COMMISSION = "commission", _("Commission")
 
     # No single-column indexes: UNIQUE (seller, sequence) and the one-per-source
     # UNIQUE constraints index these columns already, and every index costs each insert.
     seller = models.ForeignKey(
-        "sellers.Seller", on_delete=models.PROTECT, related_name="ledger_entries", db_index=False
+        "sellers.Seller",
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        db_index=False,
+        verbose_name=_("seller"),
     )
-    sequence = models.BigIntegerField()
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    amount = models.BigIntegerField()
-    balance_after = models.BigIntegerField()
+    sequence = models.BigIntegerField(_("sequence"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    amount = models.BigIntegerField(_("amount"))
+    balance_after = models.BigIntegerField(_("balance after"))
     credit_request = models.ForeignKey(
         "credits.CreditRequest",
         on_delete=models.PROTECT,
@@ -59,6 +76,7 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="ledger_entries",
         db_index=False,
+        verbose_name=_("credit request"),
     )
     recharge = models.ForeignKey(
         "recharges.Recharge",
@@ -67,6 +85,7 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="ledger_entries",
         db_index=False,
+        verbose_name=_("recharge"),
     )
     adjustment = models.ForeignKey(
         BalanceAdjustment,
@@ -75,11 +94,13 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="ledger_entries",
         db_index=False,
+        verbose_name=_("balance adjustment"),
     )
-    created_at = models.DateTimeField(db_default=Now())
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
 
     class Meta:
-        verbose_name_plural = "ledger entries"
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
         constraints = [
             models.UniqueConstraint(fields=["seller", "sequence"], name="ledger_entry_sequence_unique_per_seller"),
             # Partial: an entry has one source, so the other two indexes skip it.
@@ -129,7 +150,12 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.seller_id}#{self.sequence} {self.kind} {self.amount:+}"
+        return gettext("Entry %(sequence)s of seller #%(seller)s: %(kind)s %(amount)s") % {
+            "sequence": self.sequence,
+            "seller": self.seller_id,
+            "kind": self.get_kind_display(),
+            "amount": rials(self.amount, signed=True),
+        }
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

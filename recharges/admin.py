@@ -1,25 +1,40 @@
 import contextlib
 from datetime import timedelta
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import BigIntegerField, Case, F, Func, Q, Value, When
+from django.db.models import BigIntegerField, Case, CharField, F, Func, Q, Value, When
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from config.admin_display import money, national_number, number, seller
 from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
 from recharges.delivery import resolve_recharge
+from recharges.errors import AlreadyFinal, RefundNotWritable
 from recharges.models import CommissionRate, Operator, Product, Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
 from sellers.admin import SellerAdmin
 from sellers.models import Seller
+
+# Why staff could not resolve a recharge, in the page's language (the errors' own messages are the API's English).
+REFUSALS = {
+    AlreadyFinal: _("it is already final; its status cannot change."),
+    RefundNotWritable: _(
+        "its refund would take the seller's balance past the largest amount the ledger holds; nothing was written."
+        " Lower the balance with an adjustment, then resolve it as failed."
+    ),
+}
 
 
 class OperatorForm(forms.ModelForm):
@@ -38,9 +53,9 @@ class OperatorAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "name_fa", "enabled", "min_amount", "max_amount", "denominations_display"]
     list_editable = ["enabled", "min_amount", "max_amount"]
 
-    @admin.display(description="denominations")
+    @admin.display(description=_("denominations"))
     def denominations_display(self, operator):
-        return ", ".join(f"{amount:,}" for amount in operator.denominations) if operator.denominations else "any"
+        return ", ".join(f"{amount:,}" for amount in operator.denominations) if operator.denominations else _("any")
 
     def get_readonly_fields(self, request, obj=None):
         # Recharges keep the code they were sold under.
@@ -74,9 +89,9 @@ class ProductAdmin(admin.ModelAdmin):
         # Recharges name products by code; disable one instead.
         return False
 
-    @admin.display(description="price", ordering="amount")
+    @admin.display(description=_("price"), ordering="amount")
     def amount_display(self, product):
-        return rials(product.amount)
+        return money(product.amount)
 
 
 class CommissionRateInline(admin.TabularInline):
@@ -86,7 +101,7 @@ class CommissionRateInline(admin.TabularInline):
     model = CommissionRate
     fields = ["operator", "rate"]
     extra = 0
-    verbose_name_plural = "commission rates (basis points: 250 is 2.5 %; an operator not listed earns nothing)"
+    verbose_name_plural = _("commission rates (basis points: 250 is 2.5 %; an operator not listed earns nothing)")
 
 
 class SellerWithRatesAdmin(SellerAdmin):
@@ -104,14 +119,27 @@ admin.site.unregister(Seller)
 admin.site.register(Seller, SellerWithRatesAdmin)
 
 
+class OperatorFilter(admin.SimpleListFilter):
+    """The operators by name (a recharge keeps only the code)."""
+
+    title = _("operator")
+    parameter_name = "operator"
+
+    def lookups(self, request, model_admin):
+        return [(operator.code, str(operator)) for operator in Operator.objects.all()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(operator=self.value()) if self.value() else queryset
+
+
 class PastHorizonFilter(admin.SimpleListFilter):
-    title = "delivery"
+    title = _("delivery")
     parameter_name = "delivery"
 
     def lookups(self, request, model_admin):
         return [
-            ("stuck", "Needs staff: past the horizon, or its outcome could not be written"),
-            ("queued", "Pending, still being asked"),
+            ("stuck", _("Needs staff: past the horizon, or its outcome could not be written")),
+            ("queued", _("Pending, still being asked")),
         ]
 
     def queryset(self, request, queryset):
@@ -125,39 +153,49 @@ class PastHorizonFilter(admin.SimpleListFilter):
 
 class ResolveForm(forms.Form):
     outcome = forms.ChoiceField(
-        choices=[("successful", "Successful at the operator"), ("failed", "Failed: refund the seller (not_delivered)")],
+        label=_("Outcome"),
+        choices=[
+            ("successful", _("Successful at the operator")),
+            ("failed", _("Failed: refund the seller (not delivered)")),
+        ],
         widget=forms.RadioSelect,
     )
     operator_reference = forms.CharField(
-        max_length=128, required=False, help_text="The operator's id for the top-up (required when successful)."
+        label=_("Operator reference"),
+        max_length=128,
+        required=False,
+        help_text=_("The operator's id for the top-up (required when successful)."),
     )
 
     def clean(self):
         data = super().clean() or {}
         if data.get("outcome") == "successful" and not data.get("operator_reference", "").strip():
-            self.add_error("operator_reference", "Give the operator's reference for a successful top-up.")
+            self.add_error("operator_reference", gettext("Give the operator's reference for a successful top-up."))
         return data
+
+
+# The recharge's page shows every field, these as people read them.
+SHOWN_AS = {"phone_number": "phone", "amount": "amount_display", "operator": "operator_name"}
 
 
 @admin.register(Recharge)
 class RechargeAdmin(admin.ModelAdmin):
+    # What fits a 1366 px screen: the failure and "Resolve…" beside the status,
+    # the last error cut short, the completion time on the recharge's page.
     list_display = [
-        "id",
-        "seller",
+        number,
+        seller,
         "phone",
-        "amount",
-        "operator",
+        "amount_display",
+        "operator_name",
         "product",
-        "commission_rate",
-        "commission",
-        "status",
-        "failure_code",
+        "rate",
+        "commission_display",
+        "status_display",
         "created_at",
-        "completed_at",
-        "last_error",
-        "resolve",
+        "last_error_display",
     ]
-    list_filter = ["status", "operator", PastHorizonFilter, "failure_code", "created_at"]
+    list_filter = ["status", OperatorFilter, PastHorizonFilter, "failure_code", "created_at"]
     date_hierarchy = "created_at"
     # topup_reference__exact compares the UUID as text, so a term that is no UUID finds nothing instead of failing.
     search_fields = [
@@ -177,30 +215,63 @@ class RechargeAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(commission=Case(When(status=Recharge.Status.SUCCESSFUL, then=commission), default=Value(0)))
+            .annotate(
+                commission=Case(When(status=Recharge.Status.SUCCESSFUL, then=commission), default=Value(0)),
+                operator_name=_operator_names(),
+            )
         )
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = [field.name for field in Recharge._meta.fields]
+    def get_fields(self, request, obj=None):
+        # All shown read-only (no change permission on a recharge); its number is the page's title.
+        fields = [SHOWN_AS.get(field.name, field.name) for field in Recharge._meta.fields if field.name != "id"]
         # The commission earned, next to the rate it comes from.
         after_rate = fields.index("commission_rate") + 1
-        return [*fields[:after_rate], "commission", *fields[after_rate:]]
+        return [*fields[:after_rate], "commission_display", *fields[after_rate:]]
 
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # A recharge's page only shows it (no Save): saving the row it read
+        # would undo what the delivery worker wrote meanwhile (a claim's
+        # topup_requested_at: the top-up would be sent twice). Only
+        # resolve_recharge changes a recharge (its "Resolve…" page).
+        return obj is None and super().has_change_permission(request)
+
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="commission", ordering="commission")
-    def commission(self, recharge):
-        return recharge.commission
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, recharge):
+        return money(recharge.amount)
 
-    def save_model(self, request, obj, form, change):
-        # Every field is read-only: saving the row it read would undo what the
-        # delivery worker wrote meanwhile (a claim's topup_requested_at: the
-        # top-up would be sent twice). Only resolve_recharge changes a recharge.
-        obj.save(update_fields=form.changed_data)
+    @admin.display(description=_("operator"), ordering="operator_name")
+    def operator_name(self, recharge):
+        return recharge.operator_name
+
+    @admin.display(description=_("rate"), ordering="commission_rate")
+    def rate(self, recharge):
+        # Basis points as a percentage: 250 -> 2.5%.
+        return f"{Decimal(recharge.commission_rate) / 100}%"
+
+    @admin.display(description=_("commission"), ordering="commission")
+    def commission_display(self, recharge):
+        return money(recharge.commission)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, recharge):
+        status = recharge.get_status_display()
+        if recharge.status == Recharge.Status.PENDING:
+            url = reverse("admin:recharges_recharge_resolve", args=[recharge.pk])
+            return format_html('{} <a href="{}">{}</a>', status, url, gettext("Resolve…"))
+        if recharge.failure_code is None:
+            return status
+        return gettext("%(status)s (%(failure)s)") % {"status": status, "failure": recharge.get_failure_code_display()}
+
+    @admin.display(description=_("last error"))
+    def last_error_display(self, recharge):
+        # The whole of it on hover and on the recharge's page.
+        return format_html('<span title="{}">{}</span>', recharge.last_error, Truncator(recharge.last_error).chars(40))
 
     def get_search_results(self, request, queryset, search_term):
         # People type numbers as they please: 0912..., +98 912 ...
@@ -210,15 +281,9 @@ class RechargeAdmin(admin.ModelAdmin):
         search_term = search_term.lower()
         return super().get_search_results(request, queryset, search_term)
 
-    @admin.display(description="phone number", ordering="phone_number__e164")
+    @admin.display(description=_("phone number"), ordering="phone_number__e164")
     def phone(self, recharge):
-        return recharge.phone_number.e164
-
-    @admin.display(description="")
-    def resolve(self, recharge):
-        if recharge.status != Recharge.Status.PENDING:
-            return ""
-        return format_html('<a href="{}">Resolve…</a>', reverse("admin:recharges_recharge_resolve", args=[recharge.pk]))
+        return national_number(recharge.phone_number)
 
     def get_urls(self):
         resolve = self.admin_site.admin_view(self.resolve_view)
@@ -226,25 +291,42 @@ class RechargeAdmin(admin.ModelAdmin):
 
     @method_decorator(requires("recharges.change_recharge"))
     def resolve_view(self, request, recharge_id):
-        recharge = get_object_or_404(Recharge.objects.select_related("seller", "phone_number"), pk=recharge_id)
+        recharge = get_object_or_404(
+            self.get_queryset(request).select_related("seller", "phone_number"), pk=recharge_id
+        )
         form = ResolveForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            try:
-                resolve_recharge(
-                    recharge_id=recharge.pk,
-                    successful=form.cleaned_data["outcome"] == "successful",
-                    operator_reference=form.cleaned_data["operator_reference"].strip(),
-                    resolved_by=request.user,
-                )
-            except ApplicationError as error:
-                self.message_user(request, f"Recharge #{recharge.pk} was not resolved: {error.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"Recharge #{recharge.pk} resolved.", messages.SUCCESS)
+            self._resolve(request, recharge, form.cleaned_data)
             return redirect("admin:recharges_recharge_change", recharge.pk)
         context = {
             **self.admin_site.each_context(request),
             "recharge": recharge,
+            "amount": rials(recharge.amount),
+            "phone": national_number(recharge.phone_number),
             "form": form,
             "opts": self.model._meta,
+            "title": gettext("Resolve recharge #%(id)s") % {"id": recharge.pk},
         }
         return TemplateResponse(request, "admin/recharges/recharge/resolve.html", context)
+
+    def _resolve(self, request, recharge, data):
+        try:
+            resolve_recharge(
+                recharge_id=recharge.pk,
+                successful=data["outcome"] == "successful",
+                operator_reference=data["operator_reference"].strip(),
+                resolved_by=request.user,
+            )
+        except ApplicationError as error:
+            reason = REFUSALS.get(type(error), error.message)
+            message = gettext("Recharge #%(id)s was not resolved: %(reason)s") % {"id": recharge.pk, "reason": reason}
+            self.message_user(request, message, messages.ERROR)
+        else:
+            self.message_user(request, gettext("Recharge #%(id)s resolved.") % {"id": recharge.pk}, messages.SUCCESS)
+
+
+def _operator_names():
+    """Each recharge's operator as Operator.__str__ names it in the page's
+    language (the operators are a handful of rows); the code if it has none."""
+    names = [When(operator=operator.code, then=Value(str(operator))) for operator in Operator.objects.all()]
+    return Case(*names, default=F("operator"), output_field=CharField())

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
@@ -6,31 +8,43 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import get_language, gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from config.constants import MAX_AMOUNT
+from config.formats import rials
+from recharges.phone_numbers import national_display
 
 MAX_BATCH_ITEMS = 1000
 MAX_RATE = 10_000
 """Commission rates are in basis points: 10,000 is the whole amount."""
 
 
+def in_page_language(name: str, name_fa: str) -> str:
+    """The Persian name on a Persian page when there is one, else the English one."""
+    return name_fa if name_fa and get_language() == "fa" else name
+
+
 class Operator(models.Model):
     """A mobile operator we deliver top-ups to; staff edit it in the admin."""
 
-    code = models.SlugField(max_length=16, primary_key=True)
-    name = models.CharField(max_length=64)
-    name_fa = models.CharField(max_length=64, blank=True, default="", db_default="")
-    enabled = models.BooleanField(default=True)
-    min_amount = models.BigIntegerField(default=1)
-    max_amount = models.BigIntegerField(default=MAX_AMOUNT)
+    code = models.SlugField(_("code"), max_length=16, primary_key=True)
+    name = models.CharField(_("name"), max_length=64)
+    name_fa = models.CharField(_("Persian name"), max_length=64, blank=True, default="", db_default="")
+    enabled = models.BooleanField(_("enabled"), default=True)
+    min_amount = models.BigIntegerField(_("min amount"), default=1)
+    max_amount = models.BigIntegerField(_("max amount"), default=MAX_AMOUNT)
     denominations = ArrayField(
         models.BigIntegerField(),
+        verbose_name=_("denominations"),
         null=True,
         blank=True,
-        help_text="The only amounts sold as airtime, in rials, comma-separated; empty: any amount in the range.",
+        help_text=_("The only amounts sold as airtime, in rials, comma-separated; empty: any amount in the range."),
     )
 
     class Meta:
+        verbose_name = _("operator")
+        verbose_name_plural = _("operators")
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(condition=Q(code__regex=r"^[a-z][a-z0-9_-]*$"), name="operator_code_lowercase"),
@@ -45,12 +59,15 @@ class Operator(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name} ({self.code})"
+        return in_page_language(self.name, self.name_fa)
 
     def clean(self):
         outside = [d for d in self.denominations or [] if not self.min_amount <= d <= self.max_amount]
         if outside:
-            raise ValidationError({"denominations": f"Outside {self.min_amount}–{self.max_amount}: {outside}"})
+            allowed = {"min": f"{self.min_amount:,}", "max": f"{self.max_amount:,}"}
+            listed = ", ".join(f"{amount:,}" for amount in outside)
+            message = gettext("Outside %(min)s–%(max)s: %(amounts)s") % {**allowed, "amounts": listed}
+            raise ValidationError({"denominations": message})
         if self.denominations:
             self.denominations = sorted(set(self.denominations))
 
@@ -58,19 +75,23 @@ class Operator(models.Model):
 class Product(models.Model):
     """A data package an operator sells for a fixed amount; staff edit them in the admin."""
 
-    code = models.SlugField(max_length=32, primary_key=True)
-    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="products")
-    name = models.CharField(max_length=100)
-    name_fa = models.CharField(max_length=100)
+    code = models.SlugField(_("code"), max_length=32, primary_key=True)
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="products", verbose_name=_("operator")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    name_fa = models.CharField(_("Persian name"), max_length=100)
     # Validators as the constraints below: a form shows a bad value as that field's error.
     amount = models.BigIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)], help_text="Rials."
+        _("amount"), validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)], help_text=_("Rials.")
     )
-    data_mb = models.IntegerField("data (MB)", validators=[MinValueValidator(1)])
-    validity_days = models.IntegerField(validators=[MinValueValidator(1)])
-    enabled = models.BooleanField(default=True)
+    data_mb = models.IntegerField(_("data (MB)"), validators=[MinValueValidator(1)])
+    validity_days = models.IntegerField(_("validity (days)"), validators=[MinValueValidator(1)])
+    enabled = models.BooleanField(_("enabled"), default=True)
 
     class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         ordering = ["operator", "amount", "code"]
         constraints = [
             models.CheckConstraint(condition=Q(code__regex=r"^[a-z0-9][a-z0-9_-]*$"), name="product_code_lowercase"),
@@ -79,7 +100,7 @@ class Product(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name} ({self.code})"
+        return f"{in_page_language(self.name, self.name_fa)} ({self.code})"
 
 
 class CommissionRate(models.Model):
@@ -87,29 +108,38 @@ class CommissionRate(models.Model):
     points; an operator without a row earns nothing. The sale copies the rate
     onto the recharge, so a change applies to the next sale only."""
 
-    seller = models.ForeignKey("sellers.Seller", on_delete=models.CASCADE, related_name="commission_rates")
-    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    seller = models.ForeignKey(
+        "sellers.Seller", on_delete=models.CASCADE, related_name="commission_rates", verbose_name=_("seller")
+    )
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("operator"))
     rate = models.IntegerField(
-        validators=[MinValueValidator(0), MaxValueValidator(MAX_RATE)], help_text="Basis points: 250 is 2.5 %."
+        _("rate"),
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_RATE)],
+        help_text=_("Basis points: 250 is 2.5 %."),
     )
 
     class Meta:
+        verbose_name = _("commission rate")
+        verbose_name_plural = _("commission rates")
         constraints = [
             models.UniqueConstraint(fields=["seller", "operator"], name="commission_rate_one_per_operator"),
             models.CheckConstraint(condition=Q(rate__gte=0, rate__lte=MAX_RATE), name="commission_rate_in_range"),
         ]
 
     def __str__(self):
-        return f"{self.seller_id} {self.operator_id}: {self.rate} bp"
+        # A row of the seller's page: the operator by name, the rate as a percentage.
+        return f"{self.operator}: {Decimal(self.rate) / 100}%"
 
 
 class PhoneNumber(models.Model):
     """One row per Iranian mobile number, in E.164 form (+989xxxxxxxxx)."""
 
-    e164 = models.CharField(max_length=16)
-    created_at = models.DateTimeField(db_default=Now())
+    e164 = models.CharField(_("E.164 number"), max_length=16)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
 
     class Meta:
+        verbose_name = _("phone number")
+        verbose_name_plural = _("phone numbers")
         # A constraint rather than unique=True, which would add a second
         # (pattern-matching) index that every new number pays for and no query uses.
         constraints = [
@@ -118,19 +148,23 @@ class PhoneNumber(models.Model):
         ]
 
     def __str__(self):
-        return self.e164
+        return national_display(self.e164)
 
 
 class RechargeBatch(models.Model):
     """Recharges a seller bought in one all-or-nothing request."""
 
-    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="recharge_batches")
-    count = models.IntegerField()
-    total_amount = models.BigIntegerField()
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
-    created_at = models.DateTimeField(db_default=Now())
+    seller = models.ForeignKey(
+        "sellers.Seller", on_delete=models.PROTECT, related_name="recharge_batches", verbose_name=_("seller")
+    )
+    count = models.IntegerField(_("count"))
+    total_amount = models.BigIntegerField(_("total amount"))
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
 
     class Meta:
+        verbose_name = _("recharge batch")
+        verbose_name_plural = _("recharge batches")
         constraints = [
             models.CheckConstraint(
                 condition=Q(count__gte=1, count__lte=MAX_BATCH_ITEMS), name="recharge_batch_count_in_range"
@@ -143,6 +177,9 @@ class RechargeBatch(models.Model):
                 name="recharge_batch_idempotency_key_unique_per_seller",
             ),
         ]
+
+    def __str__(self):
+        return gettext("Batch #%(id)s") % {"id": self.pk}
 
 
 class Recharge(models.Model):
@@ -162,54 +199,75 @@ class Recharge(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        SUCCESSFUL = "successful"
-        FAILED = "failed"
+        PENDING = "pending", _("Pending")
+        SUCCESSFUL = "successful", _("Successful")
+        FAILED = "failed", _("Failed")
 
     class Failure(models.TextChoices):
-        OPERATOR_DECLINED = "operator_declined"
-        OPERATOR_REJECTED_NUMBER = "operator_rejected_number"
-        NOT_DELIVERED = "not_delivered"
+        OPERATOR_DECLINED = "operator_declined", _("Operator declined")
+        OPERATOR_REJECTED_NUMBER = "operator_rejected_number", _("Operator rejected the number")
+        NOT_DELIVERED = "not_delivered", _("Not delivered")
 
     # Indexed by the composite index and constraints below, not column by column:
     # each index costs every sale. Phone numbers are never deleted, so the
     # foreign key to them needs no index.
-    seller = models.ForeignKey("sellers.Seller", on_delete=models.PROTECT, related_name="recharges", db_index=False)
-    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="recharges", db_index=False)
-    amount = models.BigIntegerField()
-    batch = models.ForeignKey(
-        RechargeBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="recharges", db_index=False
+    seller = models.ForeignKey(
+        "sellers.Seller", on_delete=models.PROTECT, related_name="recharges", db_index=False, verbose_name=_("seller")
     )
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
-    created_at = models.DateTimeField(db_default=Now())
+    phone_number = models.ForeignKey(
+        PhoneNumber, on_delete=models.PROTECT, related_name="recharges", db_index=False, verbose_name=_("phone number")
+    )
+    amount = models.BigIntegerField(_("amount"))
+    batch = models.ForeignKey(
+        RechargeBatch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="recharges",
+        db_index=False,
+        verbose_name=_("batch"),
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
     # A code, not a foreign key: the key-share lock a foreign key check takes on
     # the operator's row would be taken by every sale, on a handful of rows.
-    operator = models.CharField(max_length=16)
+    operator = models.CharField(_("operator"), max_length=16)
     # A code, for the same reason; null for airtime.
-    product = models.CharField(max_length=32, null=True, blank=True)
+    product = models.CharField(_("product"), max_length=32, null=True, blank=True)
     commission_rate = models.IntegerField(
-        db_default=0, help_text="Basis points, fixed at sale: earned as a commission entry once successful."
+        _("commission rate"),
+        db_default=0,
+        help_text=_("Basis points, fixed at sale: earned as a commission entry once successful."),
     )
-    status = models.CharField(max_length=10, choices=Status.choices, db_default=Status.PENDING)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, db_default=Status.PENDING)
     topup_reference = models.UUIDField(
-        "top-up reference",
+        _("top-up reference"),
         db_default=RandomUUID(),
         editable=False,
-        help_text="What the operator knows the top-up by: sent with it and with every status query.",
+        help_text=_("What the operator knows the top-up by: sent with it and with every status query."),
     )
-    operator_reference = models.CharField(max_length=128, null=True, blank=True)
-    failure_code = models.CharField(max_length=32, choices=Failure.choices, null=True, blank=True)
-    failure_message = models.CharField(max_length=255, null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    operator_reference = models.CharField(_("operator reference"), max_length=128, null=True, blank=True)
+    failure_code = models.CharField(_("failure"), max_length=32, choices=Failure.choices, null=True, blank=True)
+    failure_message = models.CharField(_("failure message"), max_length=255, null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("resolved by"),
     )
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_default=Now())
-    topup_requested_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.IntegerField(db_default=0)
-    last_error = models.CharField(max_length=255, blank=True, db_default="")
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True, db_default=Now())
+    topup_requested_at = models.DateTimeField(_("top-up requested at"), null=True, blank=True)
+    attempts = models.IntegerField(_("attempts"), db_default=0)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True, db_default="")
 
     class Meta:
+        verbose_name = _("recharge")
+        # "recharges" alone is the portal's count ("12 recharges"), worded otherwise in Persian.
+        verbose_name_plural = pgettext_lazy("model", "recharges")
         indexes = [
             models.Index(fields=["seller", "-id"], name="recharge_seller_newest"),
             models.Index(fields=["batch"], name="recharge_batch", condition=Q(batch__isnull=False)),
@@ -265,4 +323,4 @@ class Recharge(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.amount} IRR to {self.phone_number_id}"
+        return gettext("Recharge #%(id)s: %(amount)s") % {"id": self.pk, "amount": rials(self.amount)}

@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
-from config.formats import rials
+from config.admin_display import money, number
 from sellers.models import MANAGE_TOKENS, Seller
 from sellers.services import issue_api_token, revoke_api_tokens, rotate_api_token
 
@@ -17,17 +19,23 @@ class SellerForm(forms.ModelForm):
         user = self.cleaned_data["user"]
         # A staff account is refused by every seller endpoint (403): it cannot sell.
         if user.is_staff or user.is_superuser:
-            raise forms.ValidationError("This user is staff; a seller needs its own non-staff user.")
+            raise forms.ValidationError(gettext("This user is staff; a seller needs its own non-staff user."))
         return user
 
 
 @admin.register(Seller)
 class SellerAdmin(admin.ModelAdmin):
     form = SellerForm
-    list_display = ["id", "name", "user", "balance_display", "created_at"]
+    list_display = [number, "name", "user", "balance_display", "created_at"]
     search_fields = ["name", "user__username"]
     # Balances and the day's running total change only through the ledger services.
-    readonly_fields = ["balance_display", "ledger_sequence", "created_at", "daily_amount_used", "daily_amount_day"]
+    readonly_fields = [
+        "balance_display",
+        "ledger_sequence",
+        "created_at",
+        "daily_amount_used_display",
+        "daily_amount_day",
+    ]
     raw_id_fields = ["user"]
     actions = ["rotate_token", "revoke_tokens"]
 
@@ -42,10 +50,10 @@ class SellerAdmin(admin.ModelAdmin):
         return [
             (None, {"fields": ["user", "name", "balance_display", "ledger_sequence", "created_at"]}),
             (
-                "Limits",
+                _("Limits"),
                 {
-                    "fields": [*LIMITS, "daily_amount_used", "daily_amount_day"],
-                    "description": "Empty: no limit. The day's amount used is that of the business day shown.",
+                    "fields": [*LIMITS, "daily_amount_used_display", "daily_amount_day"],
+                    "description": _("Empty: no limit. The day's amount used is that of the business day shown."),
                 },
             ),
         ]
@@ -53,13 +61,18 @@ class SellerAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="balance", ordering="balance")
+    @admin.display(description=_("balance"), ordering="balance")
     def balance_display(self, seller):
-        return rials(seller.balance)
+        return money(seller.balance)
+
+    @admin.display(description=_("daily amount used"))
+    def daily_amount_used_display(self, seller):
+        return money(seller.daily_amount_used)
 
     def response_add(self, request, obj, post_url_continue=None):
         key = issue_api_token(user=obj.user)
-        self.message_user(request, f"API token for {obj.name} (shown once, copy it now): {key}", messages.WARNING)
+        message = gettext("API token for %(seller)s (shown once, copy it now): %(key)s")
+        self.message_user(request, message % {"seller": obj.name, "key": key}, messages.WARNING)
         return super().response_add(request, obj, post_url_continue)
 
     def has_manage_tokens_permission(self, request):
@@ -67,14 +80,16 @@ class SellerAdmin(admin.ModelAdmin):
         return request.user.has_perm(MANAGE_TOKENS)
 
     @admin.action(
-        description="Rotate API token (revokes the old one, shows the new one once)", permissions=["manage_tokens"]
+        description=_("Rotate API token (revokes the old one, shows the new one once)"), permissions=["manage_tokens"]
     )
     def rotate_token(self, request, queryset):
         for seller in queryset.select_related("user"):
             key = rotate_api_token(user=seller.user)
-            self.message_user(request, f"New API token for {seller.name}: {key}", messages.WARNING)
+            message = gettext("New API token for %(seller)s: %(key)s")
+            self.message_user(request, message % {"seller": seller.name, "key": key}, messages.WARNING)
 
-    @admin.action(description="Revoke API tokens", permissions=["manage_tokens"])
+    @admin.action(description=_("Revoke API tokens"), permissions=["manage_tokens"])
     def revoke_tokens(self, request, queryset):
         revoked = sum(revoke_api_tokens(user=seller.user) for seller in queryset.select_related("user"))
-        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+        message = ngettext("Revoked %(count)s token.", "Revoked %(count)s tokens.", revoked)
+        self.message_user(request, message % {"count": revoked}, messages.SUCCESS)

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 from config.constants import MAX_AMOUNT
 
@@ -21,44 +22,58 @@ class Seller(models.Model):
     the seller's last ledger entry.
     """
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="seller")
-    name = models.CharField(max_length=200)
-    balance = models.BigIntegerField(default=0, db_default=0)
-    ledger_sequence = models.BigIntegerField(
-        default=0, db_default=0, help_text="Sequence number of the seller's last ledger entry."
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="seller", verbose_name=_("user")
     )
-    created_at = models.DateTimeField(db_default=Now())
+    name = models.CharField(_("name"), max_length=200)
+    balance = models.BigIntegerField(_("balance"), default=0, db_default=0)
+    ledger_sequence = models.BigIntegerField(
+        _("ledger sequence"),
+        default=0,
+        db_default=0,
+        help_text=_("Sequence number of the seller's last ledger entry."),
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
 
     # Limits (null: none). The sale's statement checks them under the row lock
     # its debit takes (ledger/sql/ledger_post_debit.sql), so they hold exactly.
     max_recharge_amount = models.BigIntegerField(
-        null=True, blank=True, validators=_MONEY_LIMIT, help_text="The largest single recharge."
-    )
-    daily_amount = models.BigIntegerField(
+        _("max recharge amount"),
         null=True,
         blank=True,
         validators=_MONEY_LIMIT,
-        help_text="The most a business day's recharges that have not failed may total.",
+        help_text=_("The largest single recharge, in rials."),
+    )
+    daily_amount = models.BigIntegerField(
+        _("daily amount"),
+        null=True,
+        blank=True,
+        validators=_MONEY_LIMIT,
+        help_text=_("The most a business day's recharges that have not failed may total, in rials."),
     )
     number_hourly_count = models.IntegerField(
+        _("number hourly count"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="The most recharges to one number in any 60 minutes (failed ones excepted).",
+        help_text=_("The most recharges to one number in any 60 minutes (failed ones excepted)."),
     )
     # The business day's running total for daily_amount, kept on the row the
     # sale locks anyway: adding to it is exact, where summing the day's
     # recharges would need a snapshot taken after the lock.
-    daily_amount_day = models.DateField(null=True, blank=True, editable=False)
-    daily_amount_used = models.BigIntegerField(default=0, db_default=0, editable=False)
+    daily_amount_day = models.DateField(_("daily amount day"), null=True, blank=True, editable=False)
+    daily_amount_used = models.BigIntegerField(_("daily amount used"), default=0, db_default=0, editable=False)
     low_balance_threshold = models.BigIntegerField(
+        _("low balance threshold"),
         null=True,
         blank=True,
         validators=_MONEY_LIMIT,
-        help_text="A debit taking the balance below it sends a balance.low event.",
+        help_text=_("A debit taking the balance below it sends a balance.low event; in rials."),
     )
 
     class Meta:
+        verbose_name = _("seller")
+        verbose_name_plural = _("sellers")
         permissions = [("manage_tokens_seller", "Can rotate or revoke a seller's API tokens")]
         constraints = [
             models.CheckConstraint(condition=models.Q(balance__gte=0), name="seller_balance_non_negative"),

@@ -20,6 +20,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client, RequestFactory
 
 from callbacks.services import record_event, set_callback_url
+from credits.models import DECIDE_CREDIT_REQUESTS, CreditRequest
 from credits.services import request_credit
 from ledger.services import adjust_balance
 from recharges.models import CommissionRate, Product
@@ -34,6 +35,8 @@ LOGIN_PAGES = ("/admin/login/", "/portal/login/")
 PAYLOADS = {
     "delete": {"post": "yes"},
     "post-save": {"_save": "Save", "form-TOTAL_FORMS": "0", "form-INITIAL_FORMS": "0"},
+    # A credit request page's Approve or Reject, confirmed: an allowed user decides the pending request.
+    "decide": {"confirmed": "yes"},
 }
 
 
@@ -62,6 +65,25 @@ def test_the_admin_and_the_api_agree_on_each_staff_permission(db):
             permission = f"{model_admin.opts.app_label}.{get_permission_codename(verb, model_admin.opts)}"
             admin_says = getattr(model_admin, f"has_{verb}_permission")(request)
             assert admin_says == request.user.has_perm(permission), f"{group.name}: {model_admin} {verb}"
+
+
+def test_the_credit_request_buttons_check_what_the_list_actions_check():
+    """Approve and Reject on a request's page (admin-page doors) declare the
+    permission behind the list actions' "decide" (has_decide_permission)."""
+    model_admin = admin.site._registry[CreditRequest]
+    actions = {
+        door.action: door.check for door in DOORS if door.kind == "admin-action" and door.model_admin is model_admin
+    }
+    assert actions["approve_selected"] == actions["reject_selected"] == ("decide",)
+    decide = f"credits.{get_permission_codename('decide', model_admin.opts)}"
+    assert decide == DECIDE_CREDIT_REQUESTS
+    page = f"admin/{model_admin.opts.app_label}/{model_admin.opts.model_name}/"
+    buttons = {
+        (door.method, door.route.rsplit("/", 2)[-2]): door.check
+        for door in DOORS
+        if door.kind == "admin-page" and door.route.startswith(page)
+    }
+    assert buttons == {(method, verb): decide for method in ("get", "post") for verb in ("approve", "reject")}
 
 
 def _admin_twins() -> set:
@@ -227,7 +249,11 @@ def _run_action(door, client):
 
 
 def _suffix(door) -> str:
-    return "delete" if door.route.endswith("/delete/") and door.method == "post" else ""
+    if door.method != "post":
+        return ""
+    if door.route.endswith("/delete/"):
+        return "delete"
+    return "decide" if door.route.endswith(("/approve/", "/reject/")) else ""
 
 
 def _fill(route: str, model_admin, world) -> str:

@@ -71,10 +71,13 @@ def test_staff_see_the_reference_sent_to_the_operator_and_search_by_it(admin_cli
     assert "1 result" in found.content.decode()
 
 
-def test_saving_a_recharges_read_only_page_writes_nothing(admin_client, stuck):
-    """The change page shows every field read-only; a Save must not write back
-    the row it read over what the delivery worker wrote meanwhile."""
+def test_a_recharges_page_only_shows_it_and_a_save_writes_nothing(admin_client, stuck):
+    """The change page shows every field read-only, with no Save; a Save
+    posted anyway is refused: it must not write back the row it read over
+    what the delivery worker wrote meanwhile."""
+    page = admin_client.get(f"/admin/recharges/recharge/{stuck.pk}/change/").content.decode()
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.post(f"/admin/recharges/recharge/{stuck.pk}/change/", {"_save": "Save"})
-    assert response.status_code == 302
+    assert response.status_code == 403
     assert [q["sql"] for q in queries if q["sql"].startswith('UPDATE "recharges_recharge"')] == []

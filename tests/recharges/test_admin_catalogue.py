@@ -62,6 +62,12 @@ def product_rows(html: str) -> list[tuple[str, ...]]:
     return rows
 
 
+def readonly_values(page: str) -> dict[str, str]:
+    """A change page's read-only fields: label -> text."""
+    fields = re.findall(r'<label>([^<]+):</label>\s*<div class="readonly">(.*?)</div>', page)
+    return {label: re.sub(r"<[^>]+>", "", value) for label, value in fields}
+
+
 def product_form(**values) -> dict:
     data = {
         "code": "mci-2gb",
@@ -81,8 +87,8 @@ def test_the_product_list_shows_amounts_with_separators_filters_and_searches(adm
     html = admin_client.get("/admin/recharges/product/").content.decode()
     # By operator, then amount (the model's order).
     assert product_rows(html) == [
-        ("mtn-5gb", "Irancell (irancell)", "5 GB", "۵ گیگ", "4,000,000 IRR", "5120", "30"),
-        ("mci-1gb", "MCI (Hamrah-e Aval) (mci)", "1 GB", "۱ گیگ", "1,250,000 IRR", "1024", "30"),
+        ("mtn-5gb", "Irancell", "5 GB", "۵ گیگ", "4,000,000 IRR", "5120", "30"),
+        ("mci-1gb", "MCI (Hamrah-e Aval)", "1 GB", "۱ گیگ", "1,250,000 IRR", "1024", "30"),
     ]
     assert [
         row[0]
@@ -232,7 +238,7 @@ def test_recharges_show_product_rate_and_commission_as_the_api(admin_client, sol
         int(rid): (product, rate, commission)
         for rid, product, rate, commission in re.findall(
             r"/admin/recharges/recharge/(\d+)/change/[^>]*>\d+</a>.*?"
-            r'class="field-product">([^<]*)<.*?class="field-commission_rate">([^<]*)<.*?class="field-commission">([^<]*)<',
+            r'class="field-product">([^<]*)<.*?class="field-rate">([^<]*)<.*?class="field-commission_display"><span class="nowrap">([^<]*)<',
             html,
             re.S,
         )
@@ -240,19 +246,19 @@ def test_recharges_show_product_rate_and_commission_as_the_api(admin_client, sol
     package, airtime, failed, pending = (r.pk for r in recharges)
     # floor(1,250,000 * 250 / 10,000) = 31,250; floor(33,333 * 400 / 10,000) = 1,333 (1,333.32).
     assert shown == {
-        package: ("mci-1gb", "250", "31250"),
-        airtime: ("-", "400", "1333"),
-        failed: ("-", "250", "0"),
-        pending: ("-", "250", "0"),
+        package: ("mci-1gb", "2.5%", "31,250 IRR"),
+        airtime: ("-", "4%", "1,333 IRR"),
+        failed: ("-", "2.5%", "0 IRR"),
+        pending: ("-", "2.5%", "0 IRR"),
     }
     api = client_for(seller.user)
     for recharge in recharges:
         body = api.get(f"{API}/recharges/{recharge.pk}/").json()
         product, rate, commission = shown[recharge.pk]
-        assert (body["product"] or "-", body["commission_rate"], body["commission"]) == (
+        assert (body["product"] or "-", f"{body['commission_rate'] / 100:g}%", f"{body['commission']:,} IRR") == (
             product,
-            int(rate),
-            int(commission),
+            rate,
+            commission,
         )
     # The commission shown is the ledger's entry.
     assert dict(LedgerEntry.objects.filter(kind="commission").values_list("recharge_id", "amount")) == {
@@ -264,18 +270,23 @@ def test_recharges_show_product_rate_and_commission_as_the_api(admin_client, sol
 def test_a_recharges_page_shows_its_commission(admin_client, sold):
     _, recharges = sold
     page = admin_client.get(f"/admin/recharges/recharge/{recharges[0].pk}/change/").content.decode()
-    readonly = dict(re.findall(r'<label>([^<]+):</label>\s*<div class="readonly">([^<]*)</div>', page))
-    assert (readonly["Product"], readonly["Commission rate"], readonly["Commission"]) == ("mci-1gb", "250", "31250")
-    failed = admin_client.get(f"/admin/recharges/recharge/{recharges[2].pk}/change/").content.decode()
-    assert (
-        dict(re.findall(r'<label>([^<]+):</label>\s*<div class="readonly">([^<]*)</div>', failed))["Commission"] == "0"
+    readonly = readonly_values(page)
+    assert (readonly["Product"], readonly["Commission rate"], readonly["Commission"]) == (
+        "mci-1gb",
+        "250",
+        "31,250 IRR",
     )
+    failed = admin_client.get(f"/admin/recharges/recharge/{recharges[2].pk}/change/").content.decode()
+    assert readonly_values(failed)["Commission"] == "0 IRR"
 
 
 def test_the_ledger_admin_lists_filters_and_exports_commission_entries(admin_client, sold):
     seller, recharges = sold
     html = admin_client.get("/admin/ledger/ledgerentry/", {"kind__exact": "commission"}).content.decode()
-    assert re.findall(r'class="field-signed_amount">([^<]*)<', html) == ["+1,333 IRR", "+31,250 IRR"]
+    assert re.findall(r'class="field-signed_amount"><span class="nowrap">([^<]*)<', html) == [
+        "+1,333 IRR",
+        "+31,250 IRR",
+    ]
     assert "?kind__exact=commission" in admin_client.get("/admin/ledger/ledgerentry/").content.decode()
     ids = list(LedgerEntry.objects.filter(seller=seller).values_list("pk", flat=True))
     response = admin_client.post(
