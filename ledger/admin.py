@@ -34,9 +34,8 @@ class _Echo:
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
     list_display = ["id", "seller", "sequence", "kind", "signed_amount", "balance", "phone_number", "created_at"]
-    list_filter = ["kind", "seller"]
+    list_filter = ["kind", "seller", "created_at"]
     list_select_related = ["seller", "recharge__phone_number"]
-    date_hierarchy = "created_at"
     search_fields = ["seller__name", "=recharge__phone_number__e164"]
     actions = ["export_csv"]
 

@@ -158,7 +158,6 @@ class RechargeAdmin(admin.ModelAdmin):
         "resolve",
     ]
     list_filter = ["status", "operator", PastHorizonFilter, "failure_code", "created_at"]
-    date_hierarchy = "created_at"
     # topup_reference__exact compares the UUID as text, so a term that is no UUID finds nothing instead of failing.
     search_fields = [
         "=phone_number__e164",
