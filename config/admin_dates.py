@@ -15,11 +15,12 @@ from django.contrib.admin import helpers, utils
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags import admin_list
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 
 from config.constants import FIRST_DAY, LAST_DAY
 from config.dates import business_today, day_start, page_calendar, read_day, show_day, show_moment
 
+Link = tuple[str, str, date | None, date | None, bool | None]
 _django_display_for_field = utils.display_for_field
 _django_display_for_value = utils.display_for_value
 
@@ -50,7 +51,9 @@ def install() -> None:
             module.display_for_field = display_for_field  # type: ignore[attr-defined]
         if hasattr(module, "display_for_value"):
             module.display_for_value = display_for_value  # type: ignore[attr-defined]
-    admin.FieldListFilter.register(lambda field: isinstance(field, models.DateField), BusinessDayFilter, True)
+    admin.FieldListFilter.register(
+        lambda field: isinstance(field, models.DateField), BusinessDayFilter, take_priority=True
+    )
 
 
 class BusinessDayFilter(admin.FieldListFilter):
@@ -106,10 +109,10 @@ class BusinessDayFilter(admin.FieldListFilter):
         isnull = self._value(self.isnull_param)
         return queryset.filter(**self._lookups(self._day(self.since_param), self._day(self.until_param), isnull))
 
-    def _links(self) -> list[tuple[str, str, date | None, date | None, bool | None]]:
-        """(kind, label, since, until, isnull) of each link."""
+    def _links(self) -> list[Link]:
+        """(kind, label, since, until, isnull) of each link, in the page's language."""
         calendar, today = page_calendar(), business_today()
-        links = [
+        links: list[Link] = [
             ("period", _("Any date"), None, None, None),
             ("period", _("Today"), today, today, None),
             ("period", _("Past 7 days"), today - timedelta(days=6), today, None),
@@ -123,7 +126,7 @@ class BusinessDayFilter(admin.FieldListFilter):
         except (ValueError, OverflowError):  # beside the first or the last day there is
             return links
 
-    def _drill_down(self) -> list:
+    def _drill_down(self) -> list[Link]:
         """Beside and below a chosen year, month or day."""
         since, until = self._day(self.since_param), self._day(self.until_param)
         if since is None or until is None:
@@ -142,7 +145,7 @@ class BusinessDayFilter(admin.FieldListFilter):
                 ("beside", calendar.month_text(before), before, since - one, None),
                 ("up", calendar.year_text(year), year, calendar.next_year(year) - one, None),
                 ("beside", calendar.month_text(until + one), until + one, calendar.next_month(until + one) - one, None),
-                *(("part", str(calendar.day_of_month(day)), day, day, None) for day in _days(since, until)),
+                *(("day", str(calendar.day_of_month(day)), day, day, None) for day in _days(since, until)),
             ]
         if since == calendar.year_first(since) and until == calendar.next_year(since) - one:
             before = calendar.year_first(since - one)
@@ -152,7 +155,10 @@ class BusinessDayFilter(admin.FieldListFilter):
             return [
                 ("beside", calendar.year_text(before), before, since - one, None),
                 ("beside", calendar.year_text(until + one), until + one, calendar.next_year(until + one) - one, None),
-                *(("part", calendar.month_text(first), first, calendar.next_month(first) - one, None) for first in months),
+                *(
+                    ("month", calendar.month_text(first), first, calendar.next_month(first) - one, None)
+                    for first in months
+                ),
             ]
         return []
 

@@ -152,7 +152,13 @@ class DayInput(forms.DateInput):
             context["widget"]["type"] = "text"
             # The day reads left to right on the right-to-left page, as the dates in the lists do.
             context["widget"]["attrs"].update(
-                {"data-jdp": "", "data-jdp-only-date": "", "placeholder": "1405/09/16", "dir": "ltr", "autocomplete": "off"}
+                {
+                    "data-jdp": "",
+                    "data-jdp-only-date": "",
+                    "placeholder": "1405/09/16",
+                    "dir": "ltr",
+                    "autocomplete": "off",
+                }
             )
         else:
             context["widget"]["type"] = "date"

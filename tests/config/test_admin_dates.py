@@ -2,17 +2,22 @@
 time, Jalali under Persian and ISO under English, date filters that count
 Tehran days and drill down year -> month -> day; the API stays UTC."""
 
+import csv
+import io
 import re
 from datetime import date
 from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from config import admin_dates
+from credits.models import CreditRequest
+from ledger.models import LedgerEntry
 from tests.helpers.sellers import client_for
 from tests.helpers.tehran_days import DAY_AFTER, DAY_BEFORE, HALF_PAST_MIDNIGHT, recharges_around_midnight
 
@@ -135,3 +140,39 @@ def test_the_api_stays_utc_whatever_the_pages_show(staff, sold):
         recharge = api.get(f"/api/v1/recharges/{ids[HALF_PAST_MIDNIGHT]}/").json()
     assert "2026-12-06T21:00:00.000000Z" in [entry["created_at"] for entry in entries]
     assert recharge["created_at"] == "2026-12-06T21:00:00.000000Z"
+
+
+def test_pages_leave_the_thread_in_utc(staff, sold):
+    admin_in("fa", staff).get(RECHARGES)
+    assert timezone.get_current_timezone_name() == "UTC"
+
+
+def test_the_csv_export_stays_utc(staff, sold):
+    ids = list(LedgerEntry.objects.filter(recharge_id__in=sold[1].values()).values_list("pk", flat=True))
+    response = admin_in("fa", staff).post(
+        "/admin/ledger/ledgerentry/", {"action": "export_csv", "_selected_action": ids}
+    )
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert "2026-12-06T21:00:00+00:00" in [row["created_at"] for row in rows]
+
+
+def test_a_nullable_date_can_be_filtered_empty_or_not(staff, sold, make_seller):
+    """decided_at is empty until staff decide (no admin filters on it yet: the filter itself)."""
+    seller = make_seller(name="Shop N")
+    pending = CreditRequest.objects.create(seller=seller, amount=10_000)
+    field = CreditRequest._meta.get_field("decided_at")
+    model_admin = admin.site._registry[CreditRequest]
+
+    def filtered(**params):
+        request = RequestFactory().get("/")
+        spec = admin_dates.BusinessDayFilter(
+            field, request, {k: [v] for k, v in params.items()}, CreditRequest, model_admin, "decided_at"
+        )
+        return set(spec.queryset(request, CreditRequest.objects.all()).values_list("pk", flat=True))
+
+    assert filtered(decided_at__isnull="True") == {pending.pk}
+    decided = set(CreditRequest.objects.exclude(pk=pending.pk).values_list("pk", flat=True))
+    assert filtered(decided_at__isnull="False") == decided
+    # The top-up before the recharges was approved on 2026-12-01 (1405/09/10).
+    assert len(decided) == 1 and filtered(decided_at__since="1405/09/10", decided_at__until="1405/09/10") == decided
+    assert filtered(decided_at__until="1405/09/09") == set()
