@@ -1,5 +1,4 @@
 import uuid
-from datetime import date
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
@@ -150,7 +149,7 @@ class DayInput(forms.DateInput):
         context = super().get_context(name, value, attrs)
         if self._jalali():
             context["widget"]["type"] = "text"
-            # The day reads left to right on the right-to-left page, as the dates in the lists do.
+            # Typed left to right, as digits are, on the right-to-left page.
             context["widget"]["attrs"].update(
                 {
                     "data-jdp": "",
@@ -163,10 +162,6 @@ class DayInput(forms.DateInput):
         else:
             context["widget"]["type"] = "date"
         return context
-
-    def format_value(self, value):
-        # A day given by the view (not typed) in the page's calendar; what was typed stays as typed.
-        return dates.page_calendar().day_text(value) if isinstance(value, date) else value
 
 
 class DayField(forms.DateField):
@@ -184,11 +179,9 @@ class DayField(forms.DateField):
     def to_python(self, value):
         if value in self.empty_values:
             return None
-        if isinstance(value, date):
-            return value
         try:
             return dates.read_day(str(value))
-        except (ValueError, OverflowError):
+        except ValueError:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 

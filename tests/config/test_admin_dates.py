@@ -26,8 +26,7 @@ RECHARGES = "/admin/recharges/recharge/"
 
 @pytest.fixture
 def staff(db):
-    user = get_user_model().objects.create_superuser(username="boss", password="pw-for-tests-only")
-    return user
+    return get_user_model().objects.create_superuser(username="boss", password="pw-for-tests-only")
 
 
 def admin_in(language: str, user) -> Client:
