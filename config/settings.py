@@ -6,6 +6,7 @@ started from this one (gunicorn workers, test helpers) share that server.
 """
 
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -53,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Django's LocaleMiddleware for the HTML pages; the API stays English.
     "portal.middleware.PageLocaleMiddleware",
+    # Tehran time on the pages; the API stays UTC.
+    "portal.middleware.PageTimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -152,6 +155,12 @@ STATIC_URL = "static/"
 # WhiteNoise serves the admin's and Swagger UI's files straight from the
 # installed apps under gunicorn: no collectstatic step, no separate web server.
 WHITENOISE_USE_FINDERS = True
+# The Jalali date picker of Persian pages (portal/forms.py DayInput) is
+# django-jalali-date's (admin/js|css/django_jalali.min.*), served from here
+# like the admin's files, never from a CDN. Only its files: its Python part
+# (widgets always Jalali, template tags that import distutils) is unused, so
+# it is no installed app, and it is found without being imported.
+STATICFILES_DIRS = [Path(find_spec("jalali_date").origin).parent / "static"]  # type: ignore[union-attr,arg-type]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["sellers.authentication.TokenAuthentication"],

@@ -42,9 +42,8 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         "seller", "sequence", "kind", "signed_amount", "balance", "credit_request", "recharge", "adjustment",
         "created_at",
     ]  # fmt: skip
-    list_filter = ["kind", "seller"]
+    list_filter = ["kind", "seller", "created_at"]
     list_select_related = ["seller", "recharge__phone_number"]
-    date_hierarchy = "created_at"
     search_fields = ["seller__name", "=recharge__phone_number__e164"]
     actions = ["export_csv"]
 

@@ -7,6 +7,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from callbacks.models import URL_MAX_LENGTH
+from config import dates
 from config.api import MAX_AMOUNT
 from config.constants import FIRST_DAY, LAST_DAY
 from credits.models import CreditRequest
@@ -127,20 +128,66 @@ class CallbackForm(forms.Form):
     url = forms.CharField(label=_("Callback URL"), max_length=URL_MAX_LENGTH, widget=forms.URLInput)
 
 
-def day_field(label) -> forms.DateField:
-    """A business day the selectors can bound a query by (FIRST_DAY to LAST_DAY)."""
-    outside = format_lazy(_("Days run from {first} to {last}."), first=FIRST_DAY, last=LAST_DAY)
-    return forms.DateField(
-        label=label,
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=[MinValueValidator(FIRST_DAY, outside), MaxValueValidator(LAST_DAY, outside)],
-    )
+class DayInput(forms.DateInput):
+    """Under English the browser's date box (it sends ISO days); under Persian
+    a text box for a Jalali day, 1405/09/16, with django-jalali-date's Jalali
+    picker, served from this server like the admin's files."""
+
+    def _jalali(self) -> bool:
+        return dates.page_calendar() is dates.Jalali
+
+    @property
+    def media(self):
+        if not self._jalali():
+            return forms.Media()
+        return forms.Media(
+            css={"all": ["admin/css/django_jalali.min.css"]},
+            js=["admin/js/django_jalali.min.js", "portal/jalali-picker.js"],
+        )
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        if self._jalali():
+            context["widget"]["type"] = "text"
+            # Typed left to right, as digits are, on the right-to-left page.
+            context["widget"]["attrs"].update(
+                {
+                    "data-jdp": "",
+                    "data-jdp-only-date": "",
+                    "placeholder": "1405/09/16",
+                    "dir": "ltr",
+                    "autocomplete": "off",
+                }
+            )
+        else:
+            context["widget"]["type"] = "date"
+        return context
+
+
+class DayField(forms.DateField):
+    """A business day typed in either calendar (config.dates.read_day: Jalali
+    or ISO, Latin or Persian digits), from FIRST_DAY to LAST_DAY."""
+
+    widget = DayInput
+
+    def __init__(self, **kwargs):
+        # ISO: LAST_DAY is past the last Jalali year jdatetime knows (9377).
+        outside = format_lazy(_("Days run from {first} to {last}."), first=FIRST_DAY, last=LAST_DAY)
+        validators = [MinValueValidator(FIRST_DAY, outside), MaxValueValidator(LAST_DAY, outside)]
+        super().__init__(validators=validators, **kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return dates.read_day(str(value))
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 class DateRangeForm(forms.Form):
-    date_from = day_field(_("From"))
-    date_to = day_field(_("To"))
+    date_from = DayField(label=_("From"), required=False)
+    date_to = DayField(label=_("To"), required=False)
 
     def clean(self):
         cleaned = super().clean() or {}

@@ -4,16 +4,16 @@ the same on a short history or a long one."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import jdatetime
-from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from knox.models import AuthToken
 
+from config.dates import Gregorian, Jalali, business_time_zone, day_start
+from config.dates import business_today as business_today  # the portal's views read today from here
 from credits.selectors import credit_request_list
 from ledger.models import LedgerEntry
 from ledger.selectors import ledger_entries
@@ -33,25 +33,10 @@ API_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _REFERENCES = [("credit_request_id", "credit_request"), ("recharge_id", "recharge"), ("adjustment_id", "adjustment")]
 
 
-def business_time_zone() -> ZoneInfo:
-    """Days are the business's calendar days (Asia/Tehran unless configured)."""
-    return ZoneInfo(getattr(settings, "BUSINESS_TIME_ZONE", "Asia/Tehran"))
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=business_time_zone())
-
-
-def business_today() -> date:
-    return timezone.now().astimezone(business_time_zone()).date()
-
-
 def month_first(day: date, *, jalali: bool) -> date:
     """The first day of `day`'s month: in the Jalali calendar the Persian pages
     show their dates in, else in the Gregorian one."""
-    if jalali:
-        return jdatetime.date.fromgregorian(date=day).replace(day=1).togregorian()
-    return day.replace(day=1)
+    return (Jalali if jalali else Gregorian).month_first(day)
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,6 @@ class RechargeAdmin(admin.ModelAdmin):
         "last_error_display",
     ]
     list_filter = ["status", OperatorFilter, PastHorizonFilter, "failure_code", "created_at"]
-    date_hierarchy = "created_at"
     # topup_reference__exact compares the UUID as text, so a term that is no UUID finds nothing instead of failing.
     search_fields = [
         "=phone_number__e164",
