@@ -1,5 +1,6 @@
-"""A sale's business refusal (the API's 402 or 403 error body) in the words of
-the page's language: the API's own message is English and for programs."""
+"""Why a sale was refused, or why a recharge failed, in the words of the
+page's language: the API's messages are English and for programs, and name
+operators and packages by their codes."""
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,6 +16,13 @@ _LIMITS = {
     "number_hourly_count": gettext_lazy(
         "Not sold: this number has reached its limit of recharges an hour (%(allowed)s; %(used)s in the last hour)."
     ),
+}
+# A failed recharge's reason, by the failure's code. The stored message also
+# says the amount was refunded, which the pages show apart, with the balance.
+_FAILURES = {
+    "operator_declined": gettext_lazy("The operator declined the top-up."),
+    "operator_rejected_number": gettext_lazy("The operator cannot top up this number."),
+    "not_delivered": gettext_lazy("The top-up was not delivered."),
 }
 
 
@@ -36,3 +44,40 @@ def refusal_message(error: dict) -> str:
             "amount": _rials(details["amount"]),
         }
     return _("Not sold: %(reason)s") % {"reason": error["message"]}
+
+
+def operator_refusal_errors(refusal: dict, *, operators: dict[str, str], products: dict[str, str]) -> dict:
+    """A sale the operator does not take (recharges.errors.OperatorRefusal's
+    `refusal`) as the sale form's field errors, naming operators and packages
+    by the names the form lists (`operators`, `products`: {code: name})."""
+    problem = refusal["problem"]
+    names = {
+        "operator": operators.get(refusal.get("operator"), refusal.get("operator")),
+        "product": products.get(refusal.get("product"), refusal.get("product")),
+        "product_operator": operators.get(refusal.get("product_operator"), refusal.get("product_operator")),
+    }
+    if problem == "unknown":
+        return {"operator": [_("%(operator)s is not an operator we sell.") % names]}
+    if problem == "disabled":
+        return {"operator": [_("%(operator)s is not taking top-ups now.") % names]}
+    if problem == "denomination":
+        amounts = ", ".join(_rials(amount) for amount in refusal["denominations"])
+        return {"amount": [_("%(operator)s sells airtime only in these amounts (rials): %(amounts)s.") % {**names, "amounts": amounts}]}
+    if problem == "amount":
+        figures = {"min": _rials(refusal["min_amount"]), "max": _rials(refusal["max_amount"])}
+        return {"amount": [_("%(operator)s takes amounts from %(min)s to %(max)s rials.") % {**names, **figures}]}
+    if problem in ("product_unknown", "product_disabled"):
+        return {"product": [_("The package %(product)s is not on sale now.") % names]}
+    if problem == "product_operator":
+        return {"product": [_("%(product)s is a package of %(product_operator)s, not of %(operator)s.") % names]}
+    # product_amount: the amount sent is not the package's.
+    return {"amount": [_("%(product)s costs %(amount)s rials; leave the amount empty.") % {**names, "amount": _rials(refusal["amount"])}]}
+
+
+def failure_reason(failure: dict | None) -> str:
+    """A failed recharge's reason (its body's `failure`) in the page's
+    language; an unknown code keeps the stored message."""
+    if not failure:
+        return ""
+    reason = _FAILURES.get(failure["code"])
+    return failure["message"] if reason is None else str(reason)
