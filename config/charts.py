@@ -117,7 +117,9 @@ def bar_chart(days: list[date], series: list[Series], *, marks: Series | None = 
         bars=bars,
         marks=[_mark(day, marks, i, left(i), slot, scale) for i, day in enumerate(days)] if marks else [],
         labels=[
-            Label(day, round(left(i) + slot / 2, 1)) for i, day in enumerate(days) if (len(days) - 1 - i) % LABEL_EVERY == 0
+            Label(day, round(left(i) + slot / 2, 1))
+            for i, day in enumerate(days)
+            if (len(days) - 1 - i) % LABEL_EVERY == 0
         ],
         legend=[LegendItem(colors[s.name], s.name, False) for s in series]
         + ([LegendItem(MARK_COLOR, marks.name, True)] if marks else []),

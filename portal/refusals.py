@@ -51,18 +51,21 @@ def operator_refusal_errors(refusal: dict, *, operators: dict[str, str], product
     `refusal`) as the sale form's field errors, naming operators and packages
     by the names the form lists (`operators`, `products`: {code: name})."""
     problem = refusal["problem"]
+    codes = {key: refusal.get(key) or "" for key in ("operator", "product", "product_operator")}
     names = {
-        "operator": operators.get(refusal.get("operator"), refusal.get("operator")),
-        "product": products.get(refusal.get("product"), refusal.get("product")),
-        "product_operator": operators.get(refusal.get("product_operator"), refusal.get("product_operator")),
+        "operator": operators.get(codes["operator"], codes["operator"]),
+        "product": products.get(codes["product"], codes["product"]),
+        "product_operator": operators.get(codes["product_operator"], codes["product_operator"]),
     }
     if problem == "unknown":
         return {"operator": [_("%(operator)s is not an operator we sell.") % names]}
     if problem == "disabled":
         return {"operator": [_("%(operator)s is not taking top-ups now.") % names]}
     if problem == "denomination":
-        amounts = ", ".join(_rials(amount) for amount in refusal["denominations"])
-        return {"amount": [_("%(operator)s sells airtime only in these amounts (rials): %(amounts)s.") % {**names, "amounts": amounts}]}
+        # Translators: between amounts in a list; Persian writes its own comma.
+        amounts = _(", ").join(_rials(amount) for amount in refusal["denominations"])
+        text = _("%(operator)s sells airtime only in these amounts (rials): %(amounts)s.")
+        return {"amount": [text % {**names, "amounts": amounts}]}
     if problem == "amount":
         figures = {"min": _rials(refusal["min_amount"]), "max": _rials(refusal["max_amount"])}
         return {"amount": [_("%(operator)s takes amounts from %(min)s to %(max)s rials.") % {**names, **figures}]}
@@ -71,7 +74,8 @@ def operator_refusal_errors(refusal: dict, *, operators: dict[str, str], product
     if problem == "product_operator":
         return {"product": [_("%(product)s is a package of %(product_operator)s, not of %(operator)s.") % names]}
     # product_amount: the amount sent is not the package's.
-    return {"amount": [_("%(product)s costs %(amount)s rials; leave the amount empty.") % {**names, "amount": _rials(refusal["amount"])}]}
+    text = _("%(product)s costs %(amount)s rials; leave the amount empty.")
+    return {"amount": [text % {**names, "amount": _rials(refusal["amount"])}]}
 
 
 def failure_reason(failure: dict | None) -> str:

@@ -71,7 +71,9 @@ def dashboard(request, seller):
     today = selectors.business_today()
     days = selectors.daily_sales(seller_id=seller.pk, today=today)
     month = month_first(today, jalali=get_language() == "fa")
-    sales = Series(_("sales"), [amount for _day, _count, amount in days], counts=[count for _day, count, _amount in days])
+    sales = Series(
+        _("sales"), [amount for _day, _count, amount in days], counts=[count for _day, count, _amount in days]
+    )
     context = {
         "seller": seller,
         "today": selectors.sales_since(seller_id=seller.pk, since=selectors.day_start(today)),
@@ -175,7 +177,9 @@ def _sell(request, seller, sale, products) -> bool:
         )
     except OperatorRefusal as refusal:
         names = {product.code: display_name(product) for product in products}
-        _form_errors(sale, refusals.operator_refusal_errors(refusal.refusal, operators=operator_names(), products=names))
+        _form_errors(
+            sale, refusals.operator_refusal_errors(refusal.refusal, operators=operator_names(), products=names)
+        )
         return False
     except InvalidInput as error:
         _form_errors(sale, error.details or {})

@@ -28,7 +28,9 @@ def dashboard(request):
     days = report[-CHART_DAYS:]
     names = operator_names()
     deliveries = selectors.delivery_overview(since=chart_from, now=timezone.now())
-    deliveries["operators"] = [{**row, "name": names.get(row["operator"], row["operator"])} for row in deliveries["operators"]]
+    deliveries["operators"] = [
+        {**row, "name": names.get(row["operator"], row["operator"])} for row in deliveries["operators"]
+    ]
     rtl = get_language_bidi()
     context = {
         **admin.site.each_context(request),
@@ -51,7 +53,9 @@ def dashboard(request):
     return TemplateResponse(request, "reports/dashboard.html", context)
 
 
-def _sales_chart(rows: list[dict], by_operator: dict[tuple[date, str], dict], names: dict[str, str], rtl: bool) -> Chart:
+def _sales_chart(
+    rows: list[dict], by_operator: dict[tuple[date, str], dict], names: dict[str, str], rtl: bool
+) -> Chart:
     """The sales cards day by day: the gross stacked per operator (in code
     order) above the axis, the refunds below it, the net as a tick."""
     days = [row["date"] for row in rows]

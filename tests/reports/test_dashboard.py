@@ -98,9 +98,7 @@ def test_the_cards_in_english(activity):
     assert text(re.search(r'<p id="business-day">(.*?)</p>', html).group(1)) == (
         f"Business day {today.isoformat()}; figures by calendar day in the business time zone."
     )
-    assert card(html, "sales-today") == (
-        "Sales today Gross 140,000 IRR Refunds 110,000 IRR Net 30,000 IRR 3 sales"
-    )
+    assert card(html, "sales-today") == ("Sales today Gross 140,000 IRR Refunds 110,000 IRR Net 30,000 IRR 3 sales")
     month = _month_figures(jalali=False)
     assert card(html, "sales-month") == (
         f"Sales in {dateformat.format(today, 'F Y')} Gross {month['gross']:,} IRR Refunds 110,000 IRR "
@@ -129,9 +127,13 @@ def test_the_cards_in_persian(activity):
         f"فروش {month_name} ناخالص {month['gross']:,} ریال بازپرداخت 110,000 ریال "
         f"خالص {month['gross'] - 110_000:,} ریال {month['sales']} فروش"
     )
-    assert card(html, "top-ups") == f"افزایش اعتبار تأییدشده امروز 10,000,000 ریال {month_name} {month['top_ups']:,} ریال"
+    assert (
+        card(html, "top-ups") == f"افزایش اعتبار تأییدشده امروز 10,000,000 ریال {month_name} {month['top_ups']:,} ریال"
+    )
     assert card(html, "deliveries") == "تحویل‌های در انتظار 2 1 مورد بیش از 24 ساعت مانده"
-    operators = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>\s*<td>(.*?)</td></tr>", html)
+    operators = re.findall(
+        r"<tr><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>\s*<td>(.*?)</td></tr>", html
+    )
     assert operators == [
         ("ایرانسل", "0", "1", "0", '<bdi dir="ltr">0.0%</bdi>'),
         ("همراه اول", "2", "1", "1", '<bdi dir="ltr">66.7%</bdi>'),
@@ -194,7 +196,7 @@ def test_the_charts_in_english(activity):
     legend = re.search(r'<p class="chart-legend">(.*?)</p>', html, re.S).group(1)
     assert text(legend) == "Irancell MCI (Hamrah-e Aval) refunds net"
     rows = re.findall(
-        r'<tr><td><a [^>]+>([^<]+)</a></td><td>(\d+)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>', html
+        r"<tr><td><a [^>]+>([^<]+)</a></td><td>(\d+)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", html
     )
     # Top sellers over 30 days by gross: small (320,000 in 2), then big (160,000 in 3; the 40-day-old sale is out).
     assert [tuple(text(cell) for cell in row) for row in rows] == [
