@@ -5,6 +5,8 @@ operators and packages by their codes."""
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.errors import ApplicationError, OutcomeUnknown, ServiceUnavailable
+
 _LIMITS = {
     "max_recharge_amount": gettext_lazy(
         "Not sold: a single recharge may be at most %(allowed)s rials, and this one is %(used)s rials."
@@ -44,6 +46,20 @@ def refusal_message(error: dict) -> str:
             "amount": _rials(details["amount"]),
         }
     return _("Not sold: %(reason)s") % {"reason": error["message"]}
+
+
+def error_message(error: ApplicationError) -> str:
+    """Why a sale was not answered (an error the sale service raised, not a
+    refusal it stored), for the seller."""
+    if error.code == "idempotency_key_reused":
+        return _("Not sold: this form was already sent for another sale. Check the list below, then sell again.")
+    if isinstance(error, OutcomeUnknown):
+        return _(
+            "The connection was lost during the sale: it may have gone through. Check the list below before selling again."
+        )
+    if isinstance(error, ServiceUnavailable):
+        return _("Not sold: the service is busy and nothing was written. Try again in a moment.")
+    return _("Not sold: %(reason)s") % {"reason": error.message}
 
 
 def operator_refusal_errors(refusal: dict, *, operators: dict[str, str], products: dict[str, str]) -> dict:

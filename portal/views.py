@@ -185,7 +185,7 @@ def _sell(request, seller, sale, products) -> bool:
         _form_errors(sale, error.details or {})
         return False
     except ApplicationError as error:
-        messages.error(request, error.message)
+        messages.error(request, refusals.error_message(error), extra_tags=error.code)
         return True
     sold = json.loads(result.body)
     if result.status_code == 201:

@@ -12,6 +12,7 @@ import jdatetime
 import pytest
 from django.utils import translation
 
+from config.errors import OutcomeUnknown, ServiceUnavailable
 from portal.refusals import operator_refusal_errors
 from portal.selectors import business_today
 from recharges.delivery import resolve_recharge
@@ -288,3 +289,50 @@ def test_every_operator_refusal_is_worded_in_both_languages(refusal, english, pe
         with translation.override(language):
             errors = operator_refusal_errors(refusal, operators=operators, products=products)
         assert [text for problems in errors.values() for text in problems] == [expected]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "language, text",
+    [
+        ("fa", "فروخته نشد: این فرم پیش‌تر برای فروش دیگری فرستاده شده است. فهرست زیر را ببینید و دوباره بفروشید."),
+        ("en", "Not sold: this form was already sent for another sale. Check the list below, then sell again."),
+    ],
+)
+def test_a_form_sent_again_with_other_values_is_told_in_the_pages_words(language, text, seller_a, portal_client):
+    client = _client(portal_client, seller_a, language)
+    form = _sale(client, MCI, "20000")
+    assert client.post("/portal/recharges/", form).status_code == 302
+    page = client.post("/portal/recharges/", {**form, "amount": "30000"}, follow=True).content.decode()
+    assert re.findall(r'<li class="([^"]*)">([^<]*)</li>', page) == [("idempotency_key_reused error", text)]
+    assert seller_a.recharges.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "error, language, text",
+    [
+        (ServiceUnavailable(), "fa", "فروخته نشد: سامانه شلوغ است و چیزی ثبت نشد. چند لحظه بعد دوباره تلاش کنید."),
+        (ServiceUnavailable(), "en", "Not sold: the service is busy and nothing was written. Try again in a moment."),
+        (
+            OutcomeUnknown(),
+            "fa",
+            "ارتباط در میانهٔ فروش قطع شد: شاید فروش انجام شده باشد. پیش از فروش دوباره، فهرست زیر را ببینید.",
+        ),
+        (
+            OutcomeUnknown(),
+            "en",
+            "The connection was lost during the sale: it may have gone through. Check the list below before selling again.",
+        ),
+    ],
+)
+def test_a_sale_the_database_could_not_answer_is_told_in_the_pages_words(
+    error, language, text, seller_a, portal_client, monkeypatch
+):
+    def unavailable(**_):
+        raise error
+
+    monkeypatch.setattr("portal.views.sell_recharge", unavailable)
+    client = _client(portal_client, seller_a, language)
+    page = client.post("/portal/recharges/", _sale(client, MCI, "20000"), follow=True).content.decode()
+    assert re.findall(r'<li class="([^"]*)">([^<]*)</li>', page) == [("service_unavailable error", text)]
