@@ -124,6 +124,12 @@ class Jalali:
         return cls._jalali(day).day
 
 
+def month_first(day: date, *, jalali: bool) -> date:
+    """The first day of `day`'s month: in the Jalali calendar the Persian pages
+    count months in (their "this month"), else in the Gregorian one."""
+    return (Jalali if jalali else Gregorian).month_first(day)
+
+
 def page_calendar() -> type[Gregorian] | type[Jalali]:
     """The calendar of the page being rendered: Jalali under Persian."""
     return Jalali if translation.get_language() == "fa" else Gregorian

@@ -8,20 +8,13 @@ longest prefix of the typed number, as libphonenumber does, so the page names
 the operator the sale will go to (the server still detects it itself)."""
 
 from django.conf import settings
-from django.utils import translation
 from phonenumbers.carrierdata import CARRIER_DATA
 
 from recharges.models import Operator, Product
 from recharges.operators import CARRIER_CODES
+from recharges.selectors import display_name
 
 IRAN = "98"
-
-
-def display_name(item: Operator | Product) -> str:
-    """The Persian name on Persian pages where staff gave one, else the name."""
-    if translation.get_language() == "fa" and item.name_fa:
-        return item.name_fa
-    return item.name
 
 
 def operator_prefixes() -> dict[str, str]:

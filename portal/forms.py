@@ -12,9 +12,9 @@ from config.api import MAX_AMOUNT
 from config.constants import FIRST_DAY, LAST_DAY
 from credits.models import CreditRequest
 from ledger.models import LedgerEntry
-from portal.catalogue import display_name
 from recharges.models import Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
+from recharges.selectors import display_name
 
 PHONE_MAX_LENGTH = 32
 # Labels people read; the stored values (and the API and CSV) stay as they are.

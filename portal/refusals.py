@@ -1,8 +1,11 @@
-"""A sale's business refusal (the API's 402 or 403 error body) in the words of
-the page's language: the API's own message is English and for programs."""
+"""Why a sale was refused, or why a recharge failed, in the words of the
+page's language: the API's messages are English and for programs, and name
+operators and packages by their codes."""
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from config.errors import ApplicationError, OutcomeUnknown, ServiceUnavailable
 
 _LIMITS = {
     "max_recharge_amount": gettext_lazy(
@@ -15,6 +18,13 @@ _LIMITS = {
     "number_hourly_count": gettext_lazy(
         "Not sold: this number has reached its limit of recharges an hour (%(allowed)s; %(used)s in the last hour)."
     ),
+}
+# A failed recharge's reason, by the failure's code. The stored message also
+# says the amount was refunded, which the pages show apart, with the balance.
+_FAILURES = {
+    "operator_declined": gettext_lazy("The operator declined the top-up."),
+    "operator_rejected_number": gettext_lazy("The operator cannot top up this number."),
+    "not_delivered": gettext_lazy("The top-up was not delivered."),
 }
 
 
@@ -36,3 +46,58 @@ def refusal_message(error: dict) -> str:
             "amount": _rials(details["amount"]),
         }
     return _("Not sold: %(reason)s") % {"reason": error["message"]}
+
+
+def error_message(error: ApplicationError) -> str:
+    """Why a sale was not answered (an error the sale service raised, not a
+    refusal it stored), for the seller."""
+    if error.code == "idempotency_key_reused":
+        return _("Not sold: this form was already sent for another sale. Check the list below, then sell again.")
+    if isinstance(error, OutcomeUnknown):
+        return _(
+            "The connection was lost during the sale: it may have gone through. Check the list below before selling again."
+        )
+    if isinstance(error, ServiceUnavailable):
+        return _("Not sold: the service is busy and nothing was written. Try again in a moment.")
+    return _("Not sold: %(reason)s") % {"reason": error.message}
+
+
+def operator_refusal_errors(refusal: dict, *, operators: dict[str, str], products: dict[str, str]) -> dict:
+    """A sale the operator does not take (recharges.errors.OperatorRefusal's
+    `refusal`) as the sale form's field errors, naming operators and packages
+    by the names the form lists (`operators`, `products`: {code: name})."""
+    problem = refusal["problem"]
+    codes = {key: refusal.get(key) or "" for key in ("operator", "product", "product_operator")}
+    names = {
+        "operator": operators.get(codes["operator"], codes["operator"]),
+        "product": products.get(codes["product"], codes["product"]),
+        "product_operator": operators.get(codes["product_operator"], codes["product_operator"]),
+    }
+    if problem == "unknown":
+        return {"operator": [_("%(operator)s is not an operator we sell.") % names]}
+    if problem == "disabled":
+        return {"operator": [_("%(operator)s is not taking top-ups now.") % names]}
+    if problem == "denomination":
+        # Translators: between amounts in a list; Persian writes its own comma.
+        amounts = _(", ").join(_rials(amount) for amount in refusal["denominations"])
+        text = _("%(operator)s sells airtime only in these amounts (rials): %(amounts)s.")
+        return {"amount": [text % {**names, "amounts": amounts}]}
+    if problem == "amount":
+        figures = {"min": _rials(refusal["min_amount"]), "max": _rials(refusal["max_amount"])}
+        return {"amount": [_("%(operator)s takes amounts from %(min)s to %(max)s rials.") % {**names, **figures}]}
+    if problem in ("product_unknown", "product_disabled"):
+        return {"product": [_("The package %(product)s is not on sale now.") % names]}
+    if problem == "product_operator":
+        return {"product": [_("%(product)s is a package of %(product_operator)s, not of %(operator)s.") % names]}
+    # product_amount: the amount sent is not the package's.
+    text = _("%(product)s costs %(amount)s rials; leave the amount empty.")
+    return {"amount": [text % {**names, "amount": _rials(refusal["amount"])}]}
+
+
+def failure_reason(failure: dict | None) -> str:
+    """A failed recharge's reason (its body's `failure`) in the page's
+    language; an unknown code keeps the stored message."""
+    if not failure:
+        return ""
+    reason = _FAILURES.get(failure["code"])
+    return failure["message"] if reason is None else str(reason)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from knox.models import AuthToken
 
-from config.dates import Gregorian, Jalali, business_time_zone, day_start
+from config.dates import business_time_zone, day_start
 from config.dates import business_today as business_today  # the portal's views read today from here
 from credits.selectors import credit_request_list
 from ledger.models import LedgerEntry
@@ -31,12 +31,6 @@ CSV_HEADER = ["sequence", "created_at", "kind", "amount", "balance_after", "refe
 # The API's own datetime format (REST_FRAMEWORK["DATETIME_FORMAT"]), in UTC.
 API_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _REFERENCES = [("credit_request_id", "credit_request"), ("recharge_id", "recharge"), ("adjustment_id", "adjustment")]
-
-
-def month_first(day: date, *, jalali: bool) -> date:
-    """The first day of `day`'s month: in the Jalali calendar the Persian pages
-    show their dates in, else in the Gregorian one."""
-    return (Jalali if jalali else Gregorian).month_first(day)
 
 
 @dataclass(frozen=True)
@@ -184,8 +178,9 @@ def sale_products() -> list[Product]:
 def seller_recharges(
     *, seller_id: int, phone_number: str | None, status: str | None, date_from: date | None, date_to: date | None
 ):
-    """The seller's recharges, each with the API's own rendered `body`, filtered."""
-    recharges = recharge_list(seller_id=seller_id, status=status or None)
+    """The seller's recharges, each with the API's own rendered `body` and
+    its `refund_balance_after`, filtered."""
+    recharges = _with_refund(recharge_list(seller_id=seller_id, status=status or None), seller_id=seller_id)
     if phone_number:
         recharges = recharges.filter(phone_number__e164=phone_number)
     if date_from:
@@ -193,6 +188,20 @@ def seller_recharges(
     if date_to:
         recharges = recharges.filter(created_at__lt=day_start(date_to + timedelta(days=1)))
     return recharges
+
+
+def seller_recharge(*, seller_id: int, recharge_id: int):
+    """One of the seller's recharges as seller_recharges gives them, or None
+    (an unknown id or another seller's)."""
+    return _with_refund(recharge_list(seller_id=seller_id), seller_id=seller_id).filter(pk=recharge_id).first()
+
+
+def _with_refund(recharges, *, seller_id: int):
+    """`refund_balance_after`: the balance after a failed recharge's refund,
+    None for any other. The API's body gives the balance after the debit
+    only, which for a failed sale is not the balance any more."""
+    refund = ledger_entries(seller_id=seller_id, kind=LedgerEntry.Kind.REFUND).filter(recharge_id=OuterRef("pk"))
+    return recharges.annotate(refund_balance_after=Subquery(refund.values("balance_after")))
 
 
 def seller_credit_requests(*, seller_id: int, status: str | None):

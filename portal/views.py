@@ -14,18 +14,24 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import get_language
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, get_language_bidi
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from callbacks.selectors import get_callback_endpoint
 from callbacks.services import delete_callback, set_callback_url
+from config.charts import Series, bar_chart
+from config.dates import month_first
 from config.errors import ApplicationError, InvalidInput
 from credits.services import request_credit
 from idempotency.services import request_hash
-from portal import catalogue, charts, forms, refusals, selectors
-from recharges.selectors import get_recharge, operator_list
+from portal import catalogue, forms, refusals, selectors
+from recharges.errors import OperatorRefusal
+from recharges.phone_numbers import national_display
+from recharges.selectors import display_name, operator_list, operator_names
 from recharges.services import sell_recharge
 from sellers.services import rotate_api_token
 
@@ -64,14 +70,17 @@ class LogoutView(auth_views.LogoutView):
 def dashboard(request, seller):
     today = selectors.business_today()
     days = selectors.daily_sales(seller_id=seller.pk, today=today)
-    month = selectors.month_first(today, jalali=get_language() == "fa")
+    month = month_first(today, jalali=get_language() == "fa")
+    sales = Series(
+        _("sales"), [amount for _day, _count, amount in days], counts=[count for _day, count, _amount in days]
+    )
     context = {
         "seller": seller,
         "today": selectors.sales_since(seller_id=seller.pk, since=selectors.day_start(today)),
         "commission": selectors.commission_earned(seller_id=seller.pk, today=today, month_first=month),
         "month": month,
-        "chart": charts.bar_chart(days),
-        "chart_total": sum(amount for day, count, amount in days),
+        "chart": bar_chart([day for day, _count, _amount in days], [sales], rtl=get_language_bidi()),
+        "chart_total": sum(sales.values),
     }
     return render(request, "portal/dashboard.html", context)
 
@@ -121,7 +130,7 @@ def recharges(request, seller):
     products = selectors.sale_products()
     if request.method == "POST":
         sale = forms.SaleForm(request.POST, operators=operators, products=products)
-        if sale.is_valid() and _sell(request, seller, sale):
+        if sale.is_valid() and _sell(request, seller, sale, products):
             return redirect("portal:recharges")
     else:
         sale = forms.SaleForm(
@@ -139,12 +148,13 @@ def recharges(request, seller):
         "sale": sale,
         "page": page,
         "catalogue": catalogue.sale_catalogue(operators=operators, products=products),
-        "product_names": {product.code: catalogue.display_name(product) for product in products},
+        "operator_names": operator_names(),
+        "product_names": {product.code: display_name(product) for product in products},
     }
     return render(request, "portal/recharges.html", context, status=400 if sale.errors else 200)
 
 
-def _sell(request, seller, sale) -> bool:
+def _sell(request, seller, sale, products) -> bool:
     """Sells through the API's own service with the form's Idempotency-Key and
     tells the outcome as a message (the page after the redirect shows it).
     False when the operator refused the input: the form then shows why."""
@@ -165,17 +175,24 @@ def _sell(request, seller, sale) -> bool:
             idempotency_key=data["idempotency_key"],
             request_hash=request_hash(body),
         )
+    except OperatorRefusal as refusal:
+        names = {product.code: display_name(product) for product in products}
+        _form_errors(
+            sale, refusals.operator_refusal_errors(refusal.refusal, operators=operator_names(), products=names)
+        )
+        return False
     except InvalidInput as error:
         _form_errors(sale, error.details or {})
         return False
     except ApplicationError as error:
-        messages.error(request, error.message)
+        messages.error(request, refusals.error_message(error), extra_tags=error.code)
         return True
     sold = json.loads(result.body)
     if result.status_code == 201:
-        messages.success(
-            request, _("Recharge #%(id)s sold to %(phone)s.") % {"id": sold["id"], "phone": sold["phone_number"]}
-        )
+        # The number isolated left to right: on a Persian page its groups would else be drawn in reverse.
+        phone = format_html('<bdi dir="ltr">{}</bdi>', national_display(sold["phone_number"]))
+        sentence = conditional_escape(_("Recharge #%(id)s sold to %(phone)s."))
+        messages.success(request, mark_safe(sentence % {"id": sold["id"], "phone": phone}))  # noqa: S308 - escaped
     else:
         messages.error(request, refusals.refusal_message(sold["error"]), extra_tags=sold["error"]["code"])
     return True
@@ -190,14 +207,17 @@ def _form_errors(form, details: dict) -> None:
 
 @seller_required
 def recharge_detail(request, seller, recharge_id):
-    try:
-        recharge = get_recharge(recharge_id=recharge_id, seller_id=seller.pk)
-    except Http404:
+    recharge = selectors.seller_recharge(seller_id=seller.pk, recharge_id=recharge_id)
+    if recharge is None:
         return render(request, "portal/not_found.html", {"seller": seller}, status=404)
-    names = {product.code: catalogue.display_name(product) for product in selectors.sale_products()}
-    return render(
-        request, "portal/recharge_detail.html", {"seller": seller, "recharge": recharge, "product_names": names}
-    )
+    context = {
+        "seller": seller,
+        "recharge": recharge.body,
+        "refund_balance_after": recharge.refund_balance_after,
+        "operator_names": operator_names(),
+        "product_names": {product.code: display_name(product) for product in selectors.sale_products()},
+    }
+    return render(request, "portal/recharge_detail.html", context)
 
 
 @seller_required

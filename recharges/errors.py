@@ -1,4 +1,4 @@
-from config.errors import ApplicationError
+from config.errors import ApplicationError, InvalidInput
 
 
 class AlreadyFinal(ApplicationError):
@@ -19,3 +19,14 @@ class RefundNotWritable(ApplicationError):
         "Its refund would take the seller's balance past the largest amount the ledger holds; nothing was written."
         " Lower the balance with an adjustment, then resolve it as failed."
     )
+
+
+class OperatorRefusal(InvalidInput):
+    """Raised when the operator does not take a sale (recharges/sql/operator_refusal.sql:
+    unknown or disabled, an amount it does not sell, a package not its own):
+    the 400's details word it for the API, and `refusal` keeps the refusal
+    itself for the pages, which word it in their own language."""
+
+    def __init__(self, refusal: dict, *, details: dict):
+        super().__init__(details=details)
+        self.refusal = refusal

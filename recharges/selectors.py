@@ -2,7 +2,9 @@ from django.db import connection
 from django.db.models import F, Func, JSONField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import translation
 
+from config.formats import latin_digits
 from recharges.models import CommissionRate, Operator, Product, Recharge
 
 
@@ -45,6 +47,19 @@ def get_batch(*, batch_id: int, seller_id: int) -> str:
 
 def operator_list() -> list[Operator]:
     return list(Operator.objects.order_by("code"))
+
+
+def display_name(item: Operator | Product) -> str:
+    """The name people read: on Persian pages the Persian name where staff
+    gave one (its digits Latin, as every figure on the pages), else the name."""
+    if translation.get_language() == "fa" and item.name_fa:
+        return latin_digits(item.name_fa)
+    return item.name
+
+
+def operator_names() -> dict[str, str]:
+    """{code: display_name} of every operator, enabled or not (old recharges name them too)."""
+    return {operator.code: display_name(operator) for operator in operator_list()}
 
 
 def product_list() -> list[Product]:

@@ -19,6 +19,7 @@ from idempotency.errors import IdempotencyKeyReused
 from idempotency.selectors import stored_response
 from ledger.errors import InsufficientBalance, LimitExceeded
 from recharges import selectors
+from recharges.errors import OperatorRefusal
 from recharges.models import CommissionRate
 from recharges.operators import detect_operator, refusal_errors
 from sellers.services import lock_seller
@@ -63,7 +64,7 @@ def sell_recharge(
     """Sells one recharge to an E.164 number, airtime of `amount` or the
     package `product` (whose amount `amount`, if given, must be): 201 with the
     pending recharge, or 403 or 402 (stored under the key like the 201);
-    raises InvalidInput when the operator does not take it,
+    raises OperatorRefusal (an InvalidInput) when the operator does not take it,
     IdempotencyKeyReused for a reused key."""
     return _sold(
         "SELECT NULL, * FROM sell_recharge(%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -210,7 +211,7 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
         return SaleResult(status_code=status_code, body=body, replayed=replayed)
     refusal = json.loads(body)
     if status_code == 400:
-        raise InvalidInput(details=_validation_details(refusal))
+        raise OperatorRefusal(refusal, details=_validation_details(refusal))
     refused = LimitExceeded(details=refusal) if status_code == 403 else InsufficientBalance(details=refusal)
     return _refuse(refused, _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
 

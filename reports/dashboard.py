@@ -1,13 +1,18 @@
 """The staff dashboard: a page of the admin (linked from its index)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import get_language, get_language_bidi
+from django.utils.translation import gettext as _
 
+from config.charts import Chart, Series, bar_chart
+from config.dates import month_first
 from config.permissions import requires
-from reports import charts, selectors
+from recharges.selectors import operator_names
+from reports import selectors
 from reports.api import LEDGER_VIEW_PERMISSION
 
 CHART_DAYS = 30
@@ -16,28 +21,53 @@ CHART_DAYS = 30
 @requires(LEDGER_VIEW_PERMISSION)
 def dashboard(request):
     today = selectors.business_today()
-    first_day = today - timedelta(CHART_DAYS - 1)
-    days = [first_day + timedelta(i) for i in range(CHART_DAYS)]
-    report = selectors.daily_report(date_from=first_day, date_to=today)
-    deliveries = selectors.delivery_overview(since=first_day, now=timezone.now())
+    month = month_first(today, jalali=get_language() == "fa")
+    chart_from = today - timedelta(CHART_DAYS - 1)
+    # One read for the cards and the charts: a month starts at most 30 days back.
+    report = selectors.daily_report(date_from=min(chart_from, month), date_to=today)
+    days = report[-CHART_DAYS:]
+    names = operator_names()
+    deliveries = selectors.delivery_overview(since=chart_from, now=timezone.now())
+    deliveries["operators"] = [
+        {**row, "name": names.get(row["operator"], row["operator"])} for row in deliveries["operators"]
+    ]
+    rtl = get_language_bidi()
     context = {
         **admin.site.each_context(request),
-        "title": "Dashboard",
+        "title": _("Dashboard"),
         "today": today,
-        "totals": selectors.period_totals(today=today),
+        "month": month,
+        "figures": {
+            "today": selectors.period_figures(report[-1:]),
+            "month": selectors.period_figures([row for row in report if row["date"] >= month]),
+        },
         "waiting": selectors.pending_credit_requests(),
         "deliveries": deliveries,
         "horizon_hours": int(selectors.delivery_horizon().total_seconds() // 3600),
-        "sales_chart": charts.stacked_bars("Sales per day, last 30 days", days, _sales_series(days, deliveries)),
-        "top_up_chart": charts.stacked_bars(
-            "Approved top-ups per day, last 30 days", days, {"top-ups": [row["credited_amount"] for row in report]}
+        "sales_chart": _sales_chart(days, selectors.operator_sales(date_from=chart_from, date_to=today), names, rtl),
+        "top_up_chart": bar_chart(
+            [row["date"] for row in days], [Series(_("top-ups"), [row["credited_amount"] for row in days])], rtl=rtl
         ),
-        "top_sellers": selectors.top_sellers(since=first_day),
+        "top_sellers": selectors.top_sellers(since=chart_from),
     }
     return TemplateResponse(request, "reports/dashboard.html", context)
 
 
-def _sales_series(days, deliveries) -> dict[str, list[int]]:
-    """One series of daily sales per operator that sold, in code order."""
-    operators = sorted({operator for _, operator in deliveries["daily_sales"]})
-    return {operator: [deliveries["daily_sales"].get((day, operator), 0) for day in days] for operator in operators}
+def _sales_chart(
+    rows: list[dict], by_operator: dict[tuple[date, str], dict], names: dict[str, str], rtl: bool
+) -> Chart:
+    """The sales cards day by day: the gross stacked per operator (in code
+    order) above the axis, the refunds below it, the net as a tick."""
+    days = [row["date"] for row in rows]
+    empty = {"amount": 0, "recharges": 0}
+    series = [
+        Series(
+            names.get(operator, operator),
+            [by_operator.get((day, operator), empty)["amount"] for day in days],
+            counts=[by_operator.get((day, operator), empty)["recharges"] for day in days],
+        )
+        for operator in sorted({operator for (_day, operator) in by_operator})
+    ]
+    figures = [selectors.period_figures([row]) for row in rows]
+    series.append(Series(_("refunds"), [day["refunds"] for day in figures], below=True))
+    return bar_chart(days, series, marks=Series(_("net"), [day["net"] for day in figures]), rtl=rtl)

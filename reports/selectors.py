@@ -9,12 +9,11 @@ a calendar day in settings.BUSINESS_TIME_ZONE; an entry counts on the day its
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, DateField, Q, Sum, Value
+from django.db.models import Count, DateField, F, Q, Sum, Value
 from django.db.models.functions import Abs, Coalesce, Greatest, Least, TruncDate
 
 from credits.models import CreditRequest
@@ -203,38 +202,61 @@ class Export:
 # The staff dashboard.
 
 TOP_SELLERS = 10
-PERIOD_FIGURES = [("sales", RECHARGE), ("refunds", REFUND), ("top_ups", CREDIT), ("commissions", COMMISSION)]
 
 
-def period_totals(*, today: date) -> dict:
-    """Sales, refunds, approved top-ups and commissions paid, of `today` and of its month, in one query."""
-    month_start, today_start = day_start(today.replace(day=1)), day_start(today)
-    tomorrow_start = day_start(today + timedelta(1))
-    figures: dict[str, Any] = {}
-    for period, start in (("today", today_start), ("month", month_start)):
-        within = Q(created_at__gte=start, created_at__lt=tomorrow_start)
-        for name, kind in PERIOD_FIGURES:
-            figures[f"{period}_{name}_count"] = Count("pk", filter=within & Q(kind=kind))
-            figures[f"{period}_{name}_amount"] = Coalesce(Sum(Abs("amount"), filter=within & Q(kind=kind)), Value(0))
-    totals = LedgerEntry.objects.filter(created_at__gte=month_start, created_at__lt=tomorrow_start).aggregate(**figures)
+def period_figures(rows: list[dict]) -> dict:
+    """The dashboard's figures over daily report rows (a day's, or a month's),
+    the one definition its cards and charts share:
+
+    - gross: every sale debited those days, failed ones included (a failed
+      sale is a debit and, apart from it, a refund);
+    - refunds: the refunds posted those days, whichever day their sale was
+      (as the ledger and the daily report count them: a day's figures do not
+      change once it is over);
+    - net: gross less refunds.
+    """
+    gross = sum(row["recharged_amount"] for row in rows)
+    refunds = sum(row["refunded_amount"] for row in rows)
     return {
-        period: {
-            name: {"count": totals[f"{period}_{name}_count"], "amount": totals[f"{period}_{name}_amount"]}
-            for name, _ in PERIOD_FIGURES
-        }
-        for period in ("today", "month")
+        "recharges": sum(row["recharges"] for row in rows),
+        "gross": gross,
+        "refunds": refunds,
+        "net": gross - refunds,
+        "top_ups": sum(row["credited_amount"] for row in rows),
+        "commissions": sum(row["commission_amount"] for row in rows),
     }
 
 
-def top_sellers(*, since: date, limit: int = TOP_SELLERS) -> list[dict]:
-    """Sellers by recharged amount since the start of `since`, highest first."""
-    sellers = (
-        LedgerEntry.objects.filter(kind=RECHARGE, created_at__gte=day_start(since))
-        .values("seller_id", "seller__name")
-        .annotate(recharges=Count("pk"), amount=Sum(Abs("amount")))
-        .order_by("-amount", "seller_id")[:limit]
+def operator_sales(*, date_from: date, date_to: date) -> dict[tuple[date, str], dict]:
+    """{(day, operator code): {"amount", "recharges"}}: the daily report's
+    gross sales (recharged_amount, recharges) split by the operator of the
+    recharge each debit sold."""
+    rows = (
+        LedgerEntry.objects.filter(
+            kind=RECHARGE, created_at__gte=day_start(date_from), created_at__lt=day_start(date_to + timedelta(1))
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=business_zone()))
+        .values("day", operator=F("recharge__operator"))
+        .annotate(amount=Sum(Abs("amount")), recharges=Count("pk"))
     )
-    return [dict(row) for row in sellers]
+    return {(row["day"], row["operator"]): {"amount": row["amount"], "recharges": row["recharges"]} for row in rows}
+
+
+def top_sellers(*, since: date, limit: int = TOP_SELLERS) -> list[dict]:
+    """Sellers by gross sales since the start of `since`, highest first, with
+    their refunds and net counted as period_figures counts them."""
+    sellers = (
+        LedgerEntry.objects.filter(kind__in=[RECHARGE, REFUND], created_at__gte=day_start(since))
+        .values("seller_id", "seller__name")
+        .annotate(
+            recharges=Count("pk", filter=Q(kind=RECHARGE)),
+            gross=Coalesce(Sum(Abs("amount"), filter=Q(kind=RECHARGE)), Value(0)),
+            refunds=Coalesce(Sum("amount", filter=Q(kind=REFUND)), Value(0)),
+        )
+        .filter(gross__gt=0)
+        .order_by("-gross", "seller_id")[:limit]
+    )
+    return [{**row, "net": row["gross"] - row["refunds"]} for row in sellers]
 
 
 def pending_credit_requests() -> dict:
@@ -244,12 +266,11 @@ def pending_credit_requests() -> dict:
 
 def delivery_overview(*, since: date, now: datetime) -> dict:
     """Everything the dashboard reads from the delivery fields of recharges
-    (operator, status): per-operator outcomes and daily sales (failed ones
-    left out: they were refunded) since the start of `since`, deliveries
-    pending and stuck past the status-query horizon."""
-    recent = Recharge.objects.filter(created_at__gte=day_start(since))
+    (operator, status): per-operator outcomes since the start of `since`,
+    deliveries pending and stuck past the status-query horizon."""
     per_operator = (
-        recent.values("operator")
+        Recharge.objects.filter(created_at__gte=day_start(since))
+        .values("operator")
         .annotate(
             successful=Count("pk", filter=Q(status="successful")),
             failed=Count("pk", filter=Q(status="failed")),
@@ -257,17 +278,9 @@ def delivery_overview(*, since: date, now: datetime) -> dict:
         )
         .order_by("operator")
     )
-    outcomes = [{**row, "success_rate": _rate(row["successful"], row["failed"])} for row in per_operator]
-    daily_sales = (
-        recent.exclude(status="failed")
-        .annotate(day=TruncDate("created_at", tzinfo=business_zone()))
-        .values("day", "operator")
-        .annotate(amount=Sum("amount"))
-    )
     pending = Recharge.objects.filter(status="pending")
     return {
-        "operators": outcomes,
-        "daily_sales": {(row["day"], row["operator"]): row["amount"] for row in daily_sales},
+        "operators": [{**row, "success_rate": _rate(row["successful"], row["failed"])} for row in per_operator],
         "pending": pending.count(),
         "stuck": pending.filter(created_at__lt=now - delivery_horizon()).count(),
     }

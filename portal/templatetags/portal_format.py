@@ -50,9 +50,3 @@ def basis_points(rate) -> str:
     if rate is None or rate == "":
         return ""
     return f"{Decimal(int(rate)) / 100}%"
-
-
-@register.filter
-def product_name(code, names: dict) -> str:
-    """A package's name as the sale form lists it, or its code (a package no longer offered)."""
-    return names.get(code, code)

@@ -12,6 +12,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from ledger.models import LedgerEntry
+from portal.selectors import business_today
 from recharges.models import Recharge
 from recharges.services import sell_recharge
 from sellers.services import issue_api_token
@@ -45,7 +46,7 @@ def test_the_same_form_sells_once(seller_a, portal_client):
     assert Recharge.objects.filter(seller=seller_a).count() == 1
     assert LedgerEntry.objects.filter(seller=seller_a, kind="recharge").count() == 1
     page = client.get("/portal/recharges/").content.decode()
-    assert "+989121234567" in page
+    assert '<td class="num phone">0912 123 4567</td>' in page
     assert _sale_key(client) != key  # the next form sells anew
 
 
@@ -191,7 +192,9 @@ def test_dashboard_shows_balance_and_today(seller_a, portal_client):
     assert re.search(r'id="balance">987,500<', page)
     assert re.search(r'id="today-count">1<', page)
     assert re.search(r'id="today-amount">12,500<', page)
-    assert page.count('<rect class="bar"') == 30
+    # One bar: today's, the newest, at the right (the other days sold nothing).
+    (title,) = re.findall(r'<rect class="bar"[^>]*><title>([^<]+)</title>', page)
+    assert title == f"{business_today().isoformat()} sales: 12,500 IRR (1)"
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from django.db.models import Sum
 from django.utils import dateformat
 from rest_framework.test import APIClient
 
+from config.dates import month_first
 from ledger.models import LedgerEntry
 from portal import catalogue, selectors
 from recharges.delivery import resolve_recharge
@@ -96,7 +97,7 @@ def test_earnings_count_by_business_day_and_month(seller_a, earning):
     }  # one test transaction: one now()
 
     def earned(today, *, jalali=False):
-        month = selectors.month_first(today, jalali=jalali)
+        month = month_first(today, jalali=jalali)
         return selectors.commission_earned(seller_id=seller_a.pk, today=today, month_first=month)
 
     assert earned(created) == {"today": EARNED, "month": EARNED}
@@ -104,9 +105,9 @@ def test_earnings_count_by_business_day_and_month(seller_a, earning):
     assert earned(created - timedelta(days=1)) == {"today": 0, "month": 0}  # the day before: not yet
     for jalali in (False, True):
         tomorrow = created + timedelta(days=1)
-        same_month = selectors.month_first(tomorrow, jalali=jalali) <= created
+        same_month = month_first(tomorrow, jalali=jalali) <= created
         assert earned(tomorrow, jalali=jalali) == {"today": 0, "month": EARNED if same_month else 0}
-    next_month = selectors.month_first(created + timedelta(days=31), jalali=False)
+    next_month = month_first(created + timedelta(days=31), jalali=False)
     assert earned(next_month) == {"today": 0, "month": 0}
     assert selectors.commission_earned(seller_id=seller_a.pk, today=created, month_first=created) == {
         "today": EARNED,
@@ -125,8 +126,8 @@ def test_earnings_count_by_business_day_and_month(seller_a, earning):
     ],
 )
 def test_month_first_in_both_calendars(day, gregorian, jalali):
-    assert selectors.month_first(date.fromisoformat(day), jalali=False) == date.fromisoformat(gregorian)
-    assert selectors.month_first(date.fromisoformat(day), jalali=True) == date.fromisoformat(jalali)
+    assert month_first(date.fromisoformat(day), jalali=False) == date.fromisoformat(gregorian)
+    assert month_first(date.fromisoformat(day), jalali=True) == date.fromisoformat(jalali)
 
 
 @pytest.mark.django_db
@@ -203,7 +204,8 @@ def test_the_sale_form_embeds_what_each_operator_sells(seller_a, portal_client):
     persian = _in_persian(client).get("/portal/recharges/").content.decode()
     assert _embedded_catalogue(persian)["operators"]["mci"]["name"] == "همراه اول"
     assert '<optgroup label="همراه اول">' in persian
-    assert '<option value="mci-1gb-30d">۱ گیگابایت، ۳۰ روزه، 50,000 ریال</option>' in persian
+    # Staff typed the Persian name with Persian digits; pages write Latin ones.
+    assert '<option value="mci-1gb-30d">1 گیگابایت، 30 روزه، 50,000 ریال</option>' in persian
     Operator.objects.filter(code="irancell").update(enabled=False)  # its packages go with it
     assert "irancell-2gb-7d" not in _embedded_catalogue(client.get("/portal/recharges/").content.decode())["products"]
 
