@@ -284,15 +284,15 @@ def test_products_are_listed_for_sellers_and_staff_with_the_permission(client_a,
 
 def test_operators_show_their_denominations_and_persian_names(client_a):
     set_denominations("mci", [10_000, 20_000])
-    Operator.objects.filter(code="mci").update(name_fa="همراه اول")
+    Operator.objects.filter(code="mci").update(name_fa="همراه اول (MCI)")
     operators = {operator["code"]: operator for operator in client_a.get(f"{API}/operators/").json()}
     assert operators["mci"] == {
         "code": "mci",
         "name": "MCI (Hamrah-e Aval)",
-        "name_fa": "همراه اول",
+        "name_fa": "همراه اول (MCI)",
         "enabled": True,
         "min_amount": 1,
         "max_amount": 10**15,
         "denominations": [10_000, 20_000],
     }
-    assert (operators["irancell"]["denominations"], operators["irancell"]["name_fa"]) == (None, "")
+    assert (operators["irancell"]["denominations"], operators["irancell"]["name_fa"]) == (None, "ایرانسل")

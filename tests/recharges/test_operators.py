@@ -116,9 +116,9 @@ def test_operators_are_listed_for_sellers_and_staff(client, staff_client):
             "enabled": True,
             "min_amount": 1,
             "max_amount": 10**15,
-            # Contract v1.2's additions: no fixed denominations, no Persian name by default.
+            # Contract v1.2's additions: no fixed denominations by default; the Persian name people know.
             "denominations": None,
-            "name_fa": "",
+            "name_fa": "همراه اول",
         }
         assert operators["aptel"]["enabled"] is False
     assert APIClient().get(f"{API}/operators/").status_code == 401
