@@ -21,6 +21,15 @@ DEFAULT_OPERATORS = [
     ("telekish", "TeleKish"),
     ("aptel", "Aptel"),
 ]
+# The names Iranian customers know them by (recharges migration 0019 sets them).
+PERSIAN_NAMES = {
+    "mci": "همراه اول",
+    "irancell": "ایرانسل",
+    "rightel": "رایتل",
+    "mtce": "اسپادان",
+    "telekish": "تله‌کیش",
+    "aptel": "آپتل",
+}
 CARRIER_CODES = {
     "IR-MCI": "mci",
     "Irancell": "irancell",

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 
 import pytest
@@ -151,8 +152,30 @@ def api_recharge(body: dict) -> dict:
 
 
 def admin_readonly(page: str) -> dict[str, str]:
-    """A read-only change page's values by label."""
-    return dict(re.findall(r'<label>([^<]+):</label>\s*<div class="readonly">([^<]*)</div>', page))
+    """A read-only change page's values by label, as text."""
+    found = re.findall(r'<label>([^<]+):</label>\s*<div class="readonly">(.*?)</div>', page, re.S)
+    return {label: text_of(value) for label, value in found}
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html).strip()
+
+
+def cells(page: str, column: str) -> list[str]:
+    """An admin list's column, as text, row by row."""
+    return [text_of(cell) for cell in re.findall(rf'class="field-{column}[^"]*">(.*?)</td>', page, re.S)]
+
+
+def rials_of(text: str) -> int:
+    """ "1,250 IRR" -> 1250."""
+    figure, unit = text.split()
+    assert unit == "IRR", text
+    return int(figure.replace(",", ""))
+
+
+def percent(text: str) -> int:
+    """A rate as the admin shows it, "2.75%", in basis points: 275."""
+    return int(Decimal(text.removesuffix("%")) * 100)
 
 
 def page_client(user) -> Client:
@@ -309,19 +332,14 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
 
         # The admin: the seller's balance and each recharge's status in the lists.
         sellers_page = html_of(admin.get("/admin/sellers/seller/", {"q": seller.name}))
-        (shown_balance,) = re.findall(r'class="field-balance_display">([^<]*)<', sellers_page)
-        assert shown_balance.startswith(money(seller.balance))
+        (shown_balance,) = cells(sellers_page, "balance_display")
+        assert shown_balance == f"{money(seller.balance)} IRR"
         recharges_page = html_of(admin.get("/admin/recharges/recharge/", {"q": seller.name}))
-        admin_rows = re.findall(
-            r'/admin/recharges/recharge/(\d+)/change/[^>]*>\d+</a>.*?class="field-product">([^<]*)<'
-            r'.*?class="field-commission_rate">([^<]*)<.*?class="field-commission">([^<]*)<'
-            r'.*?class="field-status">([^<]*)<',
-            recharges_page,
-            re.S,
-        )
+        ids = [int(rid) for rid in re.findall(r"/admin/recharges/recharge/(\d+)/change/[^>]*>\d+</a>", recharges_page)]
+        columns = [cells(recharges_page, name) for name in ("product", "rate", "commission_display", "status_display")]
         assert {
-            int(rid): (product, int(rate), int(commission), status.lower())
-            for rid, product, rate, commission, status in admin_rows
+            rid: (product, percent(rate), rials_of(commission), status.split()[0].lower())
+            for rid, product, rate, commission, status in zip(ids, *columns, strict=True)
         } == {
             rid: (b["product"] or "-", b["commission_rate"], b["commission"], b["status"]) for rid, b in details.items()
         }
@@ -332,10 +350,10 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
             assert (recharge.operator_reference or "") in page
             fields = admin_readonly(page)
             body = details[recharge.pk]
-            assert (fields["Product"], fields["Commission rate"], fields["Commission"]) == (
+            assert (fields["Product"], int(fields["Commission rate"]), rials_of(fields["Commission"])) == (
                 body["product"] or "-",
-                str(body["commission_rate"]),
-                str(body["commission"]),
+                body["commission_rate"],
+                body["commission"],
             )
 
     # The staff's daily report over all sellers sums what the database holds.
