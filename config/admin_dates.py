@@ -54,6 +54,8 @@ def install() -> None:
     admin.FieldListFilter.register(
         lambda field: isinstance(field, models.DateField), BusinessDayFilter, take_priority=True
     )
+    # Every model's history page (the libraries' too): its moments written the same way.
+    admin.ModelAdmin.object_history_template = "config/admin/object_history.html"
 
 
 class BusinessDayFilter(admin.FieldListFilter):

@@ -5,13 +5,15 @@ Tehran days and drill down year -> month -> day; the API stays UTC."""
 import csv
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
@@ -175,3 +177,21 @@ def test_a_nullable_date_can_be_filtered_empty_or_not(staff, sold, make_seller):
     # The top-up before the recharges was approved on 2026-12-01 (1405/09/10).
     assert len(decided) == 1 and filtered(decided_at__since="1405/09/10", decided_at__until="1405/09/10") == decided
     assert filtered(decided_at__until="1405/09/09") == set()
+
+
+def test_a_history_page_shows_its_moments_in_tehran_time_and_the_pages_calendar(staff, make_seller):
+    seller = make_seller(name="Shop H")
+    moment = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)  # 00:30 on 7 December in Tehran
+    entry = LogEntry.objects.create(
+        user=staff,
+        content_type=ContentType.objects.get_for_model(seller),
+        object_id=str(seller.pk),
+        object_repr=str(seller),
+        action_flag=CHANGE,
+        change_message="[]",
+    )
+    LogEntry.objects.filter(pk=entry.pk).update(action_time=moment)
+    url = f"/admin/sellers/seller/{seller.pk}/history/"
+    persian = admin_in("fa", staff).get(url).content.decode()
+    assert "1405/09/16 00:30" in persian and "دسامبر" not in persian
+    assert "2026-12-07 00:30" in admin_in("en", staff).get(url).content.decode()
