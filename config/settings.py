@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "callbacks",
     "config",
     "portal",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -59,9 +60,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who and from where, for the audit trail's triggers (audit/models.py).
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Only writes carry the audit trail's context to PostgreSQL (audit/middleware.py).
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 ROOT_URLCONF = "config.urls"
 # CSRF refusals on API paths get the contract's JSON body (config/views.py).

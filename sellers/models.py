@@ -1,4 +1,8 @@
+import ipaddress
+
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
@@ -12,6 +16,22 @@ _MONEY_LIMIT = [MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)]
 
 # Rotating or revoking a seller's API tokens (the admin's actions): a new key acts as the seller.
 MANAGE_TOKENS = "sellers.manage_tokens_seller"
+
+
+def validate_network(value: str) -> None:
+    """A network as PostgreSQL's cidr takes it: no host bits set (10.0.0.0/24, not 10.0.0.1/24)."""
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValidationError(_("%(value)s is not a network such as 203.0.113.0/24."), params={"value": value}) from error
+
+
+class CidrField(models.CharField):
+    """PostgreSQL's cidr: the database refuses anything that is not a network.
+    Read back as text (Django loads cidr as text)."""
+
+    def db_type(self, connection):
+        return "cidr"
 
 
 class Seller(models.Model):
@@ -69,6 +89,17 @@ class Seller(models.Model):
         blank=True,
         validators=_MONEY_LIMIT,
         help_text=_("A debit taking the balance below it sends a balance.low event; in rials."),
+    )
+    # Empty: the seller's API token works from anywhere (v1). Checked by
+    # sellers.authentication; a seller with a list never takes the fast sale
+    # path (recharges/sql/sell_recharge_by_token.sql), so one place refuses.
+    allowed_networks = ArrayField(
+        CidrField(max_length=43, validators=[validate_network]),
+        verbose_name=_("allowed networks"),
+        default=list,
+        db_default=models.Value([], output_field=ArrayField(CidrField(max_length=43))),
+        blank=True,
+        help_text=_("Networks the API token may be used from, comma-separated (e.g. 203.0.113.0/24); empty: anywhere."),
     )
 
     class Meta:

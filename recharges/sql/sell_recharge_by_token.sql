@@ -3,7 +3,9 @@
 -- active non-staff user, a seller) and sells as sell_recharge does. For any
 -- other token it returns NULLs and writes nothing: the caller then goes the
 -- general way, where authentication gives the error. Expiry is judged by the
--- database's clock, as TokenAuthentication judges it.
+-- database's clock, as TokenAuthentication judges it. A seller whose token is
+-- bound to networks goes the general way too: only there is the client's
+-- address known and checked (sellers.authentication).
 CREATE OR REPLACE FUNCTION sell_recharge_by_token(
     p_digest text, p_phone text, p_operator text, p_amount bigint, p_product text, p_key text, p_request_hash text,
     p_time_zone text,
@@ -15,7 +17,8 @@ BEGIN
       FROM knox_authtoken t
       JOIN auth_user u ON u.id = t.user_id
       JOIN sellers_seller s ON s.user_id = u.id
-     WHERE t.digest = p_digest AND (t.expiry IS NULL OR t.expiry >= statement_timestamp()) AND u.is_active AND NOT u.is_staff;
+     WHERE t.digest = p_digest AND (t.expiry IS NULL OR t.expiry >= statement_timestamp()) AND u.is_active AND NOT u.is_staff
+       AND cardinality(s.allowed_networks) = 0;
     IF FOUND THEN
         SELECT * INTO out_status, out_body, out_replayed
           FROM sell_recharge(out_seller, p_phone, p_operator, p_amount, p_product, p_key, p_request_hash, p_time_zone);
