@@ -1,3 +1,5 @@
+import ipaddress
+
 import pghistory.middleware
 
 from config.throttling import client_address
@@ -11,4 +13,13 @@ class AuditContextMiddleware(pghistory.middleware.HistoryMiddleware):
     nothing, so the sale's one statement pays nothing for it."""
 
     def get_context(self, request):
-        return {**super().get_context(request), "address": client_address(request) or None}
+        return {**super().get_context(request), "address": _address(request)}
+
+
+def _address(request) -> str | None:
+    """The client's address, or None if it is no address (the trigger casts it to inet)."""
+    address = client_address(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None

@@ -13,7 +13,7 @@ LIMITS = ["max_recharge_amount", "daily_amount", "number_hourly_count", "low_bal
 class SellerForm(forms.ModelForm):
     class Meta:
         model = Seller
-        fields = ["user", "name", *LIMITS]
+        fields = ["user", "name", *LIMITS, "allowed_networks"]
 
     def clean_user(self):
         user = self.cleaned_data["user"]
@@ -56,6 +56,7 @@ class SellerAdmin(admin.ModelAdmin):
                     "description": _("Empty: no limit. The day's amount used is that of the business day shown."),
                 },
             ),
+            (_("API token"), {"fields": ["allowed_networks"]}),
         ]
 
     def has_delete_permission(self, request, obj=None):

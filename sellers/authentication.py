@@ -44,7 +44,7 @@ class TokenAuthentication(knox.auth.TokenAuthentication):
         except exceptions.AuthenticationFailed:
             count_auth_failure(request)
             raise
-        seller = result[0].seller if result else None
+        seller = getattr(result[0], "seller", None) if result else None
         if seller is not None and seller.allowed_networks:
             _check_address(request, seller)
         return result
