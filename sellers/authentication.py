@@ -77,7 +77,11 @@ def _check_address(request, seller: Seller) -> None:
         ip = None
     if ip is None or not any(ip in ipaddress.ip_network(network) for network in seller.allowed_networks):
         api_token_refused.send(
-            sender=Seller, seller_id=seller.pk, user_id=seller.user_id, address=address if ip else None, path=request.path
+            sender=Seller,
+            seller_id=seller.pk,
+            user_id=seller.user_id,
+            address=address if ip else None,
+            path=request.path,
         )
         raise AddressNotAllowed()
 

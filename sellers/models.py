@@ -23,7 +23,9 @@ def validate_network(value: str) -> None:
     try:
         ipaddress.ip_network(value, strict=True)
     except ValueError as error:
-        raise ValidationError(_("%(value)s is not a network such as 203.0.113.0/24."), params={"value": value}) from error
+        raise ValidationError(
+            _("%(value)s is not a network such as 203.0.113.0/24."), params={"value": value}
+        ) from error
 
 
 class CidrField(models.CharField):

@@ -7,36 +7,96 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('sellers', '0008_networks_for_api_tokens'),
+        ("sellers", "0008_networks_for_api_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), verbose_name='when')),
-                ('kind', models.CharField(choices=[('credit_request', 'credit request decision'), ('balance_adjustment', 'balance adjustment'), ('commission_rate', 'commission rate'), ('seller_settings', 'seller limits and networks'), ('api_token', 'API token'), ('callback_endpoint', 'callback URL'), ('operator', 'operator'), ('product', 'product'), ('staff_user', 'staff flags'), ('user_group', "user's group"), ('user_permission', "user's permission"), ('group_permission', "group's permission"), ('address_refused', 'API token refused for its address')], max_length=32, verbose_name='kind')),
-                ('action', models.CharField(choices=[('INSERT', 'created'), ('UPDATE', 'changed'), ('DELETE', 'deleted'), ('REFUSED', 'refused')], max_length=8, verbose_name='action')),
-                ('table', models.CharField(max_length=64, verbose_name='table')),
-                ('object_id', models.CharField(max_length=64, verbose_name='object')),
-                ('address', models.GenericIPAddressField(blank=True, null=True, verbose_name='address')),
-                ('path', models.CharField(blank=True, db_default='', default='', max_length=255, verbose_name='path')),
-                ('before', models.JSONField(blank=True, null=True, verbose_name='before')),
-                ('after', models.JSONField(blank=True, null=True, verbose_name='after')),
-                ('actor', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='by')),
-                ('seller', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='sellers.seller', verbose_name='seller')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "created_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), verbose_name="when"),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("credit_request", "credit request decision"),
+                            ("balance_adjustment", "balance adjustment"),
+                            ("commission_rate", "commission rate"),
+                            ("seller_settings", "seller limits and networks"),
+                            ("api_token", "API token"),
+                            ("callback_endpoint", "callback URL"),
+                            ("operator", "operator"),
+                            ("product", "product"),
+                            ("staff_user", "staff flags"),
+                            ("user_group", "user's group"),
+                            ("user_permission", "user's permission"),
+                            ("group_permission", "group's permission"),
+                            ("address_refused", "API token refused for its address"),
+                        ],
+                        max_length=32,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("INSERT", "created"),
+                            ("UPDATE", "changed"),
+                            ("DELETE", "deleted"),
+                            ("REFUSED", "refused"),
+                        ],
+                        max_length=8,
+                        verbose_name="action",
+                    ),
+                ),
+                ("table", models.CharField(max_length=64, verbose_name="table")),
+                ("object_id", models.CharField(max_length=64, verbose_name="object")),
+                ("address", models.GenericIPAddressField(blank=True, null=True, verbose_name="address")),
+                ("path", models.CharField(blank=True, db_default="", default="", max_length=255, verbose_name="path")),
+                ("before", models.JSONField(blank=True, null=True, verbose_name="before")),
+                ("after", models.JSONField(blank=True, null=True, verbose_name="after")),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="by",
+                    ),
+                ),
+                (
+                    "seller",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="sellers.seller",
+                        verbose_name="seller",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'audit event',
-                'verbose_name_plural': 'audit trail',
-                'default_permissions': ('view',),
-                'indexes': [models.Index(fields=['seller', '-id'], name='audit_event_seller_newest'), models.Index(fields=['actor', '-id'], name='audit_event_actor_newest')],
+                "verbose_name": "audit event",
+                "verbose_name_plural": "audit trail",
+                "default_permissions": ("view",),
+                "indexes": [
+                    models.Index(fields=["seller", "-id"], name="audit_event_seller_newest"),
+                    models.Index(fields=["actor", "-id"], name="audit_event_actor_newest"),
+                ],
             },
         ),
     ]

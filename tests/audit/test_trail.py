@@ -5,13 +5,13 @@ nobody can edit or delete the trail, not even with raw SQL."""
 
 import json
 import time
+from typing import Any
 
 import pghistory
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import connection, transaction
-from django.db import IntegrityError
+from django.db import IntegrityError, connection, transaction
 
 from audit.models import Event
 from credits.services import request_credit
@@ -24,7 +24,8 @@ from tests.helpers.sellers import client_for
 ADDRESS = "198.51.100.7"
 
 
-def events(**filters) -> list[Event]:
+def events(**filters) -> list[Any]:
+    """The matching events, oldest first (Any: a test reads their JSON values directly)."""
     return list(Event.objects.filter(**filters).order_by("id"))
 
 
@@ -39,11 +40,20 @@ def test_a_staff_change_of_limits_through_the_api_records_who_where_and_the_valu
     )
     assert response.status_code == 200
     [event] = events(kind=Event.Kind.SELLER_SETTINGS)
-    assert (event.action, event.seller_id, event.actor_id, event.address) == ("UPDATE", seller.pk, staff_user.pk, ADDRESS)
+    assert (event.action, event.seller_id, event.actor_id, event.address) == (
+        "UPDATE",
+        seller.pk,
+        staff_user.pk,
+        ADDRESS,
+    )
     assert event.path == f"{API}/sellers/{seller.pk}/limits/"
     assert (event.before["max_recharge_amount"], event.after["max_recharge_amount"]) == (None, 50_000)
     assert set(event.after) == {
-        "max_recharge_amount", "daily_amount", "number_hourly_count", "low_balance_threshold", "allowed_networks"
+        "max_recharge_amount",
+        "daily_amount",
+        "number_hourly_count",
+        "low_balance_threshold",
+        "allowed_networks",
     }
 
 
@@ -90,7 +100,11 @@ def test_commission_rates_tokens_and_callback_urls_are_recorded(make_seller, sta
     )
     assert response.status_code == 200, response.content
     [rate] = events(kind=Event.Kind.COMMISSION_RATE)
-    assert (rate.seller_id, rate.actor_id, rate.after) == (seller.pk, staff_user.pk, {"operator_id": operator.code, "rate": 150})
+    assert (rate.seller_id, rate.actor_id, rate.after) == (
+        seller.pk,
+        staff_user.pk,
+        {"operator_id": operator.code, "rate": 150},
+    )
 
     response = seller_client.put(
         f"{API}/me/callback/", json.dumps({"url": "https://shop.example/hooks"}), content_type="application/json"
@@ -134,9 +148,8 @@ def test_the_database_refuses_to_edit_or_delete_the_trail(make_seller, statement
     seller = make_seller()
     set_limits(seller_id=seller.pk, max_recharge_amount=1000, daily_amount=None, number_hourly_count=None)
     assert Event.objects.exists()
-    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
     assert Event.objects.filter(kind=Event.Kind.SELLER_SETTINGS).count() == 1
 
 

@@ -3,6 +3,7 @@ request is 403 address_not_allowed, writes nothing and is in the audit trail;
 an empty list lets the token work from anywhere (v1)."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import DataError, transaction
 from rest_framework.test import APIClient
 
@@ -68,6 +69,7 @@ def test_an_empty_list_works_from_anywhere(seller_a):
 def test_changing_the_networks_is_audited(seller_a):
     Seller.objects.filter(pk=seller_a.pk).update(allowed_networks=["203.0.113.0/24"])
     [event] = Event.objects.filter(kind=Event.Kind.SELLER_SETTINGS)
+    assert event.before is not None and event.after is not None
     assert (event.before["allowed_networks"], event.after["allowed_networks"]) == ([], ["203.0.113.0/24"])
 
 
@@ -76,3 +78,24 @@ def test_the_database_refuses_what_is_not_a_network(seller_a):
         Seller.objects.filter(pk=seller_a.pk).update(allowed_networks=["203.0.113.1/24"])
     with pytest.raises(DataError), transaction.atomic():
         Seller.objects.filter(pk=seller_a.pk).update(allowed_networks=["not a network"])
+
+
+def admin_form(seller, networks: str) -> dict:
+    return {"user": seller.user_id, "name": seller.name, "_save": "Save", "allowed_networks": networks} | {
+        "commission_rates-TOTAL_FORMS": 0,
+        "commission_rates-INITIAL_FORMS": 0,
+    }
+
+
+def test_staff_set_the_networks_in_the_admin_and_the_change_is_audited(client, seller_a):
+    boss = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(boss)
+    url = f"/admin/sellers/seller/{seller_a.pk}/change/"
+    refused = client.post(url, admin_form(seller_a, "203.0.113.1/24"), REMOTE_ADDR=INSIDE)
+    assert refused.status_code == 200 and "203.0.113.1/24" in refused.content.decode()
+    assert Seller.objects.get(pk=seller_a.pk).allowed_networks == []
+    response = client.post(url, admin_form(seller_a, "203.0.113.0/24,2001:db8::/32"), REMOTE_ADDR=INSIDE)
+    assert response.status_code == 302
+    assert Seller.objects.get(pk=seller_a.pk).allowed_networks == ["203.0.113.0/24", "2001:db8::/32"]
+    [event] = Event.objects.filter(kind=Event.Kind.SELLER_SETTINGS)
+    assert (event.actor_id, event.address, event.seller_id) == (boss.pk, INSIDE, seller_a.pk)
