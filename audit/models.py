@@ -73,8 +73,8 @@ class Event(models.Model):
     class Meta:
         verbose_name = _("audit event")
         verbose_name_plural = _("audit trail")
-        # Read only: the rows are written by triggers, never through Django.
-        default_permissions = ("view",)
+        # Only view_event matters: the admin grants no add, change or delete
+        # (the rows are written by triggers), and PostgreSQL refuses the last two.
         indexes = [
             models.Index(fields=["seller", "-id"], name="audit_event_seller_newest"),
             models.Index(fields=["actor", "-id"], name="audit_event_actor_newest"),
