@@ -4,21 +4,21 @@ client's address) and the values before and after; a sale records nothing;
 nobody can edit or delete the trail, not even with raw SQL."""
 
 import json
-import time
 from typing import Any
 
 import pghistory
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import IntegrityError, connection, transaction
+from django.core.management import call_command
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from audit.models import Event
 from credits.services import request_credit
 from recharges.models import Operator
 from sellers.models import Seller
 from sellers.services import rotate_api_token, set_limits
-from tests.helpers.api import API, assert_error, post, recharge_body
+from tests.helpers.api import API, post, recharge_body
 from tests.helpers.sellers import client_for
 
 ADDRESS = "198.51.100.7"
@@ -160,13 +160,15 @@ def test_the_orm_cannot_delete_it_either(make_seller):
         Event.objects.all().delete()
 
 
-@pytest.mark.skip(reason="a timing note for the report, not a check: run with -k timing --runxfail -s")
-def test_timing_of_a_sale_loop(client_a):  # pragma: no cover
-    started = time.perf_counter()
-    for n in range(200):
-        post(client_a, f"{API}/recharges/", recharge_body(amount=1000), key=f"t-{n}")
-    print(f"200 sales: {time.perf_counter() - started:.3f}s")
-
-
-def test_refusals_are_in_the_contract_body(client_a):
-    assert_error(post(client_a, f"{API}/recharges/", {"phone_number": "x", "amount": 1}), 400, "validation_error")
+def test_the_application_role_cannot_truncate_the_trail(make_seller):
+    """TRUNCATE fires no row trigger: the application's role may not run it
+    (ledger's create_app_role), nor UPDATE or DELETE."""
+    seller = make_seller()
+    set_limits(seller_id=seller.pk, max_recharge_amount=1000, daily_amount=None, number_hourly_count=None)
+    call_command("create_app_role", "recharge_app_test")
+    for statement in ["TRUNCATE audit_event", "UPDATE audit_event SET path = ''", "DELETE FROM audit_event"]:
+        refused = pytest.raises(ProgrammingError, match="permission denied")
+        with refused, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL ROLE recharge_app_test")
+            cursor.execute(statement)
+    assert Event.objects.filter(kind=Event.Kind.SELLER_SETTINGS).count() == 1

@@ -31,4 +31,8 @@ class Command(BaseCommand):
             cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
             cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
             cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON ledger_ledgerentry FROM {role}")
-        self.stdout.write(f"Role {role} may use the application's tables; ledger entries are insert-only for it.")
+            # The audit trail's triggers refuse UPDATE and DELETE; TRUNCATE fires no row trigger.
+            cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_event FROM {role}")
+        self.stdout.write(
+            f"Role {role} may use the application's tables; ledger entries and the audit trail are insert-only for it."
+        )
