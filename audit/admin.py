@@ -7,7 +7,19 @@ from django.utils.translation import gettext_lazy as _
 from audit.models import Event
 from config.admin_display import number
 
-FIELDS = ("created_at", "kind", "action", "table", "object_id", "seller", "actor", "address", "path", "changes")
+FIELDS = (
+    "created_at",
+    "kind",
+    "action",
+    "table",
+    "object_id",
+    "seller",
+    "actor",
+    "address",
+    "path",
+    "db_role",
+    "changes",
+)
 
 
 @admin.register(Event)

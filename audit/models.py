@@ -7,7 +7,8 @@ limits and networks, API tokens, callback URLs, operators and products, staff
 flags, groups and permissions. Who and from where come from the request's
 context, which django-pghistory's middleware (audit.middleware) passes to
 PostgreSQL with each write (`pghistory.context_metadata`); a change with no
-context (a migration, psql) has no actor. Nobody may change or delete a row:
+context (a migration, psql) has no actor: its database role and the
+connection's address say where it came from. Nobody may change or delete a row:
 a trigger refuses UPDATE and DELETE (audit/sql/audit_event_append_only.sql).
 """
 
@@ -67,6 +68,13 @@ class Event(models.Model):
     )
     address = models.GenericIPAddressField(_("address"), null=True, blank=True)
     path = models.CharField(_("path"), max_length=255, blank=True, default="", db_default="")
+    # The database role that made the change: the application's, or a person's in psql.
+    db_role = models.CharField(
+        _("database role"),
+        max_length=64,
+        blank=True,
+        db_default=models.Func(template="session_user", output_field=models.CharField()),
+    )
     before = models.JSONField(_("before"), null=True, blank=True)
     after = models.JSONField(_("after"), null=True, blank=True)
 

@@ -139,8 +139,11 @@ def test_staff_permissions_are_recorded(db):
     # A change outside Python is recorded too, with no actor.
     with connection.cursor() as cursor:
         cursor.execute("UPDATE recharges_operator SET enabled = NOT enabled WHERE code = %s", ["mci"])
+        cursor.execute("SELECT session_user")
+        [role] = cursor.fetchone()
     [event] = events(kind=Event.Kind.OPERATOR)
     assert (event.actor_id, event.before["enabled"], event.after["enabled"]) == (None, True, False)
+    assert event.db_role == role
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_event SET actor_id = NULL", "DELETE FROM audit_event"])
@@ -172,3 +175,27 @@ def test_the_application_role_cannot_truncate_the_trail(make_seller):
             cursor.execute("SET LOCAL ROLE recharge_app_test")
             cursor.execute(statement)
     assert Event.objects.filter(kind=Event.Kind.SELLER_SETTINGS).count() == 1
+
+
+def test_staff_with_the_permission_read_it_in_the_admin_by_seller_and_person(client, make_seller, staff_user):
+    seller, other = make_seller(), make_seller()
+    for target in (seller, other):
+        with pghistory.context(user=staff_user.pk, address=ADDRESS):
+            set_limits(seller_id=target.pk, max_recharge_amount=7_000, daily_amount=None, number_hourly_count=None)
+    reader = get_user_model().objects.create_user(username="auditor", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_event"))
+    client.force_login(reader)
+    listing = client.get(f"/admin/audit/event/?seller__id__exact={seller.pk}&actor__id__exact={staff_user.pk}")
+    assert listing.status_code == 200
+    assert [event.seller_id for event in listing.context["cl"].result_list] == [seller.pk]
+    [event] = events(seller_id=seller.pk, kind=Event.Kind.SELLER_SETTINGS)
+    page = client.get(f"/admin/audit/event/{event.pk}/change/")
+    assert page.status_code == 200
+    assert "max_recharge_amount" in page.content.decode() and "7000" in page.content.decode()
+    assert client.post(f"/admin/audit/event/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Event.objects.filter(pk=event.pk).exists()
+
+
+def test_staff_without_it_are_refused(client, staff_without_permissions):
+    client.force_login(staff_without_permissions)
+    assert client.get("/admin/audit/event/").status_code == 403

@@ -16,7 +16,8 @@ FOR EACH ROW EXECUTE FUNCTION audit_event_append_only();
 -- and whether it holds the seller's id ('seller') or its user's ('user'),
 -- then the columns kept in before/after (secrets such as token digests and
 -- callback secrets are never copied). Who and from where: the context that
--- django-pghistory's middleware sets with each write; none from psql.
+-- django-pghistory's middleware sets with each write. Without one (psql, a
+-- script) the database role and the connection's address say where it came from.
 CREATE OR REPLACE FUNCTION audit_record() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -39,11 +40,11 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         SELECT jsonb_object_agg(key, value) INTO v_after FROM jsonb_each(to_jsonb(NEW)) WHERE key = ANY (v_keep);
     END IF;
-    INSERT INTO audit_event (created_at, kind, action, "table", object_id, seller_id, actor_id, address, path, before, after)
+    INSERT INTO audit_event (created_at, kind, action, "table", object_id, seller_id, actor_id, address, path, db_role, before, after)
     VALUES (
-        now(), TG_ARGV[0], TG_OP, TG_TABLE_NAME, v_row ->> TG_ARGV[1], v_seller,
-        (v_context ->> 'user')::integer, (v_context ->> 'address')::inet, coalesce(left(v_context ->> 'url', 255), ''),
-        v_before, v_after
+        now(), TG_ARGV[0], TG_OP, TG_TABLE_NAME, v_row ->> TG_ARGV[1], v_seller, (v_context ->> 'user')::integer,
+        CASE WHEN v_context IS NULL THEN inet_client_addr() ELSE (v_context ->> 'address')::inet END,
+        coalesce(left(v_context ->> 'url', 255), ''), session_user, v_before, v_after
     );
     RETURN NULL;
 END
