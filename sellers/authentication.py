@@ -71,10 +71,13 @@ def _check_address(request, seller: Seller) -> None:
     """Refuses the token from an address outside the seller's networks; the
     refusal is announced (the audit trail records it: no row changes)."""
     address = client_address(request)
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         ip = None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped  # a dual-stack listener's form of an IPv4 client
     if ip is None or not any(ip in ipaddress.ip_network(network) for network in seller.allowed_networks):
         api_token_refused.send(
             sender=Seller,

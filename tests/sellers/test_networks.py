@@ -34,6 +34,7 @@ def test_a_token_from_an_allowed_network_works(bound_seller):
     assert response.status_code == 201
     assert client.get(f"{API}/me/").json()["balance"] == START_BALANCE - 5000
     assert client_from(bound_seller, "2001:db8::1").get(f"{API}/me/").status_code == 200
+    assert client_from(bound_seller, f"::ffff:{INSIDE}").get(f"{API}/me/").status_code == 200
     assert not Event.objects.filter(kind=Event.Kind.ADDRESS_REFUSED).exists()
 
 
