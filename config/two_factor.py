@@ -43,16 +43,23 @@ def has_device(user) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
+def _verified(user) -> bool:
+    # OTPMiddleware gives request.user is_verified(); the user that login()
+    # has just put on the request has none, and typed no code yet.
+    is_verified = getattr(user, "is_verified", None)
+    return bool(is_verified and is_verified())
+
+
 def admin_allowed(user) -> bool:
     """The second factor the admin asks of this (password-authenticated) user is done."""
-    if user.is_verified():
+    if _verified(user):
         return True
     return not staff_required() and not has_device(user)
 
 
 def code_pending(user) -> bool:
     """A portal user with an authenticator who has not typed its code in this session."""
-    return user.is_authenticated and not user.is_verified() and has_device(user)
+    return user.is_authenticated and not _verified(user) and has_device(user)
 
 
 def pending_device(user) -> TOTPDevice:

@@ -38,6 +38,7 @@ PUBLIC_ROUTES = {
     "i18n/setlang/",
     "portal/login/",
     "portal/logout/",
+    "portal/login/code/",
     "admin/login/",
     "admin/logout/",
 }
