@@ -221,7 +221,8 @@ AXES_CLIENT_IP_CALLABLE = "config.throttling.client_address"
 # turn it on for the portal themselves. API tokens are not concerned.
 INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, "django_otp.middleware.OTPMiddleware"
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
 )
 STAFF_TWO_FACTOR = "required" if PRODUCTION else env("STAFF_TWO_FACTOR", default="optional")
 if STAFF_TWO_FACTOR not in ("required", "optional"):

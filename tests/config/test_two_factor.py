@@ -134,7 +134,7 @@ def call_command_codes(user):
 
 def test_the_operator_command_enrols_staff_only(boss, make_seller):
     call_command_codes(boss)
-    device, codes = call_command_codes(boss)  # again: a lost phone replaced, old codes gone
+    _device, codes = call_command_codes(boss)  # again: a lost phone replaced, old codes gone
     assert TOTPDevice.objects.filter(user=boss).count() == 1
     assert len(codes) == 10 and StaticToken.objects.filter(device__user=boss).count() == 10
     with pytest.raises(CommandError, match="not staff"):

@@ -44,7 +44,7 @@ def test_off_by_default_the_password_is_enough(seller_a):
 
 
 def test_turned_on_the_login_asks_for_the_code(portal_client, seller_a):
-    device, codes = _enrol(portal_client, seller_a)
+    device, _codes = _enrol(portal_client, seller_a)
     client, response = _login(seller_a.user)
     assert response.url == "/portal/login/code/?next=%2Fportal%2F"
     for path in ("/portal/", "/portal/statement/", "/portal/api-token/", "/portal/two-factor/"):
