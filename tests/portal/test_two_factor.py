@@ -23,18 +23,19 @@ def _login(user) -> tuple[Client, object]:
     return client, _post(client, "/portal/login/", {"username": user.username, "password": PASSWORD})
 
 
-def _enrol(portal_client, seller) -> tuple[TOTPDevice, list[str]]:
+def _enrol(portal_client, seller) -> tuple[TOTPDevice, list[str], str]:
     client = portal_client(seller.user)
     page = client.get("/portal/two-factor/").content.decode()
     assert 'id="two-factor-off"' in page
     assert re.search(r'id="otp-uri"[^>]*>otpauth://totp/', page)
     device = TOTPDevice.objects.get(user=seller.user, confirmed=False)
-    response = _post(client, "/portal/two-factor/", {"code": code_for(device)})
+    used = code_for(device)
+    response = _post(client, "/portal/two-factor/", {"code": used})
     assert response.status_code == 200
     codes = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", response.content.decode())
     assert len(codes) == 10
     assert client.get("/portal/").status_code == 200  # the enrolling session stays in
-    return device, codes
+    return device, codes, used
 
 
 def test_off_by_default_the_password_is_enough(seller_a):
@@ -44,7 +45,7 @@ def test_off_by_default_the_password_is_enough(seller_a):
 
 
 def test_turned_on_the_login_asks_for_the_code(portal_client, seller_a):
-    device, _codes = _enrol(portal_client, seller_a)
+    device, _codes, _used = _enrol(portal_client, seller_a)
     client, response = _login(seller_a.user)
     assert response.url == "/portal/login/code/?next=%2Fportal%2F"
     for path in ("/portal/", "/portal/statement/", "/portal/api-token/", "/portal/two-factor/"):
@@ -56,8 +57,7 @@ def test_turned_on_the_login_asks_for_the_code(portal_client, seller_a):
 
 
 def test_a_wrong_or_replayed_code_keeps_the_portal_closed(portal_client, seller_a):
-    device, codes = _enrol(portal_client, seller_a)
-    used = code_for(device)  # the code that confirmed the enrolment
+    device, codes, used = _enrol(portal_client, seller_a)  # used: the code that confirmed the enrolment
     client, _ = _login(seller_a.user)
     response = _post(client, "/portal/login/code/", {"code": used})
     assert response.status_code == 400 and b"already used" in response.content
@@ -72,7 +72,7 @@ def test_a_wrong_or_replayed_code_keeps_the_portal_closed(portal_client, seller_
 
 
 def test_turning_it_off_needs_a_code(portal_client, seller_a):
-    device, codes = _enrol(portal_client, seller_a)
+    device, codes, _used = _enrol(portal_client, seller_a)
     client, _ = _login(seller_a.user)
     _post(client, "/portal/login/code/", {"code": code_for(device, ahead=1)})
     response = _post(client, "/portal/two-factor/", {"code": "12345678"})

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.contrib.auth import get_user_model
 from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -71,3 +72,32 @@ def test_without_an_authenticator_staff_enrol_first_when_required(browser, live_
     browser.find_element(By.ID, "continue").click()
     _wait(browser, expected_conditions.presence_of_element_located((By.ID, "user-tools")))
     assert browser.current_url == live_server.url + "/admin/sellers/seller/"
+
+
+def test_a_seller_turns_it_on_and_the_portal_then_asks_for_the_code(browser, live_server, make_seller):
+    seller = make_seller(name="Golestan Mobile", balance=1_000_000)
+    with_password(seller.user)
+    browser.get(live_server.url + "/portal/login/")
+    browser.find_element(By.NAME, "username").send_keys(seller.user.username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "balance")))
+    browser.get(live_server.url + "/portal/two-factor/")
+    uri = browser.find_element(By.ID, "otp-uri").get_attribute("textContent")
+    secret = parse_qs(urlparse(uri).query)["secret"][0]
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    browser.find_element(By.ID, "id_code").send_keys(f"{totp(key):06d}")
+    browser.find_element(By.ID, "confirm").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "recovery-codes")))
+    screenshot(browser, "portal-two-factor-recovery-codes")
+    browser.find_element(By.ID, "logout").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "login")))
+    browser.find_element(By.NAME, "username").send_keys(seller.user.username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "id_code")))
+    assert "/portal/login/code/" in browser.current_url
+    # The code of the next 30 s step (the one that turned it on is used), from the key the device stores.
+    browser.find_element(By.ID, "id_code").send_keys(code_for(TOTPDevice.objects.get(user=seller.user), ahead=1))
+    browser.find_element(By.ID, "verify").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "balance")))
