@@ -14,6 +14,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -111,10 +112,8 @@ class StaffAdminSite(admin.AdminSite):
             error=error,
         )
 
+    @method_decorator(require_POST)
     def cancel_view(self, request):
-        return require_POST(self._cancel)(request)
-
-    def _cancel(self, request):
         logout(request)
         return redirect(reverse("admin:login", current_app=self.name))
 

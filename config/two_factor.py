@@ -141,11 +141,6 @@ def verify(request, code: str) -> None:
     otp_login(request, device)
 
 
-def new_recovery_codes(user) -> list[str]:
-    with transaction.atomic():
-        return _new_recovery_codes(user)
-
-
 def turn_off(request, code: str) -> None:
     """A current code (or a recovery code) removes the authenticator and the recovery codes."""
     verify(request, code)

@@ -173,3 +173,12 @@ def test_production_requires_it_whatever_the_environment_says():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "required"
+
+
+def test_cancel_logs_out_of_the_second_step(boss):
+    give_authenticator(boss)
+    client, _ = _password(boss)
+    assert client.get("/admin/two-factor/cancel/").status_code == 405
+    response = client.post("/admin/two-factor/cancel/")
+    assert response.url == "/admin/login/"
+    assert client.get("/admin/two-factor/").url == "/admin/login/"  # no longer past the password
