@@ -11,6 +11,8 @@ from axes.models import AccessAttempt
 from django.apps import apps
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from procrastinate.contrib.django.admin import ProcrastinateJobAdmin
 from procrastinate.contrib.django.models import ProcrastinateJob
@@ -56,5 +58,38 @@ for label, app_name in (("axes", _("Login security")), ("knox", _("API access"))
 for model, name, plural in (
     (AuthToken, _("API token"), _("API tokens")),
     (ProcrastinateJob, _("background job"), _("background jobs")),
+):
+    model._meta.verbose_name, model._meta.verbose_name_plural = name, plural
+
+
+class AuthenticatorAdmin(admin.ModelAdmin):
+    """Staff with the permission see who enrolled which authenticator, and
+    delete a lost one (its owner then enrols again). Nobody reads or sets a
+    key here: keys are made by enrolment (config/two_factor.py), so the
+    library's key, QR code and add pages are not offered."""
+
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__username"]
+    # Never the key: whoever reads it can compute the owner's codes.
+    fields = readonly_fields = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# django-otp's own admins register only where no admin of the model is (whichever app loads first).
+for model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, AuthenticatorAdmin)
+for label, app_name in (("otp_totp", _("Authenticator apps")), ("otp_static", _("Recovery codes"))):
+    apps.get_app_config(label).verbose_name = app_name
+for model, name, plural in (
+    (TOTPDevice, _("authenticator"), _("authenticators")),
+    (StaticDevice, _("set of recovery codes"), _("sets of recovery codes")),
 ):
     model._meta.verbose_name, model._meta.verbose_name_plural = name, plural

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,3 +15,10 @@ class ConfigConfig(AppConfig):
         from config import admin_dates
 
         admin_dates.install()
+
+
+class StaffAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, its default site config.admin_site.StaffAdminSite (the second step of signing in)."""
+
+    default = False  # "config" in INSTALLED_APPS is ConfigConfig
+    default_site = "config.admin_site.StaffAdminSite"

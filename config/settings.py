@@ -10,6 +10,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config.embedded_postgres import use_database_url
 from config.logs import configure as configure_logging
@@ -25,7 +26,8 @@ SECRET_KEY = env("SECRET_KEY") if PRODUCTION else env("SECRET_KEY", default="ins
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the second step of signing in (config/admin_site.py).
+    "config.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -217,6 +219,21 @@ AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=9
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.throttling.client_address"
+
+# Two-factor sign-in (config/two_factor.py): a TOTP authenticator app after the
+# password, recovery codes for a lost phone. "required": every staff user types a
+# code (one without an authenticator enrols first) before any admin page;
+# "optional": only those who enrolled. Always required in production. Sellers
+# turn it on for the portal themselves. API tokens are not concerned.
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+STAFF_TWO_FACTOR = "required" if PRODUCTION else env("STAFF_TWO_FACTOR", default="optional")
+if STAFF_TWO_FACTOR not in ("required", "optional"):
+    raise ImproperlyConfigured("STAFF_TWO_FACTOR must be required or optional")
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Recharge platform")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recharge platform API",

@@ -14,7 +14,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.html import conditional_escape, format_html
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, get_language_bidi
 from django.utils.translation import gettext as _
@@ -23,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from callbacks.selectors import get_callback_endpoint
 from callbacks.services import delete_callback, set_callback_url
+from config import two_factor
 from config.charts import Series, bar_chart
 from config.dates import month_first
 from config.errors import ApplicationError, InvalidInput
@@ -46,6 +49,8 @@ def seller_required(view):
             return redirect_to_login(request.get_full_path(), login_url="portal:login")
         if not forms.is_seller_user(request.user):
             return render(request, "portal/forbidden.html", status=403)
+        if two_factor.code_pending(request.user):
+            return _code_page(request.get_full_path())
         return view(request, request.user.seller, *args, **kwargs)
 
     wrapper.seller_only = True  # type: ignore[attr-defined]  # read by the permission matrix test
@@ -56,10 +61,62 @@ def landing(request):
     return render(request, "portal/landing.html")
 
 
+def _code_page(following: str):
+    return redirect(f"{reverse('portal:login_code')}?{urlencode({'next': following})}")
+
+
 class LoginView(auth_views.LoginView):
     template_name = "portal/login.html"
     authentication_form = forms.PortalLoginForm
     next_page = "portal:dashboard"
+
+    def get_success_url(self):
+        # A seller who turned two-factor sign-in on types a code before any page.
+        following = super().get_success_url()
+        return _code_page(following).url if two_factor.code_pending(self.request.user) else following
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_code(request):
+    """The second step of a seller's login (only for those with an authenticator)."""
+    if not forms.is_seller_user(request.user):
+        return redirect("portal:login")
+    following = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(following, {request.get_host()}, request.is_secure()):
+        following = ""
+    if not two_factor.code_pending(request.user):
+        return redirect(following or "portal:dashboard")
+    error = ""
+    if request.method == "POST":
+        try:
+            two_factor.verify(request, request.POST.get("code", ""))
+        except two_factor.CodeRefused as refusal:
+            error = refusal.message
+        else:
+            return redirect(following or "portal:dashboard")
+    return render(request, "portal/login_code.html", {"next": following, "error": error}, status=400 if error else 200)
+
+
+@seller_required
+@require_http_methods(["GET", "POST"])
+def two_factor_settings(request, seller):
+    """A seller turns two-factor sign-in on (enrols an authenticator app) or off (with a current code)."""
+    context: dict = {"seller": seller, "enrolled": two_factor.has_device(request.user), "error": ""}
+    if request.method == "POST":
+        try:
+            if context["enrolled"]:
+                two_factor.turn_off(request, request.POST.get("code", ""))
+                messages.success(request, _("Two-factor sign-in is off."))
+                return redirect("portal:two_factor")
+            context["codes"] = two_factor.confirm_enrolment(request, request.POST.get("code", ""))
+            return render(request, "portal/two_factor.html", {**context, "enrolled": True})
+        except two_factor.CodeRefused as refusal:
+            context["error"] = refusal.message
+    if not context["enrolled"]:
+        device = two_factor.pending_device(request.user)
+        context.update(uri=device.config_url, qr=two_factor.qr_svg(device.config_url))
+    return render(request, "portal/two_factor.html", context, status=400 if context["error"] else 200)
 
 
 class LogoutView(auth_views.LogoutView):

@@ -38,8 +38,13 @@ PUBLIC_ROUTES = {
     "i18n/setlang/",
     "portal/login/",
     "portal/logout/",
+    "portal/login/code/",
     "admin/login/",
     "admin/logout/",
+    # The second step of signing in (config/admin_site.py): a code, or enrolling an authenticator.
+    "admin/two-factor/",
+    "admin/two-factor/enrol/",
+    "admin/two-factor/cancel/",
 }
 # Custom views of admins the project does not own (they cannot carry
 # `required_permission`): the ModelAdmin check each one makes.
