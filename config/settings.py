@@ -286,3 +286,7 @@ WORKER_METRICS_HOST = env("WORKER_METRICS_HOST", default="127.0.0.1")
 # Where `collectstatic` puts the static files (the image sets it and runs it at
 # build); unset, WhiteNoise serves them from the apps (WHITENOISE_USE_FINDERS).
 STATIC_ROOT = env("STATIC_ROOT", default=None)
+
+# Uploaded files (credit requests' receipts): outside the web root and never
+# served statically; credits.api's receipt view serves each to who may see it.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")

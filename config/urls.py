@@ -26,6 +26,12 @@ api = [
     path("credit-requests/<int:credit_request_id>/", credits.CreditRequestDetailView.as_view()),
     path("credit-requests/<int:credit_request_id>/approve/", credits.CreditRequestApproveView.as_view()),
     path("credit-requests/<int:credit_request_id>/reject/", credits.CreditRequestRejectView.as_view()),
+    path(
+        "credit-requests/<int:credit_request_id>/receipt/",
+        credits.CreditRequestReceiptView.as_view(),
+        name="credit_request_receipt",
+    ),
+    path("banks/", credits.BankListView.as_view()),
     path("recharges/<int:recharge_id>/", recharges.RechargeDetailView.as_view()),
     path("recharge-batches/", recharges.BatchCreateView.as_view()),
     path("recharge-batches/<int:batch_id>/", recharges.BatchDetailView.as_view()),

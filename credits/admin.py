@@ -2,11 +2,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import Promise
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -14,9 +16,9 @@ from config.admin_display import money, number
 from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
-from credits import services
+from credits import selectors, services
 from credits.errors import AlreadyDecided
-from credits.models import DECIDE_CREDIT_REQUESTS, CreditRequest
+from credits.models import DECIDE_CREDIT_REQUESTS, VIEW_CREDIT_REQUESTS, CreditRequest
 from ledger.errors import BalanceLimitExceeded
 
 # Why a decision was refused, in the page's language (the errors' own messages are the API's English).
@@ -61,7 +63,16 @@ REJECT = Decision(
 
 @admin.register(CreditRequest)
 class CreditRequestAdmin(admin.ModelAdmin):
-    list_display = [number, "seller_display", "amount_display", "status", "created_at", "decided_at", "decided_by"]
+    list_display = [
+        number,
+        "seller_display",
+        "amount_display",
+        "evidence_display",
+        "status",
+        "created_at",
+        "decided_at",
+        "decided_by",
+    ]
     list_filter = ["status"]
     list_select_related = ["seller", "decided_by"]
     search_fields = ["seller__name", "seller__user__username"]
@@ -72,7 +83,32 @@ class CreditRequestAdmin(admin.ModelAdmin):
         # A new request has no status, dates or decider to show yet (created_at would show its DatabaseDefault).
         if obj is None:
             return ["seller", "amount"]
-        return ["seller", "amount_display", "status", "created_at", "decided_at", "decided_by"]
+        return [
+            "seller",
+            "amount_display",
+            "status",
+            "created_at",
+            "decided_at",
+            "decided_by",
+            "bank",
+            "tracking_number",
+            "transferred_on",
+            "receipt_link",
+        ]
+
+    @admin.display(description=_("evidence"))
+    def evidence_display(self, credit_request):
+        # Flagged to staff: a request with no tracking number asks them to check the bank by hand.
+        if not credit_request.tracking_number:
+            return gettext("None given")
+        return f"{credit_request.get_bank_display() or '-'} {credit_request.tracking_number}"
+
+    @admin.display(description=_("receipt"))
+    def receipt_link(self, credit_request):
+        if not credit_request.receipt:
+            return gettext("None given")
+        url = reverse("admin:credits_creditrequest_receipt", args=[credit_request.pk])
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, gettext("Open the receipt"))
 
     @admin.display(description=_("seller"), ordering="seller__name")
     def seller_display(self, credit_request):
@@ -127,11 +163,21 @@ class CreditRequestAdmin(admin.ModelAdmin):
     def get_urls(self):
         approve = self.admin_site.admin_view(self.approve_view)
         reject = self.admin_site.admin_view(self.reject_view)
+        receipt = self.admin_site.admin_view(self.receipt_view)
         return [
+            path("<int:credit_request_id>/receipt/", receipt, name="credits_creditrequest_receipt"),
             path("<int:credit_request_id>/approve/", approve, name="credits_creditrequest_approve"),
             path("<int:credit_request_id>/reject/", reject, name="credits_creditrequest_reject"),
             *super().get_urls(),
         ]
+
+    @method_decorator(requires(VIEW_CREDIT_REQUESTS))
+    def receipt_view(self, request, credit_request_id):
+        """The receipt file, as the API's receipt endpoint serves it (files are not under the web root)."""
+        credit_request = get_object_or_404(CreditRequest, pk=credit_request_id)
+        if not credit_request.receipt:
+            raise Http404
+        return selectors.receipt_response(credit_request)
 
     @method_decorator(requires(DECIDE_CREDIT_REQUESTS))
     def approve_view(self, request, credit_request_id):

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -7,9 +8,17 @@ from django.utils.translation import gettext_lazy as _
 
 from config.constants import MAX_AMOUNT
 from config.formats import rials
+from credits.banks import BANK_CHOICES
 
 # Approving or rejecting a credit request, in the API and the admin alike.
 DECIDE_CREDIT_REQUESTS = "credits.decide_creditrequest"
+# Seeing every seller's requests and their receipts, in the API and the admin alike.
+VIEW_CREDIT_REQUESTS = "credits.view_creditrequest"
+
+# Receipts live under MEDIA_ROOT, which nothing serves statically: only the
+# receipt view hands one out, to staff who may see it and to its own seller.
+# No location given, so the storage follows MEDIA_ROOT (tests move it).
+receipts = FileSystemStorage()
 
 
 class CreditRequest(models.Model):
@@ -46,6 +55,11 @@ class CreditRequest(models.Model):
         related_name="+",
         verbose_name=_("decided by"),
     )
+    # The transfer's evidence, all optional (v1 clients send none); "" is none.
+    bank = models.CharField(_("bank"), max_length=32, choices=BANK_CHOICES, blank=True, default="", db_default="")
+    tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True, default="", db_default="")
+    transferred_on = models.DateField(_("transferred on"), null=True, blank=True)
+    receipt = models.FileField(_("receipt"), storage=receipts, upload_to="receipts/%Y/%m/", blank=True, default="")
 
     class Meta:
         verbose_name = _("credit request")
@@ -66,6 +80,12 @@ class CreditRequest(models.Model):
                     | (~Q(status="pending") & Q(decided_at__isnull=False, decided_by__isnull=False))
                 ),
                 name="credit_request_decision_recorded",
+            ),
+            # One bank transfer funds one approved request, whoever sends its receipt.
+            models.UniqueConstraint(
+                fields=["bank", "tracking_number"],
+                condition=Q(status="approved") & ~Q(tracking_number=""),
+                name="credit_request_receipt_approved_once",
             ),
         ]
 

@@ -1,15 +1,51 @@
+from datetime import date
+
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.core.files import File
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from credits.errors import AlreadyDecided
+from config.errors import violated_constraint
+from credits.errors import AlreadyDecided, ReceiptAlreadyUsed
 from credits.models import CreditRequest
 from ledger import services as ledger
 
+# Requests whose tracking number a new request may not reuse.
+_HOLDING_RECEIPT = [CreditRequest.Status.PENDING, CreditRequest.Status.APPROVED]
 
-def request_credit(*, seller_id: int, amount: int) -> CreditRequest:
-    """Files a pending top-up request; no money moves until staff approve it."""
-    return CreditRequest.objects.create(seller_id=seller_id, amount=amount)
+
+def request_credit(
+    *,
+    seller_id: int,
+    amount: int,
+    bank: str = "",
+    tracking_number: str = "",
+    transferred_on: date | None = None,
+    receipt: File | None = None,
+) -> CreditRequest:
+    """Files a pending top-up request, with the transfer's evidence if given;
+    no money moves until staff approve it.
+
+    A tracking number already held by a pending or approved request of the
+    same bank is refused here; two requests filed at once may both pass, and
+    the database then lets only one of them be approved.
+    """
+    if tracking_number and _receipt_held(bank=bank, tracking_number=tracking_number):
+        raise ReceiptAlreadyUsed()
+    return CreditRequest.objects.create(
+        seller_id=seller_id,
+        amount=amount,
+        bank=bank,
+        tracking_number=tracking_number,
+        transferred_on=transferred_on,
+        receipt=receipt or "",
+    )
+
+
+def _receipt_held(*, bank: str, tracking_number: str) -> bool:
+    return CreditRequest.objects.filter(
+        bank=bank, tracking_number=tracking_number, status__in=_HOLDING_RECEIPT
+    ).exists()
 
 
 def approve_credit_request(*, credit_request_id: int, decided_by: User) -> CreditRequest:
@@ -24,7 +60,13 @@ def approve_credit_request(*, credit_request_id: int, decided_by: User) -> Credi
             return credit_request
         if credit_request.status == CreditRequest.Status.REJECTED:
             raise AlreadyDecided()
-        _decide(credit_request, CreditRequest.Status.APPROVED, decided_by)
+        try:
+            with transaction.atomic():
+                _decide(credit_request, CreditRequest.Status.APPROVED, decided_by)
+        except IntegrityError as error:
+            if violated_constraint(error) == "credit_request_receipt_approved_once":
+                raise ReceiptAlreadyUsed() from error
+            raise
         ledger.post_credit(credit_request=credit_request)
         return credit_request
 

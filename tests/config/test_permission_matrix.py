@@ -83,7 +83,11 @@ def test_the_credit_request_buttons_check_what_the_list_actions_check():
         for door in DOORS
         if door.kind == "admin-page" and door.route.startswith(page)
     }
-    assert buttons == {(method, verb): decide for method in ("get", "post") for verb in ("approve", "reject")}
+    assert buttons == {
+        **{(method, verb): decide for method in ("get", "post") for verb in ("approve", "reject")},
+        # The receipt file is seen, not decided: the permission that shows the request.
+        **{(method, "receipt"): "credits.view_creditrequest" for method in ("get", "post")},
+    }
 
 
 def _admin_twins() -> set:

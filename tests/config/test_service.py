@@ -35,6 +35,9 @@ CONTRACT_PATHS = {
     "/api/v1/sellers/{seller_id}/limits/",
     "/api/v1/me/alerts/",
     "/api/v1/products/",
+    # Money in (issue 21): the banks, a credit request's receipt (its receipt_url), an adjustment's second approval.
+    "/api/v1/banks/",
+    "/api/v1/credit-requests/{credit_request_id}/receipt/",
 }
 LISTS = ["/api/v1/sellers/", "/api/v1/credit-requests/", "/api/v1/recharges/", "/api/v1/transactions/"]
 
