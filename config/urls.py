@@ -20,6 +20,10 @@ api = [
     path("sellers/", sellers.SellerListCreateView.as_view()),
     path("sellers/<int:seller_id>/", sellers.SellerDetailView.as_view()),
     path("sellers/<int:seller_id>/adjustments/", ledger.AdjustmentCreateView.as_view()),
+    path(
+        "sellers/<int:seller_id>/adjustments/<int:adjustment_id>/approve/",
+        ledger.AdjustmentApproveView.as_view(),
+    ),
     path("sellers/<int:seller_id>/commissions/", recharges.SellerCommissionsView.as_view()),
     path("sellers/<int:seller_id>/limits/", sellers.SellerLimitsView.as_view()),
     path("credit-requests/", credits.CreditRequestListCreateView.as_view()),

@@ -17,15 +17,19 @@ from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
 from credits import selectors, services
-from credits.errors import AlreadyDecided
+from credits.errors import AlreadyDecided, ReceiptAlreadyUsed
 from credits.models import DECIDE_CREDIT_REQUESTS, VIEW_CREDIT_REQUESTS, CreditRequest
-from ledger.errors import BalanceLimitExceeded
+from ledger.errors import BalanceLimitExceeded, SecondApproverRequired
 
 # Why a decision was refused, in the page's language (the errors' own messages are the API's English).
 REFUSALS = {
     AlreadyDecided: _("it was already decided the other way."),
     BalanceLimitExceeded: _("the seller's balance would pass the largest amount the ledger holds."),
+    SecondApproverRequired: _("a second, different staff member must approve it (four eyes)."),
+    ReceiptAlreadyUsed: _("its bank tracking number already funded an approved request."),
 }
+# Requests a staff member may still approve or reject.
+UNDECIDED = [CreditRequest.Status.PENDING, CreditRequest.Status.AWAITING_SECOND_APPROVAL]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class Decision:
     confirm: Promise
     question: Promise
     done: Promise
+    # Four eyes: what a first approval says (it credits nothing yet).
+    first: Promise
     refused: Promise
     counted: Promise
 
@@ -47,6 +53,7 @@ APPROVE = Decision(
     confirm=_("Yes, approve"),
     question=_("Approve %(request)s?"),
     done=_("Top-up request #%(id)s approved: %(amount)s credited to %(seller)s."),
+    first=_("Top-up request #%(id)s approved once: nothing credited yet; a second staff member must approve it."),
     refused=_("Top-up request #%(id)s was not approved: %(reason)s"),
     counted=_("%(done)s approved, %(skipped)s skipped (already decided)."),
 )
@@ -56,6 +63,7 @@ REJECT = Decision(
     confirm=_("Yes, reject"),
     question=_("Reject %(request)s?"),
     done=_("Top-up request #%(id)s rejected: nothing credited to %(seller)s."),
+    first=_("Top-up request #%(id)s rejected: nothing credited to %(seller)s."),
     refused=_("Top-up request #%(id)s was not rejected: %(reason)s"),
     counted=_("%(done)s rejected, %(skipped)s skipped (already decided)."),
 )
@@ -90,6 +98,8 @@ class CreditRequestAdmin(admin.ModelAdmin):
             "created_at",
             "decided_at",
             "decided_by",
+            "first_approved_by",
+            "first_approved_at",
             "bank",
             "tracking_number",
             "transferred_on",
@@ -144,7 +154,7 @@ class CreditRequestAdmin(admin.ModelAdmin):
     def _decide_all(self, request, queryset, decision):
         done = skipped = 0
         for credit_request in queryset.order_by("pk"):
-            if credit_request.status != CreditRequest.Status.PENDING:
+            if credit_request.status not in UNDECIDED:
                 skipped += 1
                 continue
             try:
@@ -156,7 +166,7 @@ class CreditRequestAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The page's Approve and Reject buttons, for a pending request and a user who may decide.
-        pending = CreditRequest.objects.filter(pk=object_id, status=CreditRequest.Status.PENDING).exists()
+        pending = CreditRequest.objects.filter(pk=object_id, status__in=UNDECIDED).exists()
         can_decide = pending and self.has_decide_permission(request)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_decide": can_decide})
 
@@ -191,7 +201,7 @@ class CreditRequestAdmin(admin.ModelAdmin):
         """The page's button asks first, on a page of its own; the answer's POST
         decides, once: a request decided meanwhile stays as it is."""
         credit_request = get_object_or_404(CreditRequest.objects.select_related("seller"), pk=credit_request_id)
-        if credit_request.status != CreditRequest.Status.PENDING:
+        if credit_request.status not in UNDECIDED:
             message = gettext("Top-up request #%(id)s was already decided; nothing changed.")
             self.message_user(request, message % _about(credit_request), messages.WARNING)
         elif request.POST.get("confirmed") != "yes":
@@ -202,16 +212,24 @@ class CreditRequestAdmin(admin.ModelAdmin):
 
     def _decide_one(self, request, credit_request, decision):
         try:
-            decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
+            decided = decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
         except ApplicationError as error:
             reason = REFUSALS.get(type(error), error.message)
             self.message_user(request, decision.refused % {**_about(credit_request), "reason": reason}, messages.ERROR)
         else:
-            self.message_user(request, decision.done % _about(credit_request), messages.SUCCESS)
+            waits = decided.status == CreditRequest.Status.AWAITING_SECOND_APPROVAL
+            self.message_user(
+                request, (decision.first if waits else decision.done) % _about(credit_request), messages.SUCCESS
+            )
 
     def _confirmation(self, request, credit_request, decision):
         seller = credit_request.seller
-        if decision is APPROVE:
+        if decision is APPROVE and services.first_of_two(credit_request):
+            balances, outcome = (
+                {},
+                gettext("Nothing is credited to %(seller)s yet: a second staff member must approve."),
+            )
+        elif decision is APPROVE:
             balances = {"before": rials(seller.balance), "after": rials(seller.balance + credit_request.amount)}
             outcome = gettext("The balance of %(seller)s goes from %(before)s to %(after)s.")
         else:

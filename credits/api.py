@@ -218,10 +218,22 @@ class CreditRequestApproveView(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: CreditRequestOutputSerializer, **errors(401, 403, 404, 409)},
+        responses={
+            200: CreditRequestOutputSerializer,
+            **errors(401, 403, 404),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "already_decided: it was rejected; second_approver_required: the caller approved it first "
+                    "or is its seller; receipt_already_used: its tracking number funded an approved request"
+                ),
+            ),
+        },
         description=(
             "Credits the seller once. Approving an approved request returns it and credits nothing more. "
-            "Needs the permission credits.decide_creditrequest."
+            "Four eyes: above FOUR_EYES_CREDIT_THRESHOLD the first approval answers "
+            '`"status": "awaiting_second_approval"` and credits nothing; a second, different staff member\'s '
+            "approval credits it. Needs the permission credits.decide_creditrequest."
         ),
     )
     def post(self, request, credit_request_id):

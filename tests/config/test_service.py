@@ -38,6 +38,7 @@ CONTRACT_PATHS = {
     # Money in (issue 21): the banks, a credit request's receipt (its receipt_url), an adjustment's second approval.
     "/api/v1/banks/",
     "/api/v1/credit-requests/{credit_request_id}/receipt/",
+    "/api/v1/sellers/{seller_id}/adjustments/{adjustment_id}/approve/",
 }
 LISTS = ["/api/v1/sellers/", "/api/v1/credit-requests/", "/api/v1/recharges/", "/api/v1/transactions/"]
 
