@@ -42,3 +42,4 @@ BANKS = [
 ]
 
 BANK_CHOICES = [(bank.code, bank.name) for bank in BANKS]
+BANKS_BY_CODE = {bank.code: bank for bank in BANKS}

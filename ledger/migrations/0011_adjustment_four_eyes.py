@@ -4,35 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-FROZEN = r"""
--- An applied adjustment never changes (its entry is posted); one waiting for
--- its second approval may only become applied, with nothing else changed.
-CREATE FUNCTION adjustment_frozen_once_applied() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF OLD.status = 'applied' AND NEW IS DISTINCT FROM OLD
-       OR NEW.seller_id IS DISTINCT FROM OLD.seller_id
-       OR NEW.amount IS DISTINCT FROM OLD.amount
-       OR NEW.reason IS DISTINCT FROM OLD.reason
-       OR NEW.created_by_id IS DISTINCT FROM OLD.created_by_id
-       OR NEW.created_at IS DISTINCT FROM OLD.created_at
-       OR NEW.status = 'applied' AND NEW.approved_by_id IS NULL AND OLD.status <> 'applied' THEN
-        RAISE EXCEPTION 'adjustment % is %; it cannot change', OLD.id, OLD.status
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'adjustment_frozen_once_applied';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-CREATE TRIGGER adjustment_frozen_once_applied
-BEFORE UPDATE ON ledger_balanceadjustment
-FOR EACH ROW EXECUTE FUNCTION adjustment_frozen_once_applied();
-"""
-
-FROZEN_REVERSE = """
-DROP TRIGGER adjustment_frozen_once_applied ON ledger_balanceadjustment;
-DROP FUNCTION adjustment_frozen_once_applied();
-"""
+from config.sql import run_sql_file
 
 
 class Migration(migrations.Migration):
@@ -94,5 +66,5 @@ class Migration(migrations.Migration):
                 name="adjustment_second_approver_differs",
             ),
         ),
-        migrations.RunSQL(FROZEN, FROZEN_REVERSE),
+        run_sql_file(__file__),
     ]
