@@ -123,7 +123,7 @@ class CreditRequestListCreateView(generics.ListAPIView):
         """The same as a form (multipart/form-data), with the receipt file:
         a form's fields are all strings, so the amount is read from one."""
 
-        amount = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT)
+        amount = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT)  # type: ignore[assignment]
         receipt = ReceiptField(required=False)
 
     class CreditRequestFilterSerializer(serializers.Serializer):

@@ -24,7 +24,7 @@ def get_credit_request(*, credit_request_id: int, seller_id: int | None) -> Cred
 def receipt_response(credit_request: CreditRequest) -> FileResponse:
     """The request's receipt file, with the type its name records (given by
     its content when it was stored); the caller has checked who may see it."""
-    extension = credit_request.receipt.name.rsplit(".", 1)[-1]
+    extension = str(credit_request.receipt.name).rsplit(".", 1)[-1]
     kind = filetype.get_type(ext=extension)
     response = FileResponse(credit_request.receipt.open("rb"), content_type=kind.mime if kind else None)
     response["Content-Disposition"] = f'inline; filename="receipt-{credit_request.pk}.{extension}"'

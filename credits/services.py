@@ -27,7 +27,7 @@ def request_credit(
     bank: str = "",
     tracking_number: str = "",
     transferred_on: date | None = None,
-    receipt: File | None = None,
+    receipt: "File[bytes] | None" = None,
 ) -> CreditRequest:
     """Files a pending top-up request, with the transfer's evidence if given;
     no money moves until staff approve it.

@@ -1,3 +1,5 @@
+from typing import cast
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -82,22 +84,28 @@ class AdjustmentOutputSerializer(serializers.Serializer):
     amount = serializers.IntegerField()
     reason = serializers.CharField()
     balance_after = serializers.IntegerField(allow_null=True, help_text="null while it waits for a second approval.")
-    status = serializers.ChoiceField(choices=BalanceAdjustment.Status.choices)
+    status = serializers.ChoiceField(
+        choices=BalanceAdjustment.Status.choices,
+        required=False,
+        help_text="Only on an adjustment above FOUR_EYES_ADJUSTMENT_THRESHOLD (four eyes).",
+    )
 
 
 def adjustment_body(result: LedgerEntry | BalanceAdjustment) -> dict:
     """An applied adjustment (its ledger entry) or one that waits for its second approval."""
-    if isinstance(result, LedgerEntry):
-        adjustment, balance_after = result.adjustment, result.balance_after
-    else:
+    if isinstance(result, BalanceAdjustment):
         adjustment, balance_after = result, None
+    else:
+        adjustment, balance_after = cast(BalanceAdjustment, result.adjustment), result.balance_after
     body = {
         "id": adjustment.pk,
         "amount": adjustment.amount,
         "reason": adjustment.reason,
         "balance_after": balance_after,
-        "status": adjustment.status,
     }
+    # v1's body is unchanged: only an adjustment that took four eyes says its status.
+    if adjustment.status == BalanceAdjustment.Status.AWAITING_SECOND_APPROVAL or adjustment.approved_by_id:
+        body["status"] = adjustment.status
     return AdjustmentOutputSerializer(body).data
 
 
