@@ -268,6 +268,7 @@ def _fill(route: str, model_admin, world) -> str:
         "object_id": model_admin.model._default_manager.order_by("-pk").first().pk if model_admin else None,
         "seller_id": world.pk,
         "credit_request_id": world.credit_requests.order_by("-pk").first().pk,
+        "adjustment_id": world.adjustments.order_by("-pk").first().pk,
         "recharge_id": recharge.pk,
         "batch_id": world.recharges.exclude(batch=None).first().batch_id,
         "content_type_id": ContentType.objects.get_for_model(Seller).pk,
