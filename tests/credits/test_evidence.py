@@ -14,7 +14,7 @@ from ledger.models import LedgerEntry
 from tests.helpers.api import API, assert_error, nothing_written, post
 from tests.helpers.books import assert_books_balance, balance_of
 from tests.helpers.sellers import client_for
-from tests.helpers.workers import outcomes, run_in_threads
+from tests.helpers.workers import outcomes, run_in_processes, run_in_threads
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 32
@@ -196,14 +196,15 @@ def test_idempotent_multipart_replays_the_same_request(client_a):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_requests_with_one_receipt_approved_at_once_credit_once(make_seller, staff_user):
+@pytest.mark.parametrize("run", [run_in_threads, run_in_processes], ids=["threads", "processes"])
+def test_two_requests_with_one_receipt_approved_at_once_credit_once(make_seller, staff_user, run):
     seller_a, seller_b = make_seller(), make_seller()
     first = request_credit(seller_id=seller_a.pk, amount=300_000, bank="saderat", tracking_number="RACE-1")
     # The second was filed at the same moment as the first, so both are pending.
     second = CreditRequest.objects.create(seller=seller_b, amount=300_000, bank="saderat", tracking_number="RACE-1")
     calls = [("approve", {"credit_request_ids": [pk], "staff_id": staff_user.pk}) for pk in (first.pk, second.pk)]
 
-    answers = outcomes(run_in_threads(calls))
+    answers = outcomes(run(calls))
 
     assert sorted(answer["status"] for answer in answers) == [200, 409]
     assert [answer["code"] for answer in answers if answer["status"] == 409] == ["receipt_already_used"]

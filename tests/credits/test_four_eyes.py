@@ -15,6 +15,7 @@ from django.test import Client
 from credits.models import CreditRequest
 from credits.services import approve_credit_request, request_credit
 from ledger.models import BalanceAdjustment, LedgerEntry
+from ledger.services import adjust_balance
 from tests.helpers.api import API, assert_error, nothing_written, post
 from tests.helpers.books import assert_books_balance, balance_of
 from tests.helpers.sellers import client_for
@@ -343,4 +344,24 @@ def test_two_approvers_at_once_credit_exactly_once(settings, make_seller, alread
     assert credits_of(credit_request.pk) == 1
     assert balance_of(seller.pk) == START + BIG
     assert sum(LedgerEntry.objects.filter(seller=seller).values_list("amount", flat=True)) == START + BIG
+    assert_books_balance(seller.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_second_approvers_of_one_adjustment_at_once_post_it_once(settings, make_seller):
+    seller = make_seller(balance=START)
+    settings.FOUR_EYES_ADJUSTMENT_THRESHOLD = THRESHOLD
+    maker, *approvers = make_staff(), make_staff(), make_staff()
+    waiting = adjust_balance(seller_id=seller.pk, amount=-BIG, reason="chargeback", created_by=maker)
+    assert isinstance(waiting, BalanceAdjustment) and balance_of(seller.pk) == START
+    call = {"seller_id": seller.pk, "adjustment_ids": [waiting.pk]}
+    calls = [("approve_adjustments", {**call, "staff_id": user.pk}) for user in approvers]
+
+    answers = outcomes(run_in_threads(calls))
+
+    assert [answer["status"] for answer in answers] == [201, 201]
+    assert len({answer["entry_id"] for answer in answers}) == 1
+    assert LedgerEntry.objects.filter(adjustment=waiting).count() == 1
+    assert balance_of(seller.pk) == START - BIG
+    assert BalanceAdjustment.objects.get(pk=waiting.pk).approved_by_id in {user.pk for user in approvers}
     assert_books_balance(seller.pk)
