@@ -64,7 +64,9 @@ def approve_credit_request(*, credit_request_id: int, decided_by: User) -> Credi
     request, then (in the ledger) the seller: the project's one lock order.
     """
     with transaction.atomic(durable=True):
-        credit_request = CreditRequest.objects.select_for_update().select_related("seller").get(pk=credit_request_id)
+        # of=("self",): the seller row is read, not locked here; the ledger locks it next.
+        requests = CreditRequest.objects.select_for_update(of=("self",)).select_related("seller")
+        credit_request = requests.get(pk=credit_request_id)
         if credit_request.status == CreditRequest.Status.APPROVED:
             return credit_request
         if credit_request.status == CreditRequest.Status.REJECTED:

@@ -153,7 +153,8 @@ def approve_adjustment(*, seller_id: int, adjustment_id: int, approved_by: User)
     adjustment returns its entry. Locks the adjustment, then the seller.
     """
     with transaction.atomic(durable=True):
-        waiting = BalanceAdjustment.objects.select_for_update().select_related("seller")
+        # of=("self",): the seller row is read, not locked here; _post locks it next.
+        waiting = BalanceAdjustment.objects.select_for_update(of=("self",)).select_related("seller")
         adjustment = get_object_or_404(waiting, pk=adjustment_id, seller_id=seller_id)
         if adjustment.status == BalanceAdjustment.Status.APPLIED:
             return LedgerEntry.objects.get(adjustment=adjustment)
