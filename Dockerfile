@@ -21,10 +21,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     DJANGO_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000 \
-    STATIC_ROOT=/app/staticfiles
-# /data: the simulator's volume, writable by the non-root user.
+    STATIC_ROOT=/app/staticfiles \
+    MEDIA_ROOT=/media
+# /data: the simulator's volume; /media: credit requests' receipts (never
+# served statically); both writable by the non-root user.
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin app \
-    && mkdir /data && chown app /data
+    && mkdir /data /media && chown app /data /media
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY --chown=root:root . /app

@@ -309,3 +309,13 @@ WORKER_METRICS_HOST = env("WORKER_METRICS_HOST", default="127.0.0.1")
 # Where `collectstatic` puts the static files (the image sets it and runs it at
 # build); unset, WhiteNoise serves them from the apps (WHITENOISE_USE_FINDERS).
 STATIC_ROOT = env("STATIC_ROOT", default=None)
+
+# Four eyes: approving a credit request of more than FOUR_EYES_CREDIT_THRESHOLD
+# rials, or an adjustment of more than FOUR_EYES_ADJUSTMENT_THRESHOLD (either
+# sign), takes two different staff members; unset, one approval does (v1).
+FOUR_EYES_CREDIT_THRESHOLD = env.int("FOUR_EYES_CREDIT_THRESHOLD", default=None)
+FOUR_EYES_ADJUSTMENT_THRESHOLD = env.int("FOUR_EYES_ADJUSTMENT_THRESHOLD", default=None)
+
+# Uploaded files (credit requests' receipts): outside the web root and never
+# served statically; credits.api's receipt view serves each to who may see it.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")

@@ -2,28 +2,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import Promise
-from django.utils.translation import gettext
+from django.utils.html import format_html
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from config.admin_display import money, number
 from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
-from credits import services
-from credits.errors import AlreadyDecided
-from credits.models import DECIDE_CREDIT_REQUESTS, CreditRequest
-from ledger.errors import BalanceLimitExceeded
+from credits import selectors, services
+from credits.banks import BANKS_BY_CODE
+from credits.errors import AlreadyDecided, ReceiptAlreadyUsed
+from credits.models import DECIDE_CREDIT_REQUESTS, VIEW_CREDIT_REQUESTS, CreditRequest
+from ledger.errors import BalanceLimitExceeded, SecondApproverRequired
 
 # Why a decision was refused, in the page's language (the errors' own messages are the API's English).
 REFUSALS = {
     AlreadyDecided: _("it was already decided the other way."),
     BalanceLimitExceeded: _("the seller's balance would pass the largest amount the ledger holds."),
+    SecondApproverRequired: _("a second, different staff member must approve it (four eyes)."),
+    ReceiptAlreadyUsed: _("its bank tracking number already funded an approved request."),
 }
+# Requests a staff member may still approve or reject.
+UNDECIDED = [CreditRequest.Status.PENDING, CreditRequest.Status.AWAITING_SECOND_APPROVAL]
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,8 @@ class Decision:
     confirm: Promise
     question: Promise
     done: Promise
+    # Four eyes: what a first approval says (it credits nothing yet).
+    first: Promise
     refused: Promise
     counted: Promise
 
@@ -45,6 +54,7 @@ APPROVE = Decision(
     confirm=_("Yes, approve"),
     question=_("Approve %(request)s?"),
     done=_("Top-up request #%(id)s approved: %(amount)s credited to %(seller)s."),
+    first=_("Top-up request #%(id)s approved once: nothing credited yet; a second staff member must approve it."),
     refused=_("Top-up request #%(id)s was not approved: %(reason)s"),
     counted=_("%(done)s approved, %(skipped)s skipped (already decided)."),
 )
@@ -54,6 +64,7 @@ REJECT = Decision(
     confirm=_("Yes, reject"),
     question=_("Reject %(request)s?"),
     done=_("Top-up request #%(id)s rejected: nothing credited to %(seller)s."),
+    first=_("Top-up request #%(id)s rejected: nothing credited to %(seller)s."),
     refused=_("Top-up request #%(id)s was not rejected: %(reason)s"),
     counted=_("%(done)s rejected, %(skipped)s skipped (already decided)."),
 )
@@ -61,7 +72,16 @@ REJECT = Decision(
 
 @admin.register(CreditRequest)
 class CreditRequestAdmin(admin.ModelAdmin):
-    list_display = [number, "seller_display", "amount_display", "status", "created_at", "decided_at", "decided_by"]
+    list_display = [
+        number,
+        "seller_display",
+        "amount_display",
+        "evidence_display",
+        "status",
+        "created_at",
+        "decided_at",
+        "decided_by",
+    ]
     list_filter = ["status"]
     list_select_related = ["seller", "decided_by"]
     search_fields = ["seller__name", "seller__user__username"]
@@ -72,7 +92,38 @@ class CreditRequestAdmin(admin.ModelAdmin):
         # A new request has no status, dates or decider to show yet (created_at would show its DatabaseDefault).
         if obj is None:
             return ["seller", "amount"]
-        return ["seller", "amount_display", "status", "created_at", "decided_at", "decided_by"]
+        return [
+            "seller",
+            "amount_display",
+            "status",
+            "created_at",
+            "decided_at",
+            "decided_by",
+            "first_approved_by",
+            "first_approved_at",
+            "bank_display",
+            "tracking_number",
+            "transferred_on",
+            "receipt_link",
+        ]
+
+    @admin.display(description=_("evidence"))
+    def evidence_display(self, credit_request):
+        # Flagged to staff: a request with no tracking number asks them to check the bank by hand.
+        if not credit_request.tracking_number:
+            return gettext("None given")
+        return f"{_bank_name(credit_request.bank) or '-'} {credit_request.tracking_number}"
+
+    @admin.display(description=_("bank"))
+    def bank_display(self, credit_request):
+        return _bank_name(credit_request.bank) or "-"
+
+    @admin.display(description=_("receipt"))
+    def receipt_link(self, credit_request):
+        if not credit_request.receipt:
+            return gettext("None given")
+        url = reverse("admin:credits_creditrequest_receipt", args=[credit_request.pk])
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, gettext("Open the receipt"))
 
     @admin.display(description=_("seller"), ordering="seller__name")
     def seller_display(self, credit_request):
@@ -108,7 +159,7 @@ class CreditRequestAdmin(admin.ModelAdmin):
     def _decide_all(self, request, queryset, decision):
         done = skipped = 0
         for credit_request in queryset.order_by("pk"):
-            if credit_request.status != CreditRequest.Status.PENDING:
+            if credit_request.status not in UNDECIDED:
                 skipped += 1
                 continue
             try:
@@ -120,18 +171,28 @@ class CreditRequestAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The page's Approve and Reject buttons, for a pending request and a user who may decide.
-        pending = CreditRequest.objects.filter(pk=object_id, status=CreditRequest.Status.PENDING).exists()
+        pending = CreditRequest.objects.filter(pk=object_id, status__in=UNDECIDED).exists()
         can_decide = pending and self.has_decide_permission(request)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_decide": can_decide})
 
     def get_urls(self):
         approve = self.admin_site.admin_view(self.approve_view)
         reject = self.admin_site.admin_view(self.reject_view)
+        receipt = self.admin_site.admin_view(self.receipt_view)
         return [
+            path("<int:credit_request_id>/receipt/", receipt, name="credits_creditrequest_receipt"),
             path("<int:credit_request_id>/approve/", approve, name="credits_creditrequest_approve"),
             path("<int:credit_request_id>/reject/", reject, name="credits_creditrequest_reject"),
             *super().get_urls(),
         ]
+
+    @method_decorator(requires(VIEW_CREDIT_REQUESTS))
+    def receipt_view(self, request, credit_request_id):
+        """The receipt file, as the API's receipt endpoint serves it (files are not under the web root)."""
+        credit_request = get_object_or_404(CreditRequest, pk=credit_request_id)
+        if not credit_request.receipt:
+            raise Http404
+        return selectors.receipt_response(credit_request)
 
     @method_decorator(requires(DECIDE_CREDIT_REQUESTS))
     def approve_view(self, request, credit_request_id):
@@ -145,7 +206,7 @@ class CreditRequestAdmin(admin.ModelAdmin):
         """The page's button asks first, on a page of its own; the answer's POST
         decides, once: a request decided meanwhile stays as it is."""
         credit_request = get_object_or_404(CreditRequest.objects.select_related("seller"), pk=credit_request_id)
-        if credit_request.status != CreditRequest.Status.PENDING:
+        if credit_request.status not in UNDECIDED:
             message = gettext("Top-up request #%(id)s was already decided; nothing changed.")
             self.message_user(request, message % _about(credit_request), messages.WARNING)
         elif request.POST.get("confirmed") != "yes":
@@ -156,16 +217,24 @@ class CreditRequestAdmin(admin.ModelAdmin):
 
     def _decide_one(self, request, credit_request, decision):
         try:
-            decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
+            decided = decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
         except ApplicationError as error:
             reason = REFUSALS.get(type(error), error.message)
             self.message_user(request, decision.refused % {**_about(credit_request), "reason": reason}, messages.ERROR)
         else:
-            self.message_user(request, decision.done % _about(credit_request), messages.SUCCESS)
+            waits = decided.status == CreditRequest.Status.AWAITING_SECOND_APPROVAL
+            self.message_user(
+                request, (decision.first if waits else decision.done) % _about(credit_request), messages.SUCCESS
+            )
 
     def _confirmation(self, request, credit_request, decision):
         seller = credit_request.seller
-        if decision is APPROVE:
+        if decision is APPROVE and services.first_of_two(credit_request):
+            balances, outcome = (
+                {},
+                gettext("Nothing is credited to %(seller)s yet: a second staff member must approve."),
+            )
+        elif decision is APPROVE:
             balances = {"before": rials(seller.balance), "after": rials(seller.balance + credit_request.amount)}
             outcome = gettext("The balance of %(seller)s goes from %(before)s to %(after)s.")
         else:
@@ -179,6 +248,14 @@ class CreditRequestAdmin(admin.ModelAdmin):
             "outcome": outcome % {"seller": seller.name, **balances},
         }
         return TemplateResponse(request, "admin/credits/creditrequest/decide.html", context)
+
+
+def _bank_name(code: str) -> str:
+    """The bank's name in the page's language (Persian pages name no bank in English)."""
+    bank = BANKS_BY_CODE.get(code)
+    if bank is None:
+        return ""
+    return bank.name_fa if get_language().startswith("fa") else bank.name
 
 
 def _about(credit_request) -> dict:

@@ -10,7 +10,7 @@ from config.admin_display import money, national_number, number, seller
 from config.errors import ApplicationError
 from config.formats import rials
 from ledger import services
-from ledger.errors import BalanceLimitExceeded, InsufficientBalance
+from ledger.errors import BalanceLimitExceeded, InsufficientBalance, SecondApproverRequired
 from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.models import Seller
 
@@ -107,9 +107,12 @@ class BalanceAdjustmentForm(forms.ModelForm):
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(admin.ModelAdmin):
     form = BalanceAdjustmentForm
-    list_display = [number, "seller", "signed_amount", "reason", "created_by", "created_at"]
+    list_display = [number, "seller", "signed_amount", "reason", "status", "created_by", "approved_by", "created_at"]
+    list_filter = ["status"]
     raw_id_fields = ["seller"]
     fields = ["seller", "amount", "reason"]
+    # The second approval (four eyes) needs what making one needs, as in the API.
+    actions = ["approve_selected"]
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -131,10 +134,31 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
-        entry = services.adjust_balance(
+        result = services.adjust_balance(
             seller_id=obj.seller_id, amount=obj.amount, reason=obj.reason, created_by=request.user
         )
-        obj.pk = entry.adjustment_id
+        if isinstance(result, BalanceAdjustment):
+            obj.pk = result.pk
+            message = gettext("Adjustment #%(id)s posts nothing yet: a second staff member must approve it.")
+            self.message_user(request, message % {"id": result.pk}, messages.WARNING)
+        else:
+            obj.pk = result.adjustment_id
+
+    @admin.action(description=_("Approve selected adjustments (second approval)"), permissions=["add"])
+    def approve_selected(self, request, queryset):
+        waiting = queryset.filter(status=BalanceAdjustment.Status.AWAITING_SECOND_APPROVAL).order_by("pk")
+        done = refused = 0
+        for adjustment in waiting:
+            try:
+                services.approve_adjustment(
+                    seller_id=adjustment.seller_id, adjustment_id=adjustment.pk, approved_by=request.user
+                )
+                done += 1
+            except ApplicationError as error:
+                refused += 1
+                self.message_user(request, f"#{adjustment.pk}: {_refusal(error)}", messages.ERROR)
+        message = gettext("%(done)s adjustments applied, %(refused)s refused.")
+        self.message_user(request, message % {"done": done, "refused": refused}, messages.SUCCESS)
 
 
 def _refusal(error: ApplicationError) -> str:
@@ -149,4 +173,6 @@ def _refusal(error: ApplicationError) -> str:
         return gettext(
             "Refused: This credit would take the balance past the largest amount the ledger holds; nothing was written."
         )
+    if isinstance(error, SecondApproverRequired):
+        return gettext("Refused: a second, different staff member must approve it (four eyes).")
     return gettext("Refused: %(reason)s") % {"reason": error.message}

@@ -1,3 +1,5 @@
+from typing import cast
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -20,7 +22,7 @@ from config.routers import listing_on_replica
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
 from idempotency.services import request_hash, run_idempotent
 from ledger import selectors, services
-from ledger.models import LedgerEntry
+from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.selectors import get_seller
 
 _REFERENCES = [
@@ -77,6 +79,63 @@ class TransactionListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+class AdjustmentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount = serializers.IntegerField()
+    reason = serializers.CharField()
+    balance_after = serializers.IntegerField(allow_null=True, help_text="null while it waits for a second approval.")
+    status = serializers.ChoiceField(
+        choices=BalanceAdjustment.Status.choices,
+        required=False,
+        help_text="Only on an adjustment above FOUR_EYES_ADJUSTMENT_THRESHOLD (four eyes).",
+    )
+
+
+def adjustment_body(result: LedgerEntry | BalanceAdjustment) -> dict:
+    """An applied adjustment (its ledger entry) or one that waits for its second approval."""
+    if isinstance(result, BalanceAdjustment):
+        adjustment, balance_after = result, None
+    else:
+        adjustment, balance_after = cast(BalanceAdjustment, result.adjustment), result.balance_after
+    body = {
+        "id": adjustment.pk,
+        "amount": adjustment.amount,
+        "reason": adjustment.reason,
+        "balance_after": balance_after,
+    }
+    # v1's body is unchanged: only an adjustment that took four eyes says its status.
+    if adjustment.status == BalanceAdjustment.Status.AWAITING_SECOND_APPROVAL or adjustment.approved_by_id:
+        body["status"] = adjustment.status
+    return AdjustmentOutputSerializer(body).data
+
+
+SECOND_APPROVER_REQUIRED = OpenApiResponse(
+    ErrorSerializer,
+    description="second_approver_required: the caller made it (or is the seller); another staff member must approve",
+)
+
+
+class AdjustmentApproveView(APIView):
+    permission_classes = [staff_with("ledger.add_balanceadjustment")]
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: AdjustmentOutputSerializer,
+            402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
+            409: SECOND_APPROVER_REQUIRED,
+            **errors(401, 403, 404),
+        },
+        description=(
+            "The second approval of an adjustment that waits for one (four eyes): a different staff member "
+            "with ledger.add_balanceadjustment applies it, once. Approving an applied adjustment returns it."
+        ),
+    )
+    def post(self, request, seller_id, adjustment_id):
+        entry = services.approve_adjustment(seller_id=seller_id, adjustment_id=adjustment_id, approved_by=request.user)
+        return Response(adjustment_body(entry), status=status.HTTP_201_CREATED)
+
+
 class AdjustmentCreateView(APIView):
     permission_classes = [staff_with("ledger.add_balanceadjustment")]
 
@@ -89,14 +148,13 @@ class AdjustmentCreateView(APIView):
                 raise serializers.ValidationError("An adjustment may not be 0.")
             return value
 
-    class AdjustmentOutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField(source="adjustment_id")
-        amount = serializers.IntegerField()
-        reason = serializers.CharField(source="adjustment.reason")
-        balance_after = serializers.IntegerField()
-
     @extend_schema(
         request=AdjustmentInputSerializer,
+        description=(
+            "Above FOUR_EYES_ADJUSTMENT_THRESHOLD (either sign) the adjustment posts nothing: 201 with "
+            '`"status": "awaiting_second_approval"` and `balance_after` null, until a second, different staff '
+            "member approves it (POST .../adjustments/{adjustment_id}/approve/)."
+        ),
         responses={
             201: AdjustmentOutputSerializer,
             402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
@@ -113,8 +171,8 @@ class AdjustmentCreateView(APIView):
         seller = get_seller(seller_id=seller_id)
 
         def adjust():
-            entry = services.adjust_balance(seller_id=seller.pk, created_by=request.user, **data)
-            return status.HTTP_201_CREATED, self.AdjustmentOutputSerializer(entry).data
+            result = services.adjust_balance(seller_id=seller.pk, created_by=request.user, **data)
+            return status.HTTP_201_CREATED, adjustment_body(result)
 
         key = idempotency_key(request)
         if key is None:

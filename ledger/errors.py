@@ -39,3 +39,13 @@ class LimitExceeded(ApplicationError):
     code = "limit_exceeded"
     message = "This sale would pass one of your limits; nothing was charged."
     replayed_with_key = True
+
+
+class SecondApproverRequired(ApplicationError):
+    """Raised under four eyes when the staff member who approved first (or who
+    made the adjustment) approves again, or when a seller's own user approves
+    its request: a second, different staff member must."""
+
+    status_code = 409
+    code = "second_approver_required"
+    message = "A second, different staff member must approve this."

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -10,7 +10,15 @@ from config.formats import rials
 
 
 class BalanceAdjustment(models.Model):
-    """A signed correction of a seller's balance made by staff, with a reason."""
+    """A signed correction of a seller's balance made by staff, with a reason.
+
+    Above FOUR_EYES_ADJUSTMENT_THRESHOLD it waits, posting nothing, until a
+    second staff member approves it (`approved_by`); it posts at most once
+    (the ledger's one entry per adjustment)."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", _("Applied")
+        AWAITING_SECOND_APPROVAL = "awaiting_second_approval", _("Awaiting a second approval")
 
     seller = models.ForeignKey(
         "sellers.Seller", on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("seller")
@@ -21,6 +29,18 @@ class BalanceAdjustment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
     )
     created_at = models.DateTimeField(_("created at"), db_default=Now())
+    status = models.CharField(
+        _("status"), max_length=24, choices=Status.choices, default=Status.APPLIED, db_default=Status.APPLIED
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("second approver"),
+    )
+    approved_at = models.DateTimeField(_("second approved at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("balance adjustment")
@@ -31,6 +51,18 @@ class BalanceAdjustment(models.Model):
                 name="adjustment_amount_non_zero_in_range",
             ),
             models.CheckConstraint(condition=~Q(reason=""), name="adjustment_reason_not_empty"),
+            models.CheckConstraint(
+                condition=Q(status__in=["applied", "awaiting_second_approval"]), name="adjustment_status_valid"
+            ),
+            # A second approval is recorded whole, only on an applied adjustment, by somebody else.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True, approved_at__isnull=True)
+                | (
+                    Q(status="applied", approved_by__isnull=False, approved_at__isnull=False)
+                    & ~Q(approved_by=F("created_by"))
+                ),
+                name="adjustment_second_approver_differs",
+            ),
         ]
 
     def __str__(self):

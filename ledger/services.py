@@ -45,10 +45,12 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from config.errors import violated_constraint
 from config.metrics import count_posting
-from ledger.errors import AlreadyPosted, BalanceLimitExceeded, InsufficientBalance
+from ledger.errors import AlreadyPosted, BalanceLimitExceeded, InsufficientBalance, SecondApproverRequired
 from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.models import Seller
 
@@ -116,8 +118,11 @@ def post_credit(*, credit_request: CreditSource) -> LedgerEntry:
     )
 
 
-def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by: User) -> LedgerEntry:
+def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by: User) -> LedgerEntry | BalanceAdjustment:
     """Applies a staff correction; a negative one may not overdraw the balance.
+    Returns its ledger entry; above FOUR_EYES_ADJUSTMENT_THRESHOLD (either
+    sign) it posts nothing and returns the adjustment, waiting for a second
+    staff member (`approve_adjustment`).
 
     Not durable, so that it can run nested in the transaction that records its
     Idempotency-Key (idempotency.services.run_idempotent); callers without a
@@ -125,11 +130,43 @@ def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by: User
     its own. The adjustment row goes in before the seller lock: see the
     module docstring on deferred foreign keys.
     """
+    threshold = settings.FOUR_EYES_ADJUSTMENT_THRESHOLD
+    if threshold is not None and abs(amount) > threshold:
+        return BalanceAdjustment.objects.create(
+            seller_id=seller_id,
+            amount=amount,
+            reason=reason,
+            created_by=created_by,
+            status=BalanceAdjustment.Status.AWAITING_SECOND_APPROVAL,
+        )
     with transaction.atomic():
         adjustment = BalanceAdjustment.objects.create(
             seller_id=seller_id, amount=amount, reason=reason, created_by=created_by
         )
         return _post(seller_id=seller_id, amount=amount, kind=LedgerEntry.Kind.ADJUSTMENT, adjustment=adjustment)
+
+
+def approve_adjustment(*, seller_id: int, adjustment_id: int, approved_by: User) -> LedgerEntry:
+    """The second approval of an adjustment that waits for one: posts it, once.
+
+    Whoever made it, or the seller's own user, may not; approving an applied
+    adjustment returns its entry. Locks the adjustment, then the seller.
+    """
+    with transaction.atomic(durable=True):
+        # of=("self",): the seller row is read, not locked here; _post locks it next.
+        waiting = BalanceAdjustment.objects.select_for_update(of=("self",)).select_related("seller")
+        adjustment = get_object_or_404(waiting, pk=adjustment_id, seller_id=seller_id)
+        if adjustment.status == BalanceAdjustment.Status.APPLIED:
+            return LedgerEntry.objects.get(adjustment=adjustment)
+        if approved_by.pk in (adjustment.created_by_id, adjustment.seller.user_id):
+            raise SecondApproverRequired()
+        adjustment.status = BalanceAdjustment.Status.APPLIED
+        adjustment.approved_by = approved_by
+        adjustment.approved_at = timezone.now()
+        adjustment.save(update_fields=["status", "approved_by", "approved_at"])
+        return _post(
+            seller_id=seller_id, amount=adjustment.amount, kind=LedgerEntry.Kind.ADJUSTMENT, adjustment=adjustment
+        )
 
 
 def post_refund(*, recharge: RefundSource) -> LedgerEntry:

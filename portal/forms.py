@@ -25,7 +25,12 @@ KIND_LABELS = {
     "refund": _("refund"),
     "commission": _("commission"),
 }
-STATUS_LABELS = {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected")}
+STATUS_LABELS = {
+    "pending": _("pending"),
+    "awaiting_second_approval": _("awaiting a second approval"),
+    "approved": _("approved"),
+    "rejected": _("rejected"),
+}
 DELIVERY_LABELS = {"pending": _("pending"), "successful": _("successful"), "failed": _("failed")}
 
 

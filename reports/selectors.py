@@ -260,8 +260,22 @@ def top_sellers(*, since: date, limit: int = TOP_SELLERS) -> list[dict]:
 
 
 def pending_credit_requests() -> dict:
-    waiting = credit_request_list(seller_id=None, status=CreditRequest.Status.PENDING)
-    return waiting.aggregate(count=Count("pk"), amount=Coalesce(Sum("amount"), Value(0)))
+    """Requests waiting for a first approval (count, amount) and, apart, those
+    waiting for a second one (four eyes: `second`, `second_amount`)."""
+    first = Q(status=CreditRequest.Status.PENDING)
+    second = Q(status=CreditRequest.Status.AWAITING_SECOND_APPROVAL)
+    totals = credit_request_list(seller_id=None).aggregate(
+        first_count=Count("pk", filter=first),
+        first_amount=Coalesce(Sum("amount", filter=first), Value(0)),
+        second_count=Count("pk", filter=second),
+        second_amount=Coalesce(Sum("amount", filter=second), Value(0)),
+    )
+    return {
+        "count": totals["first_count"],
+        "amount": totals["first_amount"],
+        "second": totals["second_count"],
+        "second_amount": totals["second_amount"],
+    }
 
 
 def delivery_overview(*, since: date, now: datetime) -> dict:

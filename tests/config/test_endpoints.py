@@ -72,8 +72,10 @@ def test_request_credit_then_read_it(client_a):
     response = post(client_a, f"{API}/credit-requests/", {"amount": 1_000_000})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"id", "amount", "status", "created_at", "decided_at", "seller"}
+    evidence = {"bank", "tracking_number", "transferred_on", "receipt_url"}  # issue 21: null when not given
+    assert set(body) == {"id", "amount", "status", "created_at", "decided_at", "seller", *evidence}
     assert (body["amount"], body["status"], body["decided_at"]) == (1_000_000, "pending", None)
+    assert [body[field] for field in sorted(evidence)] == [None] * 4
     assert is_timestamp(body["created_at"])
     assert client_a.get(f"{API}/credit-requests/{body['id']}/").json() == body
     assert client_a.get(f"{API}/credit-requests/").json()["results"][0] == body

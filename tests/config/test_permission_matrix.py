@@ -84,7 +84,11 @@ def test_the_credit_request_buttons_check_what_the_list_actions_check():
         for door in DOORS
         if door.kind == "admin-page" and door.route.startswith(page)
     }
-    assert buttons == {(method, verb): decide for method in ("get", "post") for verb in ("approve", "reject")}
+    assert buttons == {
+        **{(method, verb): decide for method in ("get", "post") for verb in ("approve", "reject")},
+        # The receipt file is seen, not decided: the permission that shows the request.
+        **{(method, "receipt"): "credits.view_creditrequest" for method in ("get", "post")},
+    }
 
 
 def _admin_twins() -> set:
@@ -267,6 +271,7 @@ def _fill(route: str, model_admin, world) -> str:
         "object_id": model_admin.model._default_manager.order_by("-pk").first().pk if model_admin else None,
         "seller_id": world.pk,
         "credit_request_id": world.credit_requests.order_by("-pk").first().pk,
+        "adjustment_id": world.adjustments.order_by("-pk").first().pk,
         "recharge_id": recharge.pk,
         "batch_id": world.recharges.exclude(batch=None).first().batch_id,
         "content_type_id": ContentType.objects.get_for_model(Seller).pk,

@@ -123,11 +123,30 @@ def adjust(*, seller_id: int, amounts: list[int], staff_id: int) -> list[dict]:
     return outcomes
 
 
+def approve_adjustments(*, seller_id: int, adjustment_ids: list[int], staff_id: int) -> list[dict]:
+    """Gives each waiting adjustment its second approval (four eyes), in order."""
+    from django.contrib.auth import get_user_model
+
+    from config.errors import ApplicationError
+    from ledger.services import approve_adjustment
+
+    staff = get_user_model().objects.get(pk=staff_id)
+    outcomes = []
+    for adjustment_id in adjustment_ids:
+        try:
+            entry = approve_adjustment(seller_id=seller_id, adjustment_id=adjustment_id, approved_by=staff)
+            outcomes.append({"status": 201, "id": adjustment_id, "entry_id": entry.pk})
+        except ApplicationError as error:
+            outcomes.append({"id": adjustment_id, **_refusal(error)})
+    return outcomes
+
+
 OPERATIONS: dict[str, Callable[..., list[dict]]] = {
     "approve": approve,
     "sell": sell,
     "sell_batches": sell_batches,
     "adjust": adjust,
+    "approve_adjustments": approve_adjustments,
 }
 
 
