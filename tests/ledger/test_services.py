@@ -142,6 +142,7 @@ def test_decision_records_who_and_when(make_seller, staff_user):
 def test_adjustments_move_money_both_ways(make_seller, staff_user):
     seller = make_seller(balance=10_000)
     entry = adjust_balance(seller_id=seller.pk, amount=-4_000, reason="chargeback 1234", created_by=staff_user)
+    assert isinstance(entry, LedgerEntry)  # four eyes are off: posted at once
     assert (entry.amount, entry.balance_after, entry.kind) == (-4_000, 6_000, "adjustment")
     adjust_balance(seller_id=seller.pk, amount=500, reason="goodwill", created_by=staff_user)
     assert balance_of(seller) == 6_500
