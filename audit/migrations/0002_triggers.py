@@ -11,8 +11,8 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("knox", "0009_extend_authtoken_field"),
         ("callbacks", "0006_persian_names"),
-        ("credits", "0004_persian_names"),
-        ("ledger", "0010_persian_names"),
+        ("credits", "0006_four_eyes"),
+        ("ledger", "0011_adjustment_four_eyes"),
         ("recharges", "0020_networks_take_the_general_path"),
         ("sellers", "0008_networks_for_api_tokens"),
     ]

@@ -14,7 +14,8 @@ from django.core.management import call_command
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from audit.models import Event
-from credits.services import request_credit
+from credits.services import approve_credit_request, request_credit
+from ledger.services import adjust_balance, approve_adjustment
 from recharges.models import Operator
 from sellers.models import Seller
 from sellers.services import rotate_api_token, set_limits
@@ -199,3 +200,27 @@ def test_staff_with_the_permission_read_it_in_the_admin_by_seller_and_person(cli
 def test_staff_without_it_are_refused(client, staff_without_permissions):
     client.force_login(staff_without_permissions)
     assert client.get("/admin/audit/event/").status_code == 403
+
+
+def test_four_eyes_record_the_first_approval_and_the_second(settings, make_seller, staff_user):
+    """Each approval is in the trail with who made it: a credit request's
+    first approval (it waits), and the second approval of an adjustment."""
+    seller = make_seller(balance=10_000)
+    settings.FOUR_EYES_CREDIT_THRESHOLD = 1_000
+    settings.FOUR_EYES_ADJUSTMENT_THRESHOLD = 1_000
+    second = get_user_model().objects.create_user(username="second-approver", is_staff=True, is_superuser=True)
+    credit = request_credit(seller_id=seller.pk, amount=5_000)
+    approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
+    waiting = Event.objects.filter(kind="credit_request", object_id=str(credit.pk)).latest("pk")
+    assert (waiting.after["status"], waiting.after["first_approved_by_id"]) == (
+        "awaiting_second_approval",
+        staff_user.pk,
+    )
+    adjustment = adjust_balance(seller_id=seller.pk, amount=-2_000, reason="chargeback", created_by=staff_user)
+    approve_adjustment(seller_id=seller.pk, adjustment_id=adjustment.pk, approved_by=second)
+    applied = Event.objects.filter(kind="balance_adjustment", object_id=str(adjustment.pk)).latest("pk")
+    assert (applied.before["status"], applied.after["status"], applied.after["approved_by_id"]) == (
+        "awaiting_second_approval",
+        "applied",
+        second.pk,
+    )

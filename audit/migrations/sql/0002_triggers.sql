@@ -54,11 +54,17 @@ $$;
 CREATE OR REPLACE TRIGGER audit_credit_request_decided
 AFTER UPDATE OF status ON credits_creditrequest
 FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
-EXECUTE FUNCTION audit_record('credit_request', 'id', 'seller_id', 'seller', 'id', 'amount', 'status', 'decided_by_id', 'decided_at');
+EXECUTE FUNCTION audit_record('credit_request', 'id', 'seller_id', 'seller', 'id', 'amount', 'status', 'first_approved_by_id', 'decided_by_id', 'decided_at');
 
 CREATE OR REPLACE TRIGGER audit_balance_adjustment
 AFTER INSERT ON ledger_balanceadjustment
-FOR EACH ROW EXECUTE FUNCTION audit_record('balance_adjustment', 'id', 'seller_id', 'seller', 'id', 'amount', 'reason', 'created_by_id');
+FOR EACH ROW EXECUTE FUNCTION audit_record('balance_adjustment', 'id', 'seller_id', 'seller', 'id', 'amount', 'reason', 'status', 'created_by_id', 'approved_by_id');
+
+-- Four eyes: the second approval that applies a waiting adjustment.
+CREATE OR REPLACE TRIGGER audit_balance_adjustment_approved
+AFTER UPDATE OF status ON ledger_balanceadjustment
+FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+EXECUTE FUNCTION audit_record('balance_adjustment', 'id', 'seller_id', 'seller', 'id', 'amount', 'reason', 'status', 'created_by_id', 'approved_by_id');
 
 CREATE OR REPLACE TRIGGER audit_commission_rate
 AFTER INSERT OR DELETE ON recharges_commissionrate
@@ -141,6 +147,7 @@ FOR EACH ROW EXECUTE FUNCTION audit_record('group_permission', 'id', '', '', 'gr
 --- reverse
 DROP TRIGGER audit_credit_request_decided ON credits_creditrequest;
 DROP TRIGGER audit_balance_adjustment ON ledger_balanceadjustment;
+DROP TRIGGER audit_balance_adjustment_approved ON ledger_balanceadjustment;
 DROP TRIGGER audit_commission_rate ON recharges_commissionrate;
 DROP TRIGGER audit_commission_rate_changed ON recharges_commissionrate;
 DROP TRIGGER audit_seller_settings ON sellers_seller;
