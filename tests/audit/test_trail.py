@@ -211,15 +211,16 @@ def test_four_eyes_record_the_first_approval_and_the_second(settings, make_selle
     second = get_user_model().objects.create_user(username="second-approver", is_staff=True, is_superuser=True)
     credit = request_credit(seller_id=seller.pk, amount=5_000)
     approve_credit_request(credit_request_id=credit.pk, decided_by=staff_user)
-    waiting = Event.objects.filter(kind="credit_request", object_id=str(credit.pk)).latest("pk")
-    assert (waiting.after["status"], waiting.after["first_approved_by_id"]) == (
+    waiting = Event.objects.filter(kind="credit_request", object_id=str(credit.pk)).latest("pk").after or {}
+    assert (waiting["status"], waiting["first_approved_by_id"]) == (
         "awaiting_second_approval",
         staff_user.pk,
     )
     adjustment = adjust_balance(seller_id=seller.pk, amount=-2_000, reason="chargeback", created_by=staff_user)
     approve_adjustment(seller_id=seller.pk, adjustment_id=adjustment.pk, approved_by=second)
     applied = Event.objects.filter(kind="balance_adjustment", object_id=str(adjustment.pk)).latest("pk")
-    assert (applied.before["status"], applied.after["status"], applied.after["approved_by_id"]) == (
+    before, after = applied.before or {}, applied.after or {}
+    assert (before["status"], after["status"], after["approved_by_id"]) == (
         "awaiting_second_approval",
         "applied",
         second.pk,
