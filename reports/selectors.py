@@ -8,14 +8,16 @@ a calendar day in settings.BUSINESS_TIME_ZONE; an entry counts on the day its
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, DateField, F, Q, Sum, Value
 from django.db.models.functions import Abs, Coalesce, Greatest, Least, TruncDate
 
+from config.dates import business_time_zone as business_zone
+from config.dates import business_today as business_today  # the reports' day, from the one home of days
+from config.dates import day_start as day_start
 from credits.models import CreditRequest
 from credits.selectors import credit_request_list
 from ledger.models import LedgerEntry
@@ -28,19 +30,6 @@ RECHARGE, REFUND, CREDIT, ADJUSTMENT, COMMISSION = "recharge", "refund", "credit
 
 EXPORT_HEADER = "sequence,created_at,kind,amount,balance_after,reference_type,reference_id\n"
 EXPORT_CHUNK_ROWS = 5000
-
-
-def business_zone() -> ZoneInfo:
-    return ZoneInfo(settings.BUSINESS_TIME_ZONE)
-
-
-def day_start(day: date) -> datetime:
-    """The first instant of a business day (an aware datetime)."""
-    return datetime.combine(day, time.min, tzinfo=business_zone())
-
-
-def business_today() -> date:
-    return datetime.now(business_zone()).date()
 
 
 def _day_totals() -> dict:
