@@ -316,6 +316,10 @@ STATIC_ROOT = env("STATIC_ROOT", default=None)
 FOUR_EYES_CREDIT_THRESHOLD = env.int("FOUR_EYES_CREDIT_THRESHOLD", default=None)
 FOUR_EYES_ADJUSTMENT_THRESHOLD = env.int("FOUR_EYES_ADJUSTMENT_THRESHOLD", default=None)
 
+# Whether a credit request must name its transfer (bank, tracking number and
+# date); off, v1 clients that send none keep working and staff see it flagged.
+CREDIT_REQUEST_EVIDENCE_REQUIRED = env.bool("CREDIT_REQUEST_EVIDENCE_REQUIRED", default=False)
+
 # Uploaded files (credit requests' receipts): outside the web root and never
 # served statically; credits.api's receipt view serves each to who may see it.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")

@@ -9,7 +9,7 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import Promise
 from django.utils.html import format_html
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from config.admin_display import money, number
@@ -17,7 +17,7 @@ from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
 from credits import selectors, services
-from credits.banks import BANKS_BY_CODE
+from credits.banks import bank_name
 from credits.errors import AlreadyDecided, ReceiptAlreadyUsed
 from credits.models import DECIDE_CREDIT_REQUESTS, VIEW_CREDIT_REQUESTS, CreditRequest
 from ledger.errors import BalanceLimitExceeded, SecondApproverRequired
@@ -112,11 +112,11 @@ class CreditRequestAdmin(admin.ModelAdmin):
         # Flagged to staff: a request with no tracking number asks them to check the bank by hand.
         if not credit_request.tracking_number:
             return gettext("None given")
-        return f"{_bank_name(credit_request.bank) or '-'} {credit_request.tracking_number}"
+        return f"{bank_name(credit_request.bank) or '-'} {credit_request.tracking_number}"
 
     @admin.display(description=_("bank"))
     def bank_display(self, credit_request):
-        return _bank_name(credit_request.bank) or "-"
+        return bank_name(credit_request.bank) or "-"
 
     @admin.display(description=_("receipt"))
     def receipt_link(self, credit_request):
@@ -248,14 +248,6 @@ class CreditRequestAdmin(admin.ModelAdmin):
             "outcome": outcome % {"seller": seller.name, **balances},
         }
         return TemplateResponse(request, "admin/credits/creditrequest/decide.html", context)
-
-
-def _bank_name(code: str) -> str:
-    """The bank's name in the page's language (Persian pages name no bank in English)."""
-    bank = BANKS_BY_CODE.get(code)
-    if bank is None:
-        return ""
-    return bank.name_fa if get_language().startswith("fa") else bank.name
 
 
 def _about(credit_request) -> dict:

@@ -1,8 +1,5 @@
 import hashlib
-import re
-import uuid
 
-import filetype
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -24,10 +21,9 @@ from config.api import (
     staff_with,
     validated,
 )
-from config.formats import latin_digits
 from config.openapi import errors
 from config.routers import listing_on_replica
-from credits import selectors, services
+from credits import evidence, selectors, services
 from credits.banks import BANK_CHOICES, BANKS
 from credits.models import DECIDE_CREDIT_REQUESTS, VIEW_CREDIT_REQUESTS, CreditRequest
 from idempotency.api import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, replay_headers
@@ -69,37 +65,22 @@ RECEIPT_ALREADY_USED = (
     "receipt_already_used: the bank's tracking number is on a pending or approved credit request; nothing was written"
 )
 
-# A receipt: these types, recognised by their first bytes, never by name.
-RECEIPT_TYPES = {"image/png", "image/jpeg", "application/pdf"}
-RECEIPT_MAX_BYTES = 5 * 1024 * 1024
-# The bank's reference: 1 to 64 visible characters (no spaces or controls).
-TRACKING_NUMBER = re.compile(r"[!-~]{1,64}")
-
 
 class TrackingNumberField(StrictCharField):
     def to_internal_value(self, data):
-        value = latin_digits(super().to_internal_value(data))
-        if not TRACKING_NUMBER.fullmatch(value):
-            raise serializers.ValidationError("1 to 64 visible characters (letters, digits, punctuation).")
-        return value
+        try:
+            return evidence.clean_tracking_number(super().to_internal_value(data))
+        except evidence.InvalidEvidence as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 class ReceiptField(serializers.FileField):
-    """A PNG, JPEG or PDF of at most 5 MB, its type read from its content
-    (`filetype`), stored under a name of ours: the client's name and
-    extension are never trusted."""
-
     def to_internal_value(self, data):
         receipt = super().to_internal_value(data)  # refuses a 0-byte file
-        if receipt.size > RECEIPT_MAX_BYTES:
-            raise serializers.ValidationError(f"A receipt may be at most {RECEIPT_MAX_BYTES} bytes.")
-        receipt.seek(0)
-        kind = filetype.guess(receipt.read(512))
-        receipt.seek(0)
-        if kind is None or kind.mime not in RECEIPT_TYPES:
-            raise serializers.ValidationError("A receipt must be a PNG, JPEG or PDF file.")
-        receipt.name = f"{uuid.uuid4().hex}.{kind.extension}"
-        return receipt
+        try:
+            return evidence.clean_receipt(receipt)
+        except evidence.InvalidEvidence as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 def _caller_seller_id(request) -> int | None:
@@ -118,6 +99,11 @@ class CreditRequestListCreateView(generics.ListAPIView):
         bank = serializers.ChoiceField(choices=BANK_CHOICES, required=False)
         tracking_number = TrackingNumberField(required=False)
         transferred_on = serializers.DateField(required=False)
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            for name in evidence.REQUIRED_FIELDS:
+                self.fields[name].required = evidence.evidence_required()
 
     class CreditRequestFormSerializer(CreditRequestInputSerializer):
         """The same as a form (multipart/form-data), with the receipt file:

@@ -4,6 +4,8 @@ Each bank's code is what a credit request stores and `GET /api/v1/banks/` lists.
 
 from typing import NamedTuple
 
+from django.utils.translation import get_language
+
 
 class Bank(NamedTuple):
     code: str
@@ -43,3 +45,11 @@ BANKS = [
 
 BANK_CHOICES = [(bank.code, bank.name) for bank in BANKS]
 BANKS_BY_CODE = {bank.code: bank for bank in BANKS}
+
+
+def bank_name(code: str) -> str:
+    """The bank's name in the page's language (Persian pages name no bank in English)."""
+    bank = BANKS_BY_CODE.get(code)
+    if bank is None:
+        return ""
+    return bank.name_fa if (get_language() or "").startswith("fa") else bank.name

@@ -10,6 +10,8 @@ from callbacks.models import URL_MAX_LENGTH
 from config import dates
 from config.api import MAX_AMOUNT
 from config.constants import FIRST_DAY, LAST_DAY
+from credits import evidence
+from credits.banks import BANKS, bank_name
 from credits.models import CreditRequest
 from ledger.models import LedgerEntry
 from recharges.models import Recharge
@@ -24,12 +26,6 @@ KIND_LABELS = {
     "adjustment": _("adjustment"),
     "refund": _("refund"),
     "commission": _("commission"),
-}
-STATUS_LABELS = {
-    "pending": _("pending"),
-    "awaiting_second_approval": _("awaiting a second approval"),
-    "approved": _("approved"),
-    "rejected": _("rejected"),
 }
 DELIVERY_LABELS = {"pending": _("pending"), "successful": _("successful"), "failed": _("failed")}
 
@@ -125,10 +121,6 @@ class SaleForm(forms.Form):
         return cleaned
 
 
-class CreditRequestForm(forms.Form):
-    amount = amount_field()
-
-
 class CallbackForm(forms.Form):
     url = forms.CharField(label=_("Callback URL"), max_length=URL_MAX_LENGTH, widget=forms.URLInput)
 
@@ -218,11 +210,53 @@ class RechargeFilterForm(DateRangeForm):
     )
 
 
+class CreditRequestForm(forms.Form):
+    """A top-up request with the transfer's evidence (credits.evidence's rules,
+    as the API reads them); the evidence is optional unless a setting says so."""
+
+    amount = amount_field()
+    bank = forms.ChoiceField(label=_("Bank"), required=False)
+    tracking_number = forms.CharField(
+        label=_("Bank tracking number"),
+        required=False,
+        widget=forms.TextInput(attrs={"dir": "ltr", "autocomplete": "off"}),
+    )
+    transferred_on = DayField(label=_("Transfer date"), required=False)
+    receipt = forms.FileField(
+        label=_("Receipt (PNG, JPEG or PDF, at most 5 MB)"),
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,application/pdf"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        bank_field = self.fields["bank"]
+        assert isinstance(bank_field, forms.ChoiceField)
+        bank_field.choices = [("", "-"), *((bank.code, bank_name(bank.code)) for bank in BANKS)]
+        for name in evidence.REQUIRED_FIELDS:
+            self.fields[name].required = evidence.evidence_required()
+
+    def clean_tracking_number(self):
+        value = self.cleaned_data["tracking_number"]
+        return _evidence(evidence.clean_tracking_number, value) if value else value
+
+    def clean_receipt(self):
+        receipt = self.cleaned_data["receipt"]
+        return _evidence(evidence.clean_receipt, receipt) if receipt else receipt
+
+
+def _evidence(clean, value):
+    try:
+        return clean(value)
+    except evidence.InvalidEvidence as error:
+        raise forms.ValidationError(str(error)) from None
+
+
 class CreditRequestFilterForm(forms.Form):
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,
-        choices=[("", _("All"))] + [(status, STATUS_LABELS[status]) for status in CreditRequest.Status.values],
+        choices=[("", _("All")), *CreditRequest.Status.choices],
     )
 
 

@@ -15,6 +15,9 @@ urlpatterns = [
     path("recharges/", views.recharges, name="recharges"),
     path("recharges/<int:recharge_id>/", views.recharge_detail, name="recharge_detail"),
     path("credit-requests/", views.credit_requests, name="credit_requests"),
+    path(
+        "credit-requests/<int:credit_request_id>/receipt/", views.credit_request_receipt, name="credit_request_receipt"
+    ),
     path("api-token/", views.api_token, name="api_token"),
     path("api-token/rotate/", views.rotate_token, name="rotate_token"),
     path("callback/", views.callback, name="callback"),

@@ -29,6 +29,8 @@ from config import two_factor
 from config.charts import Series, bar_chart
 from config.dates import month_first
 from config.errors import ApplicationError, InvalidInput
+from credits.errors import ReceiptAlreadyUsed
+from credits.selectors import get_credit_request, receipt_response
 from credits.services import request_credit
 from idempotency.services import request_hash
 from portal import catalogue, forms, refusals, selectors
@@ -281,13 +283,17 @@ def recharge_detail(request, seller, recharge_id):
 @require_http_methods(["GET", "POST"])
 def credit_requests(request, seller):
     if request.method == "POST":
-        ask = forms.CreditRequestForm(request.POST)
+        ask = forms.CreditRequestForm(request.POST, request.FILES)
         if ask.is_valid():
-            credit_request = request_credit(seller_id=seller.pk, amount=ask.cleaned_data["amount"])
-            messages.success(
-                request, _("Top-up request #%(id)s sent; staff will review it.") % {"id": credit_request.pk}
-            )
-            return redirect("portal:credit_requests")
+            try:
+                credit_request = request_credit(seller_id=seller.pk, **_given(ask.cleaned_data))
+            except ReceiptAlreadyUsed:
+                ask.add_error("tracking_number", _("This tracking number is already on a pending or approved request."))
+            else:
+                messages.success(
+                    request, _("Top-up request #%(id)s sent; staff will review it.") % {"id": credit_request.pk}
+                )
+                return redirect("portal:credit_requests")
     else:
         ask = forms.CreditRequestForm()
     form, filters = _filters(forms.CreditRequestFilterForm, request)
@@ -297,6 +303,21 @@ def credit_requests(request, seller):
         page = selectors.keyset_page(requests, key="id", **_cursor(request))
     context = {"seller": seller, "form": form, "ask": ask, "page": page}
     return render(request, "portal/credit_requests.html", context, status=400 if ask.errors else 200)
+
+
+def _given(cleaned: dict) -> dict:
+    """The form's fields the seller filled (request_credit's defaults stand for the rest)."""
+    return {name: value for name, value in cleaned.items() if value not in ("", None)}
+
+
+@seller_required
+@require_http_methods(["GET"])
+def credit_request_receipt(request, seller, credit_request_id):
+    """A receipt the seller attached, to that seller only (the files are not under the web root)."""
+    credit_request = get_credit_request(credit_request_id=credit_request_id, seller_id=seller.pk)
+    if not credit_request.receipt:
+        raise Http404
+    return receipt_response(credit_request)
 
 
 @seller_required

@@ -13,12 +13,10 @@ from credits.services import approve_credit_request, request_credit
 from ledger.models import LedgerEntry
 from tests.helpers.api import API, assert_error, nothing_written, post
 from tests.helpers.books import assert_books_balance, balance_of
+from tests.helpers.receipts import BAD_RECEIPTS, JPEG, PDF, PNG
 from tests.helpers.sellers import client_for
 from tests.helpers.workers import outcomes, run_in_processes, run_in_threads
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 32
-PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 EVIDENCE = {"bank": "mellat", "tracking_number": "123456789012", "transferred_on": "2026-12-06"}
 
 
@@ -97,17 +95,7 @@ def test_a_request_without_a_receipt_has_none_to_serve(client_a):
     assert_error(client_a.get(f"{API}/credit-requests/{credit_request['id']}/receipt/"), 404, "not_found")
 
 
-@pytest.mark.parametrize(
-    "content, name",
-    [
-        (b"", "empty.png"),
-        (b"#!/bin/sh\nrm -rf /\n", "script.jpg"),
-        (b"PK\x03\x04" + b"\x00" * 100, "bomb.pdf"),
-        (b"GIF89a" + b"\x00" * 20, "anim.png"),
-        (PNG + b"\x00" * (5 * 1024 * 1024), "huge.png"),
-    ],
-    ids=["empty", "script-as-jpg", "zip-as-pdf", "gif", "over-5MB"],
-)
+@pytest.mark.parametrize("content, name", [bad[:2] for bad in BAD_RECEIPTS], ids=[bad[2] for bad in BAD_RECEIPTS])
 def test_bad_uploads_are_refused_and_nothing_is_written(client_a, media_root, content, name):
     with nothing_written():
         response = upload(client_a, {"amount": "7000", **EVIDENCE}, content, name)
@@ -237,3 +225,12 @@ def test_the_admin_shows_the_evidence_and_the_receipt_to_staff_who_may_see_it(
     others = Client()
     others.force_login(staff_without_permissions)
     assert others.get(receipt).status_code == 403
+
+
+def test_the_setting_makes_bank_tracking_number_and_day_required(client_a, settings):
+    settings.CREDIT_REQUEST_EVIDENCE_REQUIRED = True
+    with nothing_written():
+        error = assert_error(post(client_a, f"{API}/credit-requests/", {"amount": 5000}), 400, "validation_error")
+    assert set(error["details"]) == {"bank", "tracking_number", "transferred_on"}
+    assert post(client_a, f"{API}/credit-requests/", {"amount": 5000, **EVIDENCE}).status_code == 201
+    assert upload(client_a, {"amount": "5000", "bank": "melli"}, PNG).status_code == 400
