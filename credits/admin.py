@@ -171,9 +171,12 @@ class CreditRequestAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The page's Approve and Reject buttons, for a pending request and a user who may decide.
-        pending = CreditRequest.objects.filter(pk=object_id, status__in=UNDECIDED).exists()
-        can_decide = pending and self.has_decide_permission(request)
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_decide": can_decide})
+        # Approve is not offered to whom four eyes refuse it (the seller's user, the first approver).
+        pending = CreditRequest.objects.filter(pk=object_id, status__in=UNDECIDED).select_related("seller").first()
+        can_decide = pending is not None and self.has_decide_permission(request)
+        can_approve = pending is not None and can_decide and services.may_approve(pending, request.user)
+        context = {**(extra_context or {}), "can_decide": can_decide, "can_approve": can_approve}
+        return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self):
         approve = self.admin_site.admin_view(self.approve_view)
@@ -209,6 +212,9 @@ class CreditRequestAdmin(admin.ModelAdmin):
         if credit_request.status not in UNDECIDED:
             message = gettext("Top-up request #%(id)s was already decided; nothing changed.")
             self.message_user(request, message % _about(credit_request), messages.WARNING)
+        elif decision is APPROVE and not services.may_approve(credit_request, request.user):
+            reason = REFUSALS[SecondApproverRequired]
+            self.message_user(request, decision.refused % {**_about(credit_request), "reason": reason}, messages.ERROR)
         elif request.POST.get("confirmed") != "yes":
             return self._confirmation(request, credit_request, decision)
         else:

@@ -71,7 +71,7 @@ def approve_credit_request(*, credit_request_id: int, decided_by: User) -> Credi
             return credit_request
         if credit_request.status == CreditRequest.Status.REJECTED:
             raise AlreadyDecided()
-        if decided_by.pk in (credit_request.seller.user_id, credit_request.first_approved_by_id):
+        if not may_approve(credit_request, decided_by):
             raise SecondApproverRequired()
         if first_of_two(credit_request):
             _approve_first(credit_request, decided_by)
@@ -85,6 +85,11 @@ def approve_credit_request(*, credit_request_id: int, decided_by: User) -> Credi
             raise
         ledger.post_credit(credit_request=credit_request)
         return credit_request
+
+
+def may_approve(credit_request: CreditRequest, user: User) -> bool:
+    """Never the seller's own user, nor (four eyes) the request's first approver."""
+    return user.pk not in (credit_request.seller.user_id, credit_request.first_approved_by_id)
 
 
 def first_of_two(credit_request: CreditRequest) -> bool:

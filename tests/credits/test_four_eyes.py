@@ -263,7 +263,11 @@ def test_the_admins_button_holds_four_eyes(seller, first, second):
     assert "approved once" in page
     assert balance_of(seller.pk) == START
     assert CreditRequest.objects.get(pk=credit_request.pk).status == "awaiting_second_approval"
-    assert 'id="approve"' in page  # the second approver still has the button
+    assert 'id="approve"' not in page and 'id="reject"' in page  # the first approver may only reject now
+    assert (
+        'id="approve"'
+        in browser(second).get(f"/admin/credits/creditrequest/{credit_request.pk}/change/").content.decode()
+    )
 
     page = browser(first).post(url, {"confirmed": "yes"}, follow=True).content.decode()
     assert "second, different staff member" in page
