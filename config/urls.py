@@ -24,6 +24,10 @@ api = [
         "sellers/<int:seller_id>/adjustments/<int:adjustment_id>/approve/",
         ledger.AdjustmentApproveView.as_view(),
     ),
+    path(
+        "sellers/<int:seller_id>/adjustments/<int:adjustment_id>/reject/",
+        ledger.AdjustmentRejectView.as_view(),
+    ),
     path("sellers/<int:seller_id>/commissions/", recharges.SellerCommissionsView.as_view()),
     path("sellers/<int:seller_id>/limits/", sellers.SellerLimitsView.as_view()),
     path("credit-requests/", credits.CreditRequestListCreateView.as_view()),

@@ -107,12 +107,22 @@ class BalanceAdjustmentForm(forms.ModelForm):
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(admin.ModelAdmin):
     form = BalanceAdjustmentForm
-    list_display = [number, "seller", "signed_amount", "reason", "status", "created_by", "approved_by", "created_at"]
+    list_display = [
+        number,
+        "seller",
+        "signed_amount",
+        "reason",
+        "status",
+        "created_by",
+        "approved_by",
+        "rejected_by",
+        "created_at",
+    ]
     list_filter = ["status"]
     raw_id_fields = ["seller"]
     fields = ["seller", "amount", "reason"]
-    # The second approval (four eyes) needs what making one needs, as in the API.
-    actions = ["approve_selected"]
+    # The second approval (four eyes), or the rejection, needs what making one needs, as in the API.
+    actions = ["approve_selected", "reject_selected"]
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -159,6 +169,21 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
                 self.message_user(request, f"#{adjustment.pk}: {_refusal(error)}", messages.ERROR)
         message = gettext("%(done)s adjustments applied, %(refused)s refused.")
         self.message_user(request, message % {"done": done, "refused": refused}, messages.SUCCESS)
+
+    @admin.action(description=_("Reject selected adjustments (waiting for a second approval)"), permissions=["add"])
+    def reject_selected(self, request, queryset):
+        waiting = queryset.filter(status=BalanceAdjustment.Status.AWAITING_SECOND_APPROVAL).order_by("pk")
+        rejected = 0
+        for adjustment in waiting:
+            try:
+                services.reject_adjustment(
+                    seller_id=adjustment.seller_id, adjustment_id=adjustment.pk, rejected_by=request.user
+                )
+                rejected += 1
+            except ApplicationError as error:  # applied meanwhile by another staff member
+                self.message_user(request, f"#{adjustment.pk}: {_refusal(error)}", messages.ERROR)
+        message = gettext("%(rejected)s adjustments rejected; they never post.")
+        self.message_user(request, message % {"rejected": rejected}, messages.SUCCESS)
 
 
 def _refusal(error: ApplicationError) -> str:

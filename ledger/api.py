@@ -104,7 +104,7 @@ def adjustment_body(result: LedgerEntry | BalanceAdjustment) -> dict:
         "balance_after": balance_after,
     }
     # v1's body is unchanged: only an adjustment that took four eyes says its status.
-    if adjustment.status == BalanceAdjustment.Status.AWAITING_SECOND_APPROVAL or adjustment.approved_by_id:
+    if adjustment.status != BalanceAdjustment.Status.APPLIED or adjustment.approved_by_id:
         body["status"] = adjustment.status
     return AdjustmentOutputSerializer(body).data
 
@@ -134,6 +134,28 @@ class AdjustmentApproveView(APIView):
     def post(self, request, seller_id, adjustment_id):
         entry = services.approve_adjustment(seller_id=seller_id, adjustment_id=adjustment_id, approved_by=request.user)
         return Response(adjustment_body(entry), status=status.HTTP_201_CREATED)
+
+
+class AdjustmentRejectView(APIView):
+    permission_classes = [staff_with("ledger.add_balanceadjustment")]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: AdjustmentOutputSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="already_decided: it was applied; nothing changed"),
+            **errors(401, 403, 404),
+        },
+        description=(
+            "Rejects an adjustment that waits for its second approval (four eyes): it never posts. Any staff "
+            "member with ledger.add_balanceadjustment may, its maker too; rejecting a rejected one returns it."
+        ),
+    )
+    def post(self, request, seller_id, adjustment_id):
+        adjustment = services.reject_adjustment(
+            seller_id=seller_id, adjustment_id=adjustment_id, rejected_by=request.user
+        )
+        return Response(adjustment_body(adjustment))
 
 
 class AdjustmentCreateView(APIView):

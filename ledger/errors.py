@@ -20,6 +20,14 @@ class AlreadyPosted(ApplicationError):
     message = "This request has already moved money; it cannot do so again."
 
 
+class AdjustmentDecided(ApplicationError):
+    """Raised when a rejected adjustment is approved, or an applied one rejected."""
+
+    status_code = 409
+    code = "already_decided"
+    message = "This adjustment was already applied or rejected; nothing changed."
+
+
 class BalanceLimitExceeded(ApplicationError):
     """Raised when a credit would take the balance past the largest number
     PostgreSQL's bigint holds (2^63 - 1); refused before the database would

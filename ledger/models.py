@@ -13,12 +13,15 @@ class BalanceAdjustment(models.Model):
     """A signed correction of a seller's balance made by staff, with a reason.
 
     Above FOUR_EYES_ADJUSTMENT_THRESHOLD it waits, posting nothing, until a
-    second staff member approves it (`approved_by`); it posts at most once
-    (the ledger's one entry per adjustment)."""
+    second staff member approves it (`approved_by`) or a staff member rejects
+    it (`rejected_by`); it posts at most once (the ledger's one entry per
+    adjustment)."""
 
     class Status(models.TextChoices):
         APPLIED = "applied", _("Applied")
         AWAITING_SECOND_APPROVAL = "awaiting_second_approval", _("Awaiting a second approval")
+        # Four eyes: refused while it waited; it never posts.
+        REJECTED = "rejected", _("Rejected")
 
     seller = models.ForeignKey(
         "sellers.Seller", on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("seller")
@@ -41,6 +44,15 @@ class BalanceAdjustment(models.Model):
         verbose_name=_("second approver"),
     )
     approved_at = models.DateTimeField(_("second approved at"), null=True, blank=True)
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("rejected by"),
+    )
+    rejected_at = models.DateTimeField(_("rejected at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("balance adjustment")
@@ -52,7 +64,14 @@ class BalanceAdjustment(models.Model):
             ),
             models.CheckConstraint(condition=~Q(reason=""), name="adjustment_reason_not_empty"),
             models.CheckConstraint(
-                condition=Q(status__in=["applied", "awaiting_second_approval"]), name="adjustment_status_valid"
+                condition=Q(status__in=["applied", "awaiting_second_approval", "rejected"]),
+                name="adjustment_status_valid",
+            ),
+            # A rejection is recorded whole, on a rejected adjustment only.
+            models.CheckConstraint(
+                condition=Q(status="rejected", rejected_by__isnull=False, rejected_at__isnull=False)
+                | (~Q(status="rejected") & Q(rejected_by__isnull=True, rejected_at__isnull=True)),
+                name="adjustment_rejection_whole",
             ),
             # A second approval is recorded whole, only on an applied adjustment, by somebody else.
             models.CheckConstraint(

@@ -50,7 +50,13 @@ from django.utils import timezone
 
 from config.errors import violated_constraint
 from config.metrics import count_posting
-from ledger.errors import AlreadyPosted, BalanceLimitExceeded, InsufficientBalance, SecondApproverRequired
+from ledger.errors import (
+    AdjustmentDecided,
+    AlreadyPosted,
+    BalanceLimitExceeded,
+    InsufficientBalance,
+    SecondApproverRequired,
+)
 from ledger.models import BalanceAdjustment, LedgerEntry
 from sellers.models import Seller
 
@@ -158,6 +164,8 @@ def approve_adjustment(*, seller_id: int, adjustment_id: int, approved_by: User)
         adjustment = get_object_or_404(waiting, pk=adjustment_id, seller_id=seller_id)
         if adjustment.status == BalanceAdjustment.Status.APPLIED:
             return LedgerEntry.objects.get(adjustment=adjustment)
+        if adjustment.status == BalanceAdjustment.Status.REJECTED:
+            raise AdjustmentDecided()
         if approved_by.pk in (adjustment.created_by_id, adjustment.seller.user_id):
             raise SecondApproverRequired()
         adjustment.status = BalanceAdjustment.Status.APPLIED
@@ -167,6 +175,24 @@ def approve_adjustment(*, seller_id: int, adjustment_id: int, approved_by: User)
         return _post(
             seller_id=seller_id, amount=adjustment.amount, kind=LedgerEntry.Kind.ADJUSTMENT, adjustment=adjustment
         )
+
+
+def reject_adjustment(*, seller_id: int, adjustment_id: int, rejected_by: User) -> BalanceAdjustment:
+    """Rejects an adjustment waiting for its second approval: it never posts.
+    Any staff member who may adjust may (its maker too, withdrawing it);
+    rejecting a rejected adjustment returns it unchanged."""
+    with transaction.atomic(durable=True):
+        waiting = BalanceAdjustment.objects.select_for_update()
+        adjustment = get_object_or_404(waiting, pk=adjustment_id, seller_id=seller_id)
+        if adjustment.status == BalanceAdjustment.Status.REJECTED:
+            return adjustment
+        if adjustment.status == BalanceAdjustment.Status.APPLIED:
+            raise AdjustmentDecided()
+        adjustment.status = BalanceAdjustment.Status.REJECTED
+        adjustment.rejected_by = rejected_by
+        adjustment.rejected_at = timezone.now()
+        adjustment.save(update_fields=["status", "rejected_by", "rejected_at"])
+        return adjustment
 
 
 def post_refund(*, recharge: RefundSource) -> LedgerEntry:

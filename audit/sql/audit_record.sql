@@ -47,11 +47,11 @@ CREATE OR REPLACE TRIGGER audit_balance_adjustment
 AFTER INSERT ON ledger_balanceadjustment
 FOR EACH ROW EXECUTE FUNCTION audit_record('balance_adjustment', 'id', 'seller_id', 'seller', 'id', 'amount', 'reason', 'status', 'created_by_id', 'approved_by_id');
 
--- Four eyes: the second approval that applies a waiting adjustment.
+-- Four eyes: the second approval that applies a waiting adjustment, or its rejection.
 CREATE OR REPLACE TRIGGER audit_balance_adjustment_approved
 AFTER UPDATE OF status ON ledger_balanceadjustment
 FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
-EXECUTE FUNCTION audit_record('balance_adjustment', 'id', 'seller_id', 'seller', 'id', 'amount', 'reason', 'status', 'created_by_id', 'approved_by_id');
+EXECUTE FUNCTION audit_record('balance_adjustment', 'id', 'seller_id', 'seller', 'id', 'amount', 'reason', 'status', 'created_by_id', 'approved_by_id', 'rejected_by_id');
 
 CREATE OR REPLACE TRIGGER audit_commission_rate
 AFTER INSERT OR DELETE ON recharges_commissionrate

@@ -1,10 +1,10 @@
--- An applied adjustment never changes (its entry is posted); one waiting for
--- its second approval may only become applied, with its second approver,
--- nothing else changed.
+-- A decided adjustment (applied: its entry is posted; or rejected) never
+-- changes; one waiting for its second approval may only become applied, with
+-- its second approver, or rejected, nothing else changed.
 CREATE OR REPLACE FUNCTION adjustment_frozen_once_applied() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF OLD.status = 'applied' AND NEW IS DISTINCT FROM OLD
+    IF OLD.status IN ('applied', 'rejected') AND NEW IS DISTINCT FROM OLD
        OR NEW.seller_id IS DISTINCT FROM OLD.seller_id
        OR NEW.amount IS DISTINCT FROM OLD.amount
        OR NEW.reason IS DISTINCT FROM OLD.reason

@@ -15,7 +15,7 @@ from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from audit.models import Event
 from credits.services import approve_credit_request, request_credit
-from ledger.services import adjust_balance, approve_adjustment
+from ledger.services import adjust_balance, approve_adjustment, reject_adjustment
 from recharges.models import Operator
 from sellers.models import Seller
 from sellers.services import rotate_api_token, set_limits
@@ -224,4 +224,18 @@ def test_four_eyes_record_the_first_approval_and_the_second(settings, make_selle
         "awaiting_second_approval",
         "applied",
         second.pk,
+    )
+
+
+def test_a_rejected_adjustment_is_in_the_trail_with_who_rejected_it(settings, make_seller, staff_user):
+    seller = make_seller(balance=10_000)
+    settings.FOUR_EYES_ADJUSTMENT_THRESHOLD = 1_000
+    adjustment = adjust_balance(seller_id=seller.pk, amount=5_000, reason="cash deposit", created_by=staff_user)
+    reject_adjustment(seller_id=seller.pk, adjustment_id=adjustment.pk, rejected_by=staff_user)
+    rejected = Event.objects.filter(kind="balance_adjustment", object_id=str(adjustment.pk)).latest("pk")
+    before, after = rejected.before or {}, rejected.after or {}
+    assert (before["status"], after["status"], after["rejected_by_id"]) == (
+        "awaiting_second_approval",
+        "rejected",
+        staff_user.pk,
     )

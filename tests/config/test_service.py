@@ -39,6 +39,7 @@ CONTRACT_PATHS = {
     "/api/v1/banks/",
     "/api/v1/credit-requests/{credit_request_id}/receipt/",
     "/api/v1/sellers/{seller_id}/adjustments/{adjustment_id}/approve/",
+    "/api/v1/sellers/{seller_id}/adjustments/{adjustment_id}/reject/",
 }
 LISTS = ["/api/v1/sellers/", "/api/v1/credit-requests/", "/api/v1/recharges/", "/api/v1/transactions/"]
 

@@ -243,6 +243,55 @@ def test_the_database_refuses_a_self_approved_or_edited_adjustment(seller, first
             cursor.execute(sql, params)
 
 
+def reject_adjustment(user, seller, adjustment_id):
+    return post(client_for(user), f"{API}/sellers/{seller.pk}/adjustments/{adjustment_id}/reject/")
+
+
+@pytest.mark.usefixtures("four_eyes")
+@pytest.mark.parametrize("who", ["maker", "other"])
+def test_a_rejection_by_either_ends_a_waiting_adjustment(seller, first, second, who):
+    body = adjust(first, seller, -BIG).json()
+    response = reject_adjustment(first if who == "maker" else second, seller, body["id"])
+    assert response.status_code == 200, response.content
+    assert response.json() == {**body, "status": "rejected"}
+    assert reject_adjustment(second, seller, body["id"]).json() == response.json()  # again: unchanged
+    with nothing_written():
+        assert_error(approve_adjustment(second, seller, body["id"]), 409, "already_decided")
+    assert balance_of(seller.pk) == START and not LedgerEntry.objects.filter(adjustment_id=body["id"]).exists()
+    adjustment = BalanceAdjustment.objects.get(pk=body["id"])
+    assert adjustment.rejected_by == (first if who == "maker" else second) and adjustment.approved_by is None
+    assert_books_balance(seller.pk)
+
+
+@pytest.mark.usefixtures("four_eyes")
+def test_an_applied_adjustment_cannot_be_rejected(seller, first, second, make_seller):
+    applied = adjust(first, seller, 1_000).json()["id"]
+    with nothing_written():
+        assert_error(reject_adjustment(second, seller, applied), 409, "already_decided")
+    waiting = adjust(first, seller, BIG).json()["id"]
+    assert_error(reject_adjustment(second, make_seller(), waiting), 404, "not_found")  # another seller's path
+    assert balance_of(seller.pk) == START + 1_000
+
+
+@pytest.mark.usefixtures("four_eyes")
+def test_the_database_keeps_a_rejected_adjustment_rejected(seller, first, second):
+    rejected = adjust(first, seller, BIG).json()["id"]
+    reject_adjustment(second, seller, rejected)
+    waiting = adjust(first, seller, BIG).json()["id"]
+    statements = [
+        (
+            "UPDATE ledger_balanceadjustment SET status = 'applied', approved_by_id = %s, approved_at = now(), "
+            "rejected_by_id = NULL, rejected_at = NULL WHERE id = %s",
+            [second.pk, rejected],
+            "frozen_once_applied",
+        ),
+        ("UPDATE ledger_balanceadjustment SET status = 'rejected' WHERE id = %s", [waiting], "rejection_whole"),
+    ]
+    for sql, params, name in statements:
+        with pytest.raises(IntegrityError, match=name), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
 # --- the admin and the dashboard ---------------------------------------------------
 
 
@@ -306,6 +355,18 @@ def test_the_adjustments_admin_holds_four_eyes(seller, first, second):
     browser(second).post("/admin/ledger/balanceadjustment/", action)
     assert balance_of(seller.pk) == START + BIG
     assert LedgerEntry.objects.filter(adjustment=adjustment).count() == 1
+
+
+@pytest.mark.usefixtures("four_eyes")
+def test_the_adjustments_admin_rejects_a_waiting_one(seller, first, second):
+    waiting = adjust(first, seller, BIG).json()["id"]
+    applied = adjust(first, seller, 1_000).json()["id"]
+    action = {"action": "reject_selected", "_selected_action": [waiting, applied], "index": "0"}
+    page = browser(second).post("/admin/ledger/balanceadjustment/", action, follow=True).content.decode()
+    assert "1 adjustments rejected; they never post." in page
+    statuses = dict(BalanceAdjustment.objects.values_list("pk", "status"))
+    assert (statuses[waiting], statuses[applied]) == ("rejected", "applied")
+    assert balance_of(seller.pk) == START + 1_000
 
 
 @pytest.mark.usefixtures("four_eyes")

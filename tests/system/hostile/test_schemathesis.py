@@ -63,6 +63,7 @@ ROLES = {
     "GET /api/v1/sellers/{seller_id}/": {STAFF},
     "POST /api/v1/sellers/{seller_id}/adjustments/": {STAFF},
     "POST /api/v1/sellers/{seller_id}/adjustments/{adjustment_id}/approve/": {STAFF},
+    "POST /api/v1/sellers/{seller_id}/adjustments/{adjustment_id}/reject/": {STAFF},
     "GET /api/v1/banks/": {SELLER, STAFF},
     "GET /api/v1/credit-requests/{credit_request_id}/receipt/": {SELLER, STAFF},
     "GET /api/v1/credit-requests/": {SELLER, STAFF},
