@@ -42,6 +42,7 @@ def dashboard(request):
             "month": selectors.period_figures([row for row in report if row["date"] >= month]),
         },
         "waiting": selectors.pending_credit_requests(),
+        "waiting_adjustments": selectors.adjustments_awaiting_second_approval(),
         "deliveries": deliveries,
         "horizon_hours": int(selectors.delivery_horizon().total_seconds() // 3600),
         "sales_chart": _sales_chart(days, selectors.operator_sales(date_from=chart_from, date_to=today), names, rtl),

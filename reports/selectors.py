@@ -20,7 +20,7 @@ from config.dates import business_today as business_today  # the reports' day, f
 from config.dates import day_start as day_start
 from credits.models import CreditRequest
 from credits.selectors import credit_request_list
-from ledger.models import LedgerEntry
+from ledger.models import BalanceAdjustment, LedgerEntry
 from recharges.models import Recharge
 from reports.models import DayTotal, SummaryState
 
@@ -265,6 +265,13 @@ def pending_credit_requests() -> dict:
         "second": totals["second_count"],
         "second_amount": totals["second_amount"],
     }
+
+
+def adjustments_awaiting_second_approval() -> dict:
+    """Balance adjustments waiting for a second approval (four eyes): count and
+    the sum of their sizes (credits and debits alike)."""
+    waiting = BalanceAdjustment.objects.filter(status=BalanceAdjustment.Status.AWAITING_SECOND_APPROVAL)
+    return waiting.aggregate(count=Count("pk"), amount=Coalesce(Sum(Abs("amount")), Value(0)))
 
 
 def delivery_overview(*, since: date, now: datetime) -> dict:

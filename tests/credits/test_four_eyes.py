@@ -381,6 +381,22 @@ def test_the_dashboard_counts_requests_awaiting_a_second_approval_apart(seller, 
     assert "status__exact=awaiting_second_approval" in card
     words = " ".join(re.sub(r"<[^>]+>", " ", card.split(">", 1)[1]).split())
     assert words.startswith("Credit requests waiting 1 5,000 IRR 1 awaiting a second approval ( 250,000 IRR)")
+    assert 'id="waiting-adjustments"' not in card  # none waits
+
+
+@pytest.mark.usefixtures("four_eyes")
+def test_the_dashboard_counts_adjustments_awaiting_a_second_approval(seller, first):
+    adjust(first, seller, BIG)
+    adjust(first, seller, -BIG - 1)
+    rejected = adjust(first, seller, BIG).json()["id"]
+    reject_adjustment(first, seller, rejected)
+    user = make_staff()
+    user.user_permissions.add(Permission.objects.get(codename="view_ledgerentry"))
+    html = browser(user).get("/admin/dashboard/").content.decode()
+    card = html[html.index('id="waiting-adjustments"') : html.index('id="deliveries"')]
+    assert "/admin/ledger/balanceadjustment/?status__exact=awaiting_second_approval" in card
+    words = " ".join(re.sub(r"<[^>]+>", " ", card.split(">", 1)[1]).split())
+    assert words.startswith(f"2 balance adjustments awaiting a second approval ( {2 * BIG + 1:,} IRR)")
 
 
 # --- concurrency -------------------------------------------------------------------
