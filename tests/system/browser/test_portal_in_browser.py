@@ -238,4 +238,4 @@ def test_staff_approve_a_top_up_in_the_admin(browser, live_server, seller):
     _log_in(browser, live_server, seller.user.username)
     assert browser.find_element(By.ID, "balance").text == "1,250,000"
     _open(browser, live_server, "/portal/credit-requests/?status=approved")
-    assert "approved" in browser.find_element(By.CSS_SELECTOR, "#credit-requests tbody").text
+    assert "Approved" in browser.find_element(By.CSS_SELECTOR, "#credit-requests tbody").text
