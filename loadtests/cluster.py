@@ -933,13 +933,23 @@ def _sell(base_url: str, sellers: list[dict], seconds: float, threads: int, star
     queue.put((latencies, dict(other), time.process_time() - cpu_before))
 
 
-def measure(cluster: Cluster, *, seconds: float = 10.0, processes: int = 2, threads: int = 8, log=print) -> dict:
+def measure(
+    cluster: Cluster,
+    *,
+    seconds: float = 10.0,
+    processes: int = 2,
+    threads: int = 8,
+    targets: dict[str, str] | None = None,
+    log=print,
+) -> dict:
     """Sales/s for `seconds` through HAProxy (both app servers) and straight
-    to app1, with the same load (processes x threads terminals, keep-alive)."""
+    to app1 (or each of `targets`, name -> URL), with the same load
+    (processes x threads terminals, keep-alive)."""
     seeded = seed(cluster.primary_url, sellers=processes * threads, credit=50_000_000)
     ctx = multiprocessing.get_context("spawn")
     results = {}
-    for target, url in (("HAProxy, 2 app servers", cluster.lb_url), ("app1 directly", cluster.app_url("app1"))):
+    targets = targets or {"HAProxy, 2 app servers": cluster.lb_url, "app1 directly": cluster.app_url("app1")}
+    for target, url in targets.items():
         queue = ctx.Queue()
         start_at = time.time() + 3  # every process has imported and connected by then
         share = len(seeded.sellers) // processes
