@@ -307,7 +307,8 @@ class HACluster(Cluster):
         (self.dir / f"pgbouncer-{name}" / "pgbouncer.pid").unlink(missing_ok=True)
         self._start_pgbouncer(name, fresh=False)
         other = next(db for db in NODES if db != name)
-        self.wait_states({name: "secondary", other: "primary"})
+        # Should pg_rewind fail, the keeper copies the primary afresh, which waits for a checkpoint.
+        self.wait_states({name: "secondary", other: "primary"}, checkpoint=True)
         return time.monotonic() - started
 
     def set_synchronous(self, synchronous: bool) -> None:
