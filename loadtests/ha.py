@@ -61,10 +61,19 @@ import psycopg
 import requests
 
 from loadtests.chaos.report import Check
-from loadtests.cluster import HOSTS, PG_BIN, TEMPLATES, Cluster, _render, _which, missing_balancer_or_pooler
-from loadtests.server import _libpq, _python, database_facts, seed
+from loadtests.cluster import (
+    DATABASE,
+    HOSTS,
+    PG_BIN,
+    TEMPLATES,
+    Cluster,
+    _render,
+    _which,
+    measure,
+    missing_balancer_or_pooler,
+)
+from loadtests.server import _libpq, _python, database_facts, run_django, seed
 
-DATABASE = "cluster"
 NODES = ("db1", "db2")
 FORMATION = "default"
 EXTENSION = Path("/usr/share/postgresql/15/extension/pgautofailover.control")
@@ -105,19 +114,20 @@ class HACluster(Cluster):
 
     # --- endpoints -----------------------------------------------------------
 
-    def _hosts_url(self, role: str, attrs: str) -> str:
+    def _writable_url(self, role: str) -> str:
+        """Both nodes (role "pg": PostgreSQL, "bouncer": the PgBouncer beside it); libpq keeps the one taking writes."""
         listed = ",".join(f"{self.hosts[db].ip}:{self.hosts[db].ports[role]}" for db in NODES)
-        return f"postgres://postgres@{listed}/{DATABASE}?target_session_attrs={attrs}&connect_timeout=3"
+        return f"postgres://postgres@{listed}/{DATABASE}?target_session_attrs=read-write&connect_timeout=3"
 
     @property
     def primary_url(self) -> str:
         """Whichever node takes writes, straight to PostgreSQL."""
-        return self._hosts_url("pg", "read-write")
+        return self._writable_url("pg")
 
     @property
     def pooled_url(self) -> str:
         """Whichever node takes writes, through the PgBouncer beside it."""
-        return self._hosts_url("bouncer", "read-write")
+        return self._writable_url("bouncer")
 
     @property
     def monitor_url(self) -> str:
@@ -201,8 +211,6 @@ class HACluster(Cluster):
         self._append_conf("db1", "ha-postgresql.conf")
         self.start_keeper("db1")
         self.wait_states({"db1": "single"})
-        from loadtests.server import run_django
-
         run_django(self.primary_url, "manage.py", "migrate", "--noinput")
         run_django(self.primary_url, "manage.py", "set_role_timeouts")
 
@@ -711,8 +719,6 @@ def measure_synchronous_cost(cluster: HACluster, *, seconds: float, log=print) -
     """The sale rate through HAProxy with the standby in the commit and
     without (its replication quorum off), the same load one after the other;
     and how much of the primary's busy backends' time is the wait for the standby."""
-    from loadtests.cluster import measure
-
     results = {}
     for synchronous in (True, False):
         cluster.set_synchronous(synchronous)
