@@ -77,6 +77,7 @@ from loadtests.server import _libpq, _python, database_facts, run_django, seed
 NODES = ("db1", "db2")
 FORMATION = "default"
 EXTENSION = Path("/usr/share/postgresql/15/extension/pgautofailover.control")
+SOCKETS = "/var/run/postgresql"
 
 
 def missing_failover_manager() -> list[str]:
@@ -86,6 +87,9 @@ def missing_failover_manager() -> list[str]:
         missing.append("pg_autoctl (pg-auto-failover-cli)")
     if not EXTENSION.exists():
         missing.append("postgresql-15-auto-failover")
+    # pg_autoctl reaches its PostgreSQL through the socket in Debian's directory (root runs it as postgres).
+    if os.geteuid() != 0 and not os.access(SOCKETS, os.W_OK):
+        missing.append(f"root, or write access to {SOCKETS}")
     return missing
 
 

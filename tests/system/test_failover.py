@@ -19,7 +19,7 @@ MISSING = missing_failover_manager()
 
 pytestmark = pytest.mark.skipif(
     bool(MISSING),
-    reason=f"not installed: {', '.join(MISSING)} "
+    reason=f"missing: {', '.join(MISSING)} "
     "(apt-get install -y postgresql-15-auto-failover pg-auto-failover-cli haproxy pgbouncer)",
 )
 
