@@ -77,7 +77,6 @@ from loadtests.server import _libpq, _python, database_facts, run_django, seed
 NODES = ("db1", "db2")
 FORMATION = "default"
 EXTENSION = Path("/usr/share/postgresql/15/extension/pgautofailover.control")
-SOCKETS = "/var/run/postgresql"
 
 
 def missing_failover_manager() -> list[str]:
@@ -87,9 +86,6 @@ def missing_failover_manager() -> list[str]:
         missing.append("pg_autoctl (pg-auto-failover-cli)")
     if not EXTENSION.exists():
         missing.append("postgresql-15-auto-failover")
-    # pg_autoctl reaches its PostgreSQL through the socket in Debian's directory (root runs it as postgres).
-    if os.geteuid() != 0 and not os.access(SOCKETS, os.W_OK):
-        missing.append(f"root, or write access to {SOCKETS}")
     return missing
 
 
@@ -109,9 +105,9 @@ class HACluster(Cluster):
         self._own_ports()
 
     def _own_ports(self) -> None:
-        # pg_autoctl reaches its PostgreSQL through the socket in Debian's
-        # directory, which all hosts share: no two servers on one port, not even
-        # the machine's own PostgreSQL's 5432, on hosts of their own too.
+        # pg_autoctl reaches its PostgreSQL through a Unix socket, in one
+        # directory for the whole cluster: no two of its servers on one port,
+        # on hosts of their own too.
         if self.use_netns:
             for offset, name in enumerate(("monitor", *NODES)):
                 self.hosts[name].ports["pg"] = 5441 + offset
@@ -159,7 +155,12 @@ class HACluster(Cluster):
         """`pg_autoctl <args> --pgdata <name's data>` as the node's user, with its
         configuration and state under the cluster's directory, not ~postgres."""
         home = self.dir / f"autoctl-{name}"
-        env = [f"XDG_CONFIG_HOME={home}/config", f"XDG_DATA_HOME={home}/data", f"XDG_RUNTIME_DIR={home}/run"]
+        env = [
+            f"XDG_CONFIG_HOME={home}/config",
+            f"XDG_DATA_HOME={home}/data",
+            f"XDG_RUNTIME_DIR={home}/run",
+            f"PGHOST={self.sockets}",
+        ]
         command = ["env", *env, _which("pg_autoctl") or "pg_autoctl", *args, "--pgdata", str(self._data(name))]
         return self.hosts[name].command(command, self.pg_user)
 
@@ -180,6 +181,21 @@ class HACluster(Cluster):
             return subprocess.Popen(
                 self.autoctl_command(name, *args), cwd="/", stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+
+    @property
+    def sockets(self) -> Path:
+        return self.dir / "sockets"
+
+    def _initdb(self, name: str) -> None:
+        """The data directory, made here rather than by pg_autoctl (which takes
+        it as it is) so that its socket is in the cluster's own directory, not
+        Debian's /var/run/postgresql where another cluster or a stale lock file
+        of a killed server may hold the port."""
+        data = self._data(name)
+        initdb = [PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+        self._run(name, initdb, user=self.pg_user)
+        with open(data / "postgresql.conf", "a") as file:
+            file.write(f"\nunix_socket_directories = '{self.sockets}'\n")
 
     def _append_conf(self, name: str, template: str) -> None:
         conf = (TEMPLATES / template).read_text()
@@ -202,14 +218,17 @@ class HACluster(Cluster):
         ]
 
     def _start_primary(self) -> None:
+        self._mkdir("sockets")
         for name in ("monitor", *NODES):
             for sub in ("", "/config", "/data", "/run"):
                 self._mkdir(f"autoctl-{name}{sub}")
+        self._initdb("monitor")
         self._autoctl("monitor", "create", "monitor", *self._node_args("monitor"))
         self._append_conf("monitor", "ha-monitor.conf")
         self.start_keeper("monitor")
         self.wait_port("monitor", self.hosts["monitor"].ports["pg"])
         self._wait_monitor()
+        self._initdb("db1")
         node = ["create", "postgres", *self._node_args("db1"), "--name", "db1", "--dbname", DATABASE]
         self._autoctl("db1", *node, "--monitor", self.monitor_url, "--listen", "*")
         self._append_conf("db1", "ha-postgresql.conf")
@@ -324,7 +343,9 @@ class HACluster(Cluster):
         makes it the new primary's standby (pg_rewind), and its PgBouncer.
         Returns the seconds until it is a synchronous standby again."""
         started = time.monotonic()
+        # What the killed server left: nobody else uses its port in this directory.
         (self._data(name) / "postmaster.pid").unlink(missing_ok=True)
+        (self.sockets / f".s.PGSQL.{self.hosts[name].ports['pg']}.lock").unlink(missing_ok=True)
         self.start_keeper(name)
         (self.dir / f"pgbouncer-{name}" / "pgbouncer.pid").unlink(missing_ok=True)
         self._start_pgbouncer(name, fresh=False)
