@@ -523,21 +523,24 @@ def fail_over(
     5 s after the first 201 on the new primary; then the checks, on the new
     primary's data."""
     load = Load(cluster, sellers, processes=processes, threads=threads)
-    time.sleep(warmup)
-    victim = cluster.primary()
-    other = next(db for db in NODES if db != victim)
-    result = Failover(killed=victim)
-    killed_at = time.time()
-    cluster.kill_node(victim)
-    # A sale sent before every process of the machine was reaped may still have been the old primary's.
-    dead_at = time.time()
-    log(f"{victim} (primary) killed: keeper, PostgreSQL and PgBouncer, SIGKILL")
-    cluster.wait_states({other: "wait_primary"}, timeout=90)
-    promoted_at = time.time()
-    result.promoted = other
-    # Until a sale sent after the promotion has certainly been answered, and 5 s more.
-    time.sleep(8)
-    ops = load.stop()
+    try:
+        time.sleep(warmup)
+        victim = cluster.primary()
+        other = next(db for db in NODES if db != victim)
+        result = Failover(killed=victim)
+        killed_at = time.time()
+        cluster.kill_node(victim)
+        # A sale sent before every process of the machine was reaped may still have been the old primary's.
+        dead_at = time.time()
+        log(f"{victim} (primary) killed: keeper, PostgreSQL and PgBouncer, SIGKILL")
+        cluster.wait_states({other: "wait_primary"}, timeout=90)
+        promoted_at = time.time()
+        result.promoted = other
+        # Until a sale sent after the promotion has certainly been answered, and 5 s more.
+        time.sleep(8)
+    finally:
+        # Also when the failover fails: the terminals' processes stop, not sell on.
+        ops = load.stop()
     lb = cluster.lb_url
     later_201 = sorted(a["done"] for op in ops for a in op["attempts"] if a["status"] == 201 and a["sent"] > dead_at)
     first_201 = later_201[0] - killed_at if later_201 else None
