@@ -8,7 +8,7 @@ SIMULATOR_PORT ?= 8010
 OPERATOR_GATEWAY_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 RUN_ENV = PORT=$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) OPERATOR_GATEWAY_URL=$(OPERATOR_GATEWAY_URL)
 
-.PHONY: run run-web test test-fast test-server lint loadtest bench bench-delivery chaos cluster clean
+.PHONY: run run-web test test-fast test-server lint loadtest bench bench-delivery chaos cluster ha clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,3 +78,10 @@ clean:
 # CLUSTER_ARGS="--check" runs the checks and exits; "--check --measure 10" also measures.
 cluster: $(BIN)/.installed-dev
 	$(BIN)/python -m loadtests.cluster $(CLUSTER_ARGS)
+
+# The cluster with automatic failover (issue 22): a pg_auto_failover monitor, a primary and a
+# synchronous standby under the same PgBouncers, app servers and HAProxy; Ctrl-C stops it.
+# HA_ARGS="--check" kills the primary once under load and checks every sale;
+# "--check --failovers 3 --measure 10" three times, alternating nodes, then sync vs async sale rate.
+ha: $(BIN)/.installed-dev
+	$(BIN)/python -m loadtests.ha $(HA_ARGS)

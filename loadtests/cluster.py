@@ -143,7 +143,7 @@ class Network:
     the root namespace (which also has an address on it, for the tools and
     the load generator); or, without namespaces, 127.0.0.1 and free ports."""
 
-    def __init__(self, use_netns: bool):
+    def __init__(self, use_netns: bool, plan: dict[str, int] = HOSTS):
         self.use_netns = use_netns
         tag = f"rc{os.getpid() % 100000}"
         self.bridge = f"{tag}br"
@@ -151,8 +151,8 @@ class Network:
         self.subnet = f"10.213.{third}.0/24" if use_netns else "127.0.0.1/32"
         self.gateway = f"10.213.{third}.1"
         self.hosts: dict[str, Host] = {}
-        free = iter(_free_ports(len(HOSTS) * len(PORTS))) if not use_netns else None
-        for name, last in HOSTS.items():
+        free = iter(_free_ports(len(plan) * len(PORTS))) if not use_netns else None
+        for name, last in plan.items():
             if use_netns:
                 host = Host(name, f"10.213.{third}.{last}", f"{tag}-{name}", dict(PORTS))
             else:
@@ -206,6 +206,9 @@ class Network:
 
 
 class Cluster:
+    # The hosts and the last byte of each one's address (loadtests/ha.py adds its monitor).
+    host_plan = HOSTS
+
     def __init__(
         self,
         *,
@@ -220,7 +223,7 @@ class Cluster:
             raise SystemExit(f"missing: {', '.join(missing)} (apt-get install -y haproxy pgbouncer postgresql-15)")
         self.auto_netns = use_netns is None
         self.use_netns = netns_works() if use_netns is None else use_netns
-        self.net = Network(self.use_netns)
+        self.net = Network(self.use_netns, self.host_plan)
         self.hosts = self.net.hosts
         self.web_concurrency = web_concurrency
         self.delivery_concurrency = delivery_concurrency
@@ -329,7 +332,7 @@ class Cluster:
                 self.log("network namespaces work but the bridge carries no traffic here: all hosts on 127.0.0.1")
                 self.net.down()
                 self.use_netns = False
-                self.net = Network(False)
+                self.net = Network(False, self.host_plan)
                 self.hosts = self.net.hosts
             self._start_primary()
             self._start_replica()
@@ -593,6 +596,12 @@ class Cluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+        self._stop_postgres()
+        self.net.down()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop_postgres(self) -> None:
         for data in reversed(self.started_pg):
             host = data.name
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
@@ -600,9 +609,6 @@ class Cluster:
                     host, [PG_BIN / "pg_ctl", "-D", data, "-w", "-t", "30", "-m", "fast", "stop"], user=self.pg_user
                 )
         self.started_pg = []
-        self.net.down()
-        if not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -927,13 +933,23 @@ def _sell(base_url: str, sellers: list[dict], seconds: float, threads: int, star
     queue.put((latencies, dict(other), time.process_time() - cpu_before))
 
 
-def measure(cluster: Cluster, *, seconds: float = 10.0, processes: int = 2, threads: int = 8, log=print) -> dict:
+def measure(
+    cluster: Cluster,
+    *,
+    seconds: float = 10.0,
+    processes: int = 2,
+    threads: int = 8,
+    targets: dict[str, str] | None = None,
+    log=print,
+) -> dict:
     """Sales/s for `seconds` through HAProxy (both app servers) and straight
-    to app1, with the same load (processes x threads terminals, keep-alive)."""
+    to app1 (or each of `targets`, name -> URL), with the same load
+    (processes x threads terminals, keep-alive)."""
     seeded = seed(cluster.primary_url, sellers=processes * threads, credit=50_000_000)
     ctx = multiprocessing.get_context("spawn")
     results = {}
-    for target, url in (("HAProxy, 2 app servers", cluster.lb_url), ("app1 directly", cluster.app_url("app1"))):
+    targets = targets or {"HAProxy, 2 app servers": cluster.lb_url, "app1 directly": cluster.app_url("app1")}
+    for target, url in targets.items():
         queue = ctx.Queue()
         start_at = time.time() + 3  # every process has imported and connected by then
         share = len(seeded.sellers) // processes
