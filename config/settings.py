@@ -315,6 +315,8 @@ STATIC_ROOT = env("STATIC_ROOT", default=None)
 # sign), takes two different staff members; unset, one approval does (v1).
 FOUR_EYES_CREDIT_THRESHOLD = env.int("FOUR_EYES_CREDIT_THRESHOLD", default=None)
 FOUR_EYES_ADJUSTMENT_THRESHOLD = env.int("FOUR_EYES_ADJUSTMENT_THRESHOLD", default=None)
+# A prepayment to an operator's float of more rials than this takes two staff members too.
+FOUR_EYES_PREPAYMENT_THRESHOLD = env.int("FOUR_EYES_PREPAYMENT_THRESHOLD", default=None)
 
 # Uploaded files (credit requests' receipts): outside the web root and never
 # served statically; credits.api's receipt view serves each to who may see it.

@@ -31,7 +31,9 @@ Lock order, in every transaction that makes recharges final (the success
 batch, a failure with its refund, staff's resolution): the recharges, in id
 order; then the sellers, in id order (FOR UPDATE for a refund or a
 commission, FOR KEY SHARE for the callback events' foreign key, deferred: it would lock only at
-commit); last the callback events and the job that wakes their sender
+commit); then the tracked operator floats, in operator order (a success
+draws on them, a failure releases its reservation: recharges/floats.py), as
+a sale takes its float after its seller; last the callback events and the job that wakes their sender
 (`queue_job_unless_waiting`, whose unique index makes a second transaction
 wait for the first's commit). A transaction that has queued that job never
 waits for a row again, so none waits in a cycle
@@ -56,6 +58,7 @@ from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.errors import BalanceLimitExceeded
 from ledger.services import post_commissions, post_refund
 from recharges.errors import AlreadyFinal, RefundNotWritable
+from recharges.floats import draw_for_successes, release_reservation
 from recharges.gateway import HttpGateway, StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
 
@@ -267,6 +270,7 @@ def _write_successes(successes: list[Outcome]) -> None:
         )
         succeeded = [recharge_id for (recharge_id,) in cursor.fetchall()]
         _pay_commissions(succeeded)
+        draw_for_successes(succeeded)
         _record_events(Recharge.Status.SUCCESSFUL, succeeded)
 
 
@@ -327,6 +331,8 @@ def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:
         post_refund(recharge=recharge)
     except BalanceLimitExceeded as error:
         raise RefundNotWritable(details=error.details) from error
+    if recharge.float_reserved:
+        release_reservation(operator=recharge.operator, amount=recharge.amount)
     _record_events(Recharge.Status.FAILED, [recharge.pk])
 
 
@@ -381,6 +387,7 @@ def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: 
             resolved_by=resolved_by,
         )
         _pay_commissions([recharge.pk])
+        draw_for_successes([recharge.pk])
         _record_events(Recharge.Status.SUCCESSFUL, [recharge.pk])
 
 
