@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "ledger",
     "idempotency",
     "callbacks",
+    "settlement",
     "config",
     "portal",
     "audit",
