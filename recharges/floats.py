@@ -108,6 +108,11 @@ def release_reservation(*, operator: str, amount: int) -> None:
     OperatorFloat.objects.filter(pk=operator).update(pending=F("pending") - amount)
 
 
+def set_float_alert(*, operator: str, alert_below_hours: int) -> None:
+    """Sets the hours left under which the float warns; the money is untouched."""
+    OperatorFloat.objects.filter(pk=operator).update(alert_below_hours=alert_below_hours)
+
+
 def _post(*, operator: str, amount: int, kind: str, **source) -> FloatEntry:
     """Moves `amount` on the operator's float (creating it at the first
     prepayment) and appends its entry, under the float's row lock."""

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -352,6 +353,7 @@ class OperatorFloat(models.Model):
     alert_below_hours = models.IntegerField(
         _("alert below (hours)"),
         default=24,
+        validators=[MinValueValidator(0)],
         help_text=_("The dashboard warns when the float will last fewer hours than this at the current burn rate."),
     )
 
@@ -480,6 +482,10 @@ class FloatEntry(models.Model):
     class Meta:
         verbose_name = _("float entry")
         verbose_name_plural = _("float entries")
+        # The burn rate reads the last hour's draws (operator_float_state.sql);
+        # entries are appended in time order, so a BRIN index finds them for
+        # almost nothing per delivery.
+        indexes = [BrinIndex(fields=["created_at"], name="float_entry_created_at_brin")]
         constraints = [
             models.UniqueConstraint(fields=["operator", "sequence"], name="float_entry_sequence_unique"),
             models.UniqueConstraint(
