@@ -77,9 +77,9 @@ class SettlementCaseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def get_readonly_fields(self, request, obj=None):
-        # A resolved case keeps its note.
-        return [*self.readonly_fields, "note"] if obj is not None and obj.resolved_at else self.readonly_fields
+    def has_change_permission(self, request, obj=None):
+        # A resolved case is only seen: it keeps its note.
+        return super().has_change_permission(request, obj) and (obj is None or obj.resolved_at is None)
 
     @admin.display(description=_("ours"))
     def ours(self, case):
