@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
+from config.metrics import exposition
 from idempotency.models import IdempotencyRecord
 from ledger.errors import SecondApproverRequired
 from recharges.delivery import Outcome, claim_due, record_outcomes, resolve_recharge
@@ -179,3 +180,16 @@ def test_the_database_refuses_a_negative_float_and_changed_entries(staff_user, s
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql)
     assert float_of() == (AMOUNT, 0)
+
+
+def test_the_metrics_carry_each_tracked_float(seller_a, staff_user):
+    record_prepayment(operator="mci", amount=3 * AMOUNT, bank_reference="B-10", created_by=staff_user)
+    sold_id(sell_recharge(seller_id=seller_a.pk, phone_number=MCI_NUMBER, amount=AMOUNT))
+
+    text = exposition().decode()
+
+    assert 'recharge_operator_float_available_rials{operator="mci"} 10000.0' in text
+    assert 'recharge_operator_float_pending_rials{operator="mci"} 5000.0' in text
+    assert 'recharge_operator_float_hours_left{operator="mci"} +Inf' in text
+    assert 'recharge_operator_float_alert_below_hours{operator="mci"} 24.0' in text
+    assert 'operator="irancell"' not in text.split("recharge_operator_float")[-1]
