@@ -24,7 +24,7 @@ from config.formats import rials
 from config.permissions import requires
 from ledger.errors import SecondApproverRequired
 from recharges.delivery import resolve_recharge
-from recharges.errors import AlreadyFinal, RefundNotWritable
+from recharges.errors import AlreadyFinal, FloatNotCovering, RefundNotWritable
 from recharges.floats import PrepaymentAlreadyRecorded, approve_prepayment, record_prepayment, set_float_alert
 from recharges.models import CommissionRate, FloatEntry, Operator, OperatorFloat, Prepayment, Product, Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
@@ -34,6 +34,9 @@ from sellers.models import Seller
 # Why staff could not resolve a recharge, in the page's language (the errors' own messages are the API's English).
 REFUSALS = {
     AlreadyFinal: _("it is already final; its status cannot change."),
+    FloatNotCovering: _(
+        "its operator's float does not cover it (it was sold before the float was tracked); record a prepayment first."
+    ),
     RefundNotWritable: _(
         "its refund would take the seller's balance past the largest amount the ledger holds; nothing was written."
         " Lower the balance with an adjustment, then resolve it as failed."

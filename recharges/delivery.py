@@ -57,7 +57,7 @@ from config.dispatch import Dispatcher
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.errors import BalanceLimitExceeded
 from ledger.services import post_commissions, post_refund
-from recharges.errors import AlreadyFinal, RefundNotWritable
+from recharges.errors import AlreadyFinal, FloatNotCovering, RefundNotWritable
 from recharges.floats import draw_for_successes, release_reservation
 from recharges.gateway import HttpGateway, StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
@@ -240,7 +240,7 @@ def _record_successes(successes: list[Outcome]) -> list[int]:
     recorded on its own, so that one cannot hold up the others."""
     try:
         _write_successes(successes)
-    except _REFUSED as error:
+    except (*_REFUSED, FloatNotCovering) as error:
         if len(successes) > 1:
             return [parked for outcome in successes for parked in _record_successes([outcome])]
         _park(successes[0].recharge_id, f"The operator answered successful; recording it failed: {error}")
@@ -371,7 +371,8 @@ def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: 
     """Staff's decision on a recharge still pending (typically past the
     horizon): successful with the operator's reference, or failed as
     `not_delivered` with its refund. Raises AlreadyFinal if it is final,
-    RefundNotWritable if its refund cannot be written (nothing is)."""
+    RefundNotWritable if its refund cannot be written, FloatNotCovering if
+    its operator's float cannot pay for its success (nothing is written)."""
     with transaction.atomic():
         recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
         if recharge.status != Recharge.Status.PENDING:

@@ -97,9 +97,16 @@ def write_off_loss(*, operator: str, recharge_id: int, amount: int, note: str) -
 
 def draw_for_successes(recharge_ids: list[int]) -> None:
     """Draws the tracked floats down by recharges this transaction has just
-    made successful (operator_float_draw.sql); call after their sellers are locked."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT operator_float_draw(%s)", [recharge_ids])
+    made successful (operator_float_draw.sql); call after their sellers are
+    locked. FloatNotCovering when a float cannot pay for them: only a
+    recharge sold before its float was tracked reserved nothing, and can."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT operator_float_draw(%s)", [recharge_ids])
+    except IntegrityError as error:
+        if violated_constraint(error) != "operator_float_balance_non_negative":
+            raise
+        raise FloatNotCovering(details={"recharges": recharge_ids}) from error
 
 
 def release_reservation(*, operator: str, amount: int) -> None:

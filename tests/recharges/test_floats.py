@@ -14,6 +14,7 @@ from config.metrics import exposition
 from idempotency.models import IdempotencyRecord
 from ledger.errors import SecondApproverRequired
 from recharges.delivery import Outcome, claim_due, record_outcomes, resolve_recharge
+from recharges.errors import FloatNotCovering
 from recharges.floats import PrepaymentAlreadyRecorded, approve_prepayment, record_prepayment
 from recharges.models import FloatEntry, OperatorFloat, Prepayment, Recharge
 from recharges.services import sell_recharge, sell_recharge_batch
@@ -193,3 +194,23 @@ def test_the_metrics_carry_each_tracked_float(seller_a, staff_user):
     assert 'recharge_operator_float_hours_left{operator="mci"} +Inf' in text
     assert 'recharge_operator_float_alert_below_hours{operator="mci"} 24.0' in text
     assert 'operator="irancell"' not in text.split("recharge_operator_float")[-1]
+
+
+def test_a_success_the_float_cannot_pay_waits_for_staff_and_staff_are_told(seller_a, staff_user):
+    """Only a recharge sold before its float was tracked can meet a float too
+    small for it: it reserved nothing. Its success is not written."""
+    early = sold_id(sell_recharge(seller_id=seller_a.pk, phone_number=MCI_NUMBER, amount=AMOUNT))
+    other = sold_id(sell_recharge(seller_id=seller_a.pk, phone_number="+989121230001", amount=AMOUNT))
+    record_prepayment(operator="mci", amount=AMOUNT - 1, bank_reference="B-11", created_by=staff_user)
+    claim_due(limit=10, lease_seconds=30)
+
+    record_outcomes([Outcome(early, "successful", operator_reference="OP-1")])
+
+    parked = Recharge.objects.get(pk=early)
+    assert (parked.status, parked.next_attempt_at) == ("pending", None)
+    assert "float does not cover" in parked.last_error
+    with pytest.raises(FloatNotCovering):
+        resolve_recharge(recharge_id=other, successful=True, operator_reference="OP-2", resolved_by=staff_user)
+    assert Recharge.objects.get(pk=other).status == "pending"
+    assert float_of() == (AMOUNT - 1, 0)
+    assert_float_books()
