@@ -214,3 +214,14 @@ def test_a_success_the_float_cannot_pay_waits_for_staff_and_staff_are_told(selle
     assert Recharge.objects.get(pk=other).status == "pending"
     assert float_of() == (AMOUNT - 1, 0)
     assert_float_books()
+
+
+@pytest.mark.django_db(transaction=True)  # the 409 undoes the sale's statement by raising
+def test_validate_only_gives_the_409_the_sale_would(client_a, staff_user):
+    record_prepayment(operator="mci", amount=AMOUNT, bank_reference="B-12", created_by=staff_user)
+    with nothing_written():
+        ok = post(client_a, f"{API}/recharges/?validate_only=true", recharge_body(amount=AMOUNT))
+        refused = post(client_a, f"{API}/recharges/?validate_only=true", recharge_body(amount=AMOUNT + 1))
+    assert ok.status_code == 200
+    assert_error(refused, 409, "operator_unavailable", {"operator": "mci"})
+    assert float_of() == (AMOUNT, 0)
