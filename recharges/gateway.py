@@ -163,6 +163,9 @@ def _statement_line(row: list[str]) -> StatementLine:
     reference, msisdn, amount, product, status, operator_reference, _ = row
     if status not in TOPUP_OUTCOMES:
         raise ValueError(f"status {status!r}")
+    # The protocol's bounds, which a settlement case's columns hold.
+    if not 1 <= len(reference) <= 64 or len(msisdn) > 16 or len(operator_reference) > 128:
+        raise ValueError(f"a field out of the protocol's bounds in {row!r}"[:300])
     return StatementLine(reference, msisdn, int(amount), product or None, status, operator_reference or None)
 
 

@@ -5,13 +5,15 @@ settled again."""
 
 import json
 import uuid
+from datetime import timedelta
 from io import StringIO
 
 import jdatetime
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
-from config.dates import business_today
+from config.dates import business_today, day_start
 from ledger.models import LedgerEntry
 from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
 from recharges.floats import record_prepayment
@@ -184,3 +186,33 @@ def test_the_command_takes_a_jalali_day(make_seller, gateway, sim, settings):
         call_command("settle", operator="nope", date="1405-09-16")
     with pytest.raises(CommandError, match="--date"):
         call_command("settle", operator="mci", date="1405-13-40")
+
+
+def test_a_top_up_sent_just_before_midnight_is_found_in_the_next_days_statement(make_seller, gateway):
+    """Sold (and sent) yesterday, recorded by the operator today: yesterday's
+    settlement finds it in today's statement, today's matches it by reference."""
+    seller = make_seller(balance=START)
+    reference = uuid.uuid4()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO recharges_phonenumber (e164, created_at) VALUES ('+989121230077', now()) RETURNING id"
+        )
+        (phone_id,) = cursor.fetchone()
+        # Written final at once (the bench seeds so too): a successful recharge of rate 0 owes no commission.
+        cursor.execute(
+            """
+            INSERT INTO recharges_recharge
+                   (seller_id, phone_number_id, amount, operator, commission_rate, created_at, status, topup_reference,
+                    operator_reference, completed_at, next_attempt_at, topup_requested_at, attempts, last_error)
+            VALUES (%s, %s, %s, 'mci', 0, %s, 'successful', %s, 'OP-LATE', now(), NULL, now(), 1, '')
+            """,
+            [seller.pk, phone_id, AMOUNT, day_start(business_today()) - timedelta(seconds=1), reference],
+        )
+    gateway.top_up(reference=str(reference), number="+989121230077", amount=AMOUNT, operator="mci")
+
+    yesterday = settle(operator="mci", day=business_today() - timedelta(days=1), gateway=gateway)
+    today = settle_today(gateway)
+
+    assert (yesterday.recharges, yesterday.differences) == (1, 0)
+    assert (today.statement_lines, today.matched, today.differences) == (1, 1, 0)
+    assert not SettlementCase.objects.exists()
