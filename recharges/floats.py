@@ -5,9 +5,10 @@ Rules (each also enforced by PostgreSQL):
 1. `OperatorFloat.balance >= 0` and `pending >= 0` (CHECK): a float never
    goes negative, whatever runs at once.
 2. Every change of a balance appends a FloatEntry, numbered per operator
-   under the float's row lock, its `balance_after` the balance it left;
-   entries are never changed (trigger). A prepayment posts once, a recharge
-   draws once and is written off as a loss at most once (UNIQUE).
+   under the float's row lock, its `balance_after` the balance it left
+   (trigger), and at commit the float equals its last entry (deferred
+   trigger); entries are never changed (trigger). A prepayment posts once, a
+   recharge draws once and is written off as a loss at most once (UNIQUE).
 3. A sale reserves its amount on the float (`pending`) in its own statement
    (recharges/sql/operator_float_reserve.sql), refused 409 when the float
    less pending does not cover it; the transaction that makes the recharge

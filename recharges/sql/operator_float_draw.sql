@@ -38,6 +38,7 @@ BEGIN
     )
     INSERT INTO recharges_floatentry (operator_id, sequence, kind, amount, balance_after, recharge_id, note, created_at)
     SELECT d.operator, m.sequence_before + d.n, 'draw', -d.amount, m.balance_before - d.running, d.id, '', now()
-      FROM drawn d JOIN moved m ON m.operator_id = d.operator;
+      FROM drawn d JOIN moved m ON m.operator_id = d.operator
+     ORDER BY d.operator, d.n;  -- each entry after its predecessor (float_entry_running_balance)
 END
 $$;

@@ -167,6 +167,20 @@ def test_a_large_prepayment_waits_for_a_second_staff_member(settings, staff_user
     assert FloatEntry.objects.aggregate(total=Sum("amount"))["total"] == 20_000
 
 
+def test_a_float_cannot_move_without_its_entry(staff_user):
+    record_prepayment(operator="mci", amount=AMOUNT, bank_reference="B-13", created_by=staff_user)
+    refused = pytest.raises(IntegrityError, match="does not match its entries")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE recharges_operatorfloat SET balance = balance + 1")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(IntegrityError, match="balance_after"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO recharges_floatentry (operator_id, sequence, kind, amount, balance_after, prepayment_id, note,"
+            " created_at) SELECT 'mci', 2, 'prepayment', 1, 1, id, '', now() FROM recharges_prepayment"
+        )
+    assert float_of() == (AMOUNT, 0)
+
+
 @pytest.mark.parametrize(
     "sql",
     [

@@ -91,7 +91,8 @@ BEGIN
     )
     INSERT INTO recharges_floatentry (operator_id, sequence, kind, amount, balance_after, recharge_id, note, created_at)
     SELECT d.operator, m.sequence_before + d.n, 'draw', -d.amount, m.balance_before - d.running, d.id, '', now()
-      FROM drawn d JOIN moved m ON m.operator_id = d.operator;
+      FROM drawn d JOIN moved m ON m.operator_id = d.operator
+     ORDER BY d.operator, d.n;  -- each entry after its predecessor (float_entry_running_balance)
 END
 $$;
 -- Each tracked operator float as staff and the alerts read it: the balance,
@@ -130,6 +131,71 @@ $$;
 CREATE OR REPLACE TRIGGER float_entry_append_only
 BEFORE UPDATE OR DELETE ON recharges_floatentry
 FOR EACH ROW EXECUTE FUNCTION float_entry_append_only();
+-- Each float entry continues its operator's running balance: sequence n
+-- follows n-1 and balance_after = previous balance_after + amount.
+CREATE OR REPLACE FUNCTION float_entry_running_balance() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    previous bigint := 0;
+BEGIN
+    IF NEW.sequence > 1 THEN
+        SELECT balance_after INTO previous FROM recharges_floatentry
+         WHERE operator_id = NEW.operator_id AND sequence = NEW.sequence - 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'float entry %#% has no predecessor', NEW.operator_id, NEW.sequence
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'float_entry_running_balance';
+        END IF;
+    END IF;
+    IF NEW.balance_after IS DISTINCT FROM previous + NEW.amount THEN
+        RAISE EXCEPTION 'float entry %#%: balance_after % is not % + %',
+            NEW.operator_id, NEW.sequence, NEW.balance_after, previous, NEW.amount
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'float_entry_running_balance';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER float_entry_running_balance
+BEFORE INSERT ON recharges_floatentry
+FOR EACH ROW EXECUTE FUNCTION float_entry_running_balance();
+-- At commit, an operator float's balance and sequence equal its last
+-- entry's: no code can move a float without a matching entry. Not fired by
+-- a sale's reservation, which moves only `pending`.
+CREATE OR REPLACE FUNCTION operator_float_matches_entries() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    current_balance bigint;
+    current_sequence bigint;
+    last_balance bigint := 0;
+    last_sequence bigint := 0;
+BEGIN
+    -- Read the row as it is now: an earlier event of the same transaction
+    -- carries a stale NEW.
+    SELECT balance, sequence INTO current_balance, current_sequence
+      FROM recharges_operatorfloat WHERE operator_id = NEW.operator_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT balance_after, sequence INTO last_balance, last_sequence FROM recharges_floatentry
+     WHERE operator_id = NEW.operator_id ORDER BY sequence DESC LIMIT 1;
+    IF NOT FOUND THEN
+        last_balance := 0;
+        last_sequence := 0;
+    END IF;
+    IF current_balance <> last_balance OR current_sequence <> last_sequence THEN
+        RAISE EXCEPTION 'float at %: balance % / sequence % does not match its entries (% / %)',
+            NEW.operator_id, current_balance, current_sequence, last_balance, last_sequence
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'operator_float_matches_entries';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS operator_float_matches_entries ON recharges_operatorfloat;
+CREATE CONSTRAINT TRIGGER operator_float_matches_entries
+AFTER INSERT OR UPDATE OF balance, sequence ON recharges_operatorfloat
+DEFERRABLE INITIALLY DEFERRED
+FOR EACH ROW EXECUTE FUNCTION operator_float_matches_entries();
 -- A sale in one statement, run in autocommit (PostgreSQL makes it atomic):
 -- replay a known Idempotency-Key; else check what is sold (operator_refusal:
 -- 400), debit the seller within its limits (ledger_post_debit: the
@@ -428,6 +494,10 @@ BEGIN
     PERFORM idempotency_store(p_seller, p_key, 'recharge-batches', p_request_hash, out_status, out_body);
 END
 $$;
+DROP TRIGGER operator_float_matches_entries ON recharges_operatorfloat;
+DROP FUNCTION operator_float_matches_entries();
+DROP TRIGGER float_entry_running_balance ON recharges_floatentry;
+DROP FUNCTION float_entry_running_balance();
 DROP TRIGGER float_entry_append_only ON recharges_floatentry;
 DROP FUNCTION float_entry_append_only();
 DROP FUNCTION operator_float_state();
