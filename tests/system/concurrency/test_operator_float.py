@@ -44,7 +44,8 @@ def float_now() -> tuple[int, int]:
 
 
 def test_a_float_for_60_sales_sells_exactly_60_of_240_at_once_and_never_goes_negative(make_seller, staff_user):
-    sellers = [make_seller(balance=SALES_EACH * AMOUNT) for _ in range(SELLERS)]
+    # Enough for both rounds' every sale: only the float refuses, never a balance (a 402).
+    sellers = [make_seller(balance=2 * SALES_EACH * AMOUNT) for _ in range(SELLERS)]
     record_prepayment(operator="mci", amount=COVERED * AMOUNT, bank_reference="SATNA-RACE", created_by=staff_user)
 
     answers = sales_at_once(sellers, 1)
