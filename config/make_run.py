@@ -4,7 +4,7 @@ what it cleans up after.
 `python -m config.make_run check` exits 1, naming each busy port, the process
 that needs it and the variable that moves it, before anything starts: honcho
 stops every process when one cannot bind. `python -m config.make_run banner`
-lists the four processes and where each listens or delivers. Both read the
+lists the five processes and where each listens or delivers. Both read the
 environment the Makefile passes to honcho (PORT, HOST, SIMULATOR_PORT,
 OPERATOR_GATEWAY_URL). `python -m config.make_run procfile` runs honcho, then,
 however it ended, stops the embedded PostgreSQL if none of its users is left:
@@ -55,10 +55,11 @@ def banner() -> str:
     gateway = os.environ.get("OPERATOR_GATEWAY_URL", f"http://127.0.0.1:{simulator_port}")
     python = ".venv/bin/python"
     return f"""
-The four processes of Procfile (Ctrl-C stops all):
+The five processes of Procfile (Ctrl-C stops all):
   web        http://{host}:{port}/  the API (docs: /api/docs/), the admin (/admin/), the portal (/portal/)  [PORT]
   worker     delivers recharges to the operator gateway at {gateway}  [OPERATOR_GATEWAY_URL]
   callbacks  sends sellers' callback events
+  settlement settles each closed day against the operators' statements
   simulator  the operator simulator on http://127.0.0.1:{simulator_port}  [SIMULATOR_PORT]
 Create the first admin in another shell:
     {python} manage.py createsuperuser

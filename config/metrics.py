@@ -18,6 +18,7 @@ sale's counters are resolved once here, not per request.
 
 import hmac
 import ipaddress
+import math
 import os
 import threading
 from socketserver import ThreadingMixIn
@@ -151,10 +152,42 @@ class _QueueCollector:
         )
 
 
+class _FloatCollector:
+    """Each tracked operator float (recharges/sql/operator_float_state.sql),
+    read from the database at scrape time like the queue gauges."""
+
+    def collect(self):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT operator, available, pending, hours_left, alert_below_hours FROM operator_float_state()"
+            )
+            rows = cursor.fetchall()
+        names = {
+            "available": (
+                "recharge_operator_float_available_rials",
+                "Float at the operator less what is pending on it.",
+            ),
+            "pending": ("recharge_operator_float_pending_rials", "Float reserved by sales not yet final."),
+            "hours_left": (
+                "recharge_operator_float_hours_left",
+                "Hours the available float lasts at the last hour's burn rate (+Inf when nothing was drawn).",
+            ),
+            "alert_below": ("recharge_operator_float_alert_below_hours", "Hours left under which staff are warned."),
+        }
+        families = {key: GaugeMetricFamily(name, text, labels=["operator"]) for key, (name, text) in names.items()}
+        for operator, available, pending, hours_left, alert_below in rows:
+            families["available"].add_metric([operator], available)
+            families["pending"].add_metric([operator], pending)
+            families["hours_left"].add_metric([operator], math.inf if hours_left is None else hours_left)
+            families["alert_below"].add_metric([operator], alert_below)
+        yield from families.values()
+
+
 # Apart from the process registry: nothing registers or unregisters per
 # scrape (concurrent scrapes in threads), and nothing queries at registration.
 _QUEUE_REGISTRY = CollectorRegistry()
 _QUEUE_REGISTRY.register(_QueueCollector())
+_QUEUE_REGISTRY.register(_FloatCollector())
 
 
 def exposition() -> bytes:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "ledger",
     "idempotency",
     "callbacks",
+    "settlement",
     "config",
     "portal",
     "audit",
@@ -315,6 +316,8 @@ STATIC_ROOT = env("STATIC_ROOT", default=None)
 # sign), takes two different staff members; unset, one approval does (v1).
 FOUR_EYES_CREDIT_THRESHOLD = env.int("FOUR_EYES_CREDIT_THRESHOLD", default=None)
 FOUR_EYES_ADJUSTMENT_THRESHOLD = env.int("FOUR_EYES_ADJUSTMENT_THRESHOLD", default=None)
+# A prepayment to an operator's float of more rials than this takes two staff members too.
+FOUR_EYES_PREPAYMENT_THRESHOLD = env.int("FOUR_EYES_PREPAYMENT_THRESHOLD", default=None)
 
 # Whether a credit request must name its transfer (bank, tracking number and
 # date); off, v1 clients that send none keep working and staff see it flagged.

@@ -45,6 +45,8 @@ def refusal_message(error: dict) -> str:
             "balance": _rials(details["balance"]),
             "amount": _rials(details["amount"]),
         }
+    if error["code"] == "operator_unavailable":
+        return _("Not sold: the operator cannot take top-ups now; nothing was charged. Try again later.")
     return _("Not sold: %(reason)s") % {"reason": error["message"]}
 
 

@@ -5,7 +5,9 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import BigIntegerField, Case, CharField, F, Func, Q, Value, When
+from django.db.models import BigIntegerField, Case, CharField, F, Func, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,9 +22,11 @@ from config.admin_display import money, national_number, number, seller
 from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
+from ledger.errors import SecondApproverRequired
 from recharges.delivery import resolve_recharge
-from recharges.errors import AlreadyFinal, RefundNotWritable
-from recharges.models import CommissionRate, Operator, Product, Recharge
+from recharges.errors import AlreadyFinal, FloatNotCovering, RefundNotWritable
+from recharges.floats import PrepaymentAlreadyRecorded, approve_prepayment, record_prepayment, set_float_alert
+from recharges.models import CommissionRate, FloatEntry, Operator, OperatorFloat, Prepayment, Product, Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
 from sellers.admin import SellerAdmin
 from sellers.models import Seller
@@ -30,6 +34,9 @@ from sellers.models import Seller
 # Why staff could not resolve a recharge, in the page's language (the errors' own messages are the API's English).
 REFUSALS = {
     AlreadyFinal: _("it is already final; its status cannot change."),
+    FloatNotCovering: _(
+        "its operator's float does not cover it (it was sold before the float was tracked); record a prepayment first."
+    ),
     RefundNotWritable: _(
         "its refund would take the seller's balance past the largest amount the ledger holds; nothing was written."
         " Lower the balance with an adjustment, then resolve it as failed."
@@ -329,3 +336,185 @@ def _operator_names():
     language (the operators are a handful of rows); the code if it has none."""
     names = [When(operator=operator.code, then=Value(str(operator))) for operator in Operator.objects.all()]
     return Case(*names, default=F("operator"), output_field=CharField())
+
+
+@admin.register(OperatorFloat)
+class OperatorFloatAdmin(admin.ModelAdmin):
+    """The platform's float at each operator, read only: prepayments and
+    deliveries move it (recharges/floats.py). A float appears here with its
+    operator's first prepayment; until then its sales are never refused for it."""
+
+    list_display = [
+        "operator",
+        "float_display",
+        "pending_display",
+        "available",
+        "burn",
+        "hours_left",
+        "alert_below_hours",
+    ]
+    # Only the warning threshold is staff's to edit: the money moves through recharges/floats.py.
+    fields = ["operator", "balance", "pending", "alert_below_hours"]
+    readonly_fields = ["operator", "balance", "pending"]
+
+    def get_queryset(self, request):
+        # The last hour's draws, as operator_float_state.sql counts them.
+        drawn = (
+            FloatEntry.objects.filter(
+                operator=OuterRef("pk"), kind=FloatEntry.Kind.DRAW, created_at__gte=timezone.now() - timedelta(hours=1)
+            )
+            .values("operator")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        return super().get_queryset(request).annotate(drawn=Coalesce(-Subquery(drawn), 0))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Never a save of the whole row, whose balance the form read earlier.
+        set_float_alert(operator=obj.pk, alert_below_hours=obj.alert_below_hours)
+
+    @admin.display(description=_("float"), ordering="balance")
+    def float_display(self, account):
+        return money(account.balance)
+
+    @admin.display(description=_("pending"), ordering="pending")
+    def pending_display(self, account):
+        return money(account.pending)
+
+    @admin.display(description=_("available"))
+    def available(self, account):
+        return money(account.balance - account.pending)
+
+    @admin.display(description=_("burn per hour"), ordering="drawn")
+    def burn(self, account):
+        return money(account.drawn)
+
+    @admin.display(description=_("hours left"))
+    def hours_left(self, account):
+        if not account.drawn:
+            return "—"
+        return f"{(account.balance - account.pending) / account.drawn:,.1f}"
+
+
+class PrepaymentForm(forms.ModelForm):
+    class Meta:
+        model = Prepayment
+        fields = ["operator", "amount", "bank_reference"]
+
+
+@admin.register(Prepayment)
+class PrepaymentAdmin(admin.ModelAdmin):
+    """Money paid to an operator, recorded with the bank's reference; above
+    FOUR_EYES_PREPAYMENT_THRESHOLD a second staff member approves it."""
+
+    form = PrepaymentForm
+    list_display = [
+        number,
+        "operator",
+        "amount_display",
+        "bank_reference",
+        "status",
+        "created_by",
+        "approved_by",
+        "created_at",
+    ]
+    list_filter = ["status", "operator"]
+    search_fields = ["=bank_reference"]
+    fields = ["operator", "amount", "bank_reference"]
+    actions = ["approve_selected"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, prepayment):
+        return money(prepayment.amount)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Outside the admin's request-wide transaction: record_prepayment is durable.
+        try:
+            return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]  # Django's own, unwrapped
+        except PrepaymentAlreadyRecorded:
+            message = gettext(
+                "Refused: this bank reference is already recorded for this operator; nothing was written."
+            )
+            self.message_user(request, message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        prepayment = record_prepayment(
+            operator=obj.operator_id, amount=obj.amount, bank_reference=obj.bank_reference, created_by=request.user
+        )
+        obj.pk = prepayment.pk
+        if prepayment.status == Prepayment.Status.AWAITING_SECOND_APPROVAL:
+            message = gettext("Prepayment #%(id)s adds nothing yet: a second staff member must approve it.")
+            self.message_user(request, message % {"id": prepayment.pk}, messages.WARNING)
+
+    @admin.action(description=_("Approve selected prepayments (second approval)"), permissions=["add"])
+    def approve_selected(self, request, queryset):
+        waiting = queryset.filter(status=Prepayment.Status.AWAITING_SECOND_APPROVAL).order_by("pk")
+        done = refused = 0
+        for prepayment in waiting:
+            try:
+                approve_prepayment(prepayment_id=prepayment.pk, approved_by=request.user)
+                done += 1
+            except SecondApproverRequired:
+                refused += 1
+                message = gettext("#%(id)s: Refused: a second, different staff member must approve it (four eyes).")
+                self.message_user(request, message % {"id": prepayment.pk}, messages.ERROR)
+        message = gettext("%(done)s prepayments applied, %(refused)s refused.")
+        self.message_user(request, message % {"done": done, "refused": refused}, messages.SUCCESS)
+
+
+@admin.register(FloatEntry)
+class FloatEntryAdmin(admin.ModelAdmin):
+    list_display = [
+        number,
+        "operator",
+        "sequence",
+        "kind",
+        "signed_amount",
+        "balance",
+        "recharge",
+        "prepayment",
+        "created_at",
+    ]
+    list_filter = ["operator", "kind"]
+    list_select_related = ["recharge", "prepayment"]
+    fields = [
+        "operator",
+        "sequence",
+        "kind",
+        "signed_amount",
+        "balance",
+        "recharge",
+        "prepayment",
+        "note",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def signed_amount(self, entry):
+        return money(entry.amount, signed=True)
+
+    @admin.display(description=_("balance after"), ordering="balance_after")
+    def balance(self, entry):
+        return money(entry.balance_after)

@@ -40,7 +40,7 @@ from sellers.selectors import get_seller
 PHONE_MAX_LENGTH = 32
 OPERATOR_MAX_LENGTH = 16
 PRODUCT_MAX_LENGTH = 32
-# A sale's refusals: the checks run in this order (400, then 403, then 402), and nothing is written.
+# A sale's refusals: the checks run in this order (400, then 403, then 402, then 409), and nothing is written.
 SALE_REFUSALS = {
     402: OpenApiResponse(ErrorSerializer, description="insufficient_balance: nothing was written"),
     403: OpenApiResponse(
@@ -49,6 +49,15 @@ SALE_REFUSALS = {
             "limit_exceeded: the sale would pass one of the seller's limits, details "
             '{"limit": "max_recharge_amount" | "daily_amount" | "number_hourly_count", "allowed", "used"}; '
             "nothing was written. Or permission_denied: the caller is not a seller."
+        ),
+    ),
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description=(
+            "operator_unavailable: the platform's float at the operator, less what is already pending delivery "
+            'to it, does not cover the sale (a batch: its items of that operator), details {"operator"}; '
+            "nothing was written. Stored with the Idempotency-Key and replayed, as a 402. Never without a "
+            "tracked float (the default)."
         ),
     ),
 }

@@ -31,7 +31,9 @@ Lock order, in every transaction that makes recharges final (the success
 batch, a failure with its refund, staff's resolution): the recharges, in id
 order; then the sellers, in id order (FOR UPDATE for a refund or a
 commission, FOR KEY SHARE for the callback events' foreign key, deferred: it would lock only at
-commit); last the callback events and the job that wakes their sender
+commit); then the tracked operator floats, in operator order (a success
+draws on them, a failure releases its reservation: recharges/floats.py), as
+a sale takes its float after its seller; last the callback events and the job that wakes their sender
 (`queue_job_unless_waiting`, whose unique index makes a second transaction
 wait for the first's commit). A transaction that has queued that job never
 waits for a row again, so none waits in a cycle
@@ -55,7 +57,8 @@ from config.dispatch import Dispatcher
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.errors import BalanceLimitExceeded
 from ledger.services import post_commissions, post_refund
-from recharges.errors import AlreadyFinal, RefundNotWritable
+from recharges.errors import AlreadyFinal, FloatNotCovering, RefundNotWritable
+from recharges.floats import draw_for_successes, release_reservation
 from recharges.gateway import HttpGateway, StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
 
@@ -237,7 +240,7 @@ def _record_successes(successes: list[Outcome]) -> list[int]:
     recorded on its own, so that one cannot hold up the others."""
     try:
         _write_successes(successes)
-    except _REFUSED as error:
+    except (*_REFUSED, FloatNotCovering) as error:
         if len(successes) > 1:
             return [parked for outcome in successes for parked in _record_successes([outcome])]
         _park(successes[0].recharge_id, f"The operator answered successful; recording it failed: {error}")
@@ -267,6 +270,7 @@ def _write_successes(successes: list[Outcome]) -> None:
         )
         succeeded = [recharge_id for (recharge_id,) in cursor.fetchall()]
         _pay_commissions(succeeded)
+        draw_for_successes(succeeded)
         _record_events(Recharge.Status.SUCCESSFUL, succeeded)
 
 
@@ -327,6 +331,8 @@ def _fail(recharge: Recharge, failure_code: str, *, resolved_by) -> None:
         post_refund(recharge=recharge)
     except BalanceLimitExceeded as error:
         raise RefundNotWritable(details=error.details) from error
+    if recharge.float_reserved:
+        release_reservation(operator=recharge.operator, amount=recharge.amount)
     _record_events(Recharge.Status.FAILED, [recharge.pk])
 
 
@@ -365,7 +371,8 @@ def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: 
     """Staff's decision on a recharge still pending (typically past the
     horizon): successful with the operator's reference, or failed as
     `not_delivered` with its refund. Raises AlreadyFinal if it is final,
-    RefundNotWritable if its refund cannot be written (nothing is)."""
+    RefundNotWritable if its refund cannot be written, FloatNotCovering if
+    its operator's float cannot pay for its success (nothing is written)."""
     with transaction.atomic():
         recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
         if recharge.status != Recharge.Status.PENDING:
@@ -381,6 +388,7 @@ def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: 
             resolved_by=resolved_by,
         )
         _pay_commissions([recharge.pk])
+        draw_for_successes([recharge.pk])
         _record_events(Recharge.Status.SUCCESSFUL, [recharge.pk])
 
 

@@ -30,3 +30,23 @@ class OperatorRefusal(InvalidInput):
     def __init__(self, refusal: dict, *, details: dict):
         super().__init__(details=details)
         self.refusal = refusal
+
+
+class OperatorUnavailable(ApplicationError):
+    """Raised when a sale's operator float (tracked), less what is already
+    pending delivery to that operator, cannot cover the sale
+    (recharges/sql/operator_float_reserve.sql); nothing was written."""
+
+    status_code = 409
+    code = "operator_unavailable"
+    message = "The operator cannot take this sale now; nothing was charged. Try again later."
+    replayed_with_key = True
+
+
+class FloatNotCovering(ApplicationError):
+    """Raised when a loss written off an operator float would take it below
+    zero: staff record the prepayment that covers it first; nothing was written."""
+
+    status_code = 409
+    code = "float_not_covering"
+    message = "The operator's float does not cover this loss; record a prepayment first. Nothing was written."

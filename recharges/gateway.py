@@ -15,8 +15,11 @@ the worker's CPU on its pool's bookkeeping and lock (py-spy, draining a
 backlog), more than on the calls.
 """
 
+import csv
+import io
 import threading
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from urllib.parse import quote
 
@@ -39,6 +42,29 @@ class StatusAnswer:
     outcome: str  # "successful" | "not_found" | "declined" | "rejected_number" | "unknown"
     operator_reference: str | None = None
     message: str = ""
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One top-up of an operator's daily statement, as the operator recorded it."""
+
+    reference: str
+    msisdn: str
+    amount: int
+    product: str | None
+    status: str  # "successful" | "declined" | "rejected_number"
+    operator_reference: str | None
+
+
+class StatementUnavailable(Exception):
+    """Raised when the gateway gives no readable statement for the day (an
+    error, a timeout, a file not in the documented form): nothing can be
+    settled from it, so the settlement is tried again later."""
+
+
+STATEMENT_COLUMNS = ["reference", "msisdn", "amount", "product", "status", "operator_reference", "recorded_at"]
+# A day's statement of a busy operator is tens of megabytes.
+STATEMENT_TIMEOUT = httpx.Timeout(120, connect=5)
 
 
 class HttpGateway:
@@ -98,6 +124,25 @@ class HttpGateway:
         outcome, operator_reference, message = _read_topup(response, sent)
         return StatusAnswer(outcome, operator_reference, message)
 
+    def statement(self, *, operator: str, day: date) -> list[StatementLine]:
+        """The operator's statement of `day` (docs/operators.md, "The daily
+        statement"); raises StatementUnavailable unless it is whole and readable."""
+        try:
+            response = self._client.get(
+                f"/v1/statements/{quote(operator)}/{day.isoformat()}.csv", timeout=STATEMENT_TIMEOUT
+            )
+        except httpx.HTTPError as error:
+            raise StatementUnavailable(_describe(error)) from error
+        if response.status_code != 200:
+            raise StatementUnavailable(f"HTTP {response.status_code}: {_error_message(response)}")
+        rows = csv.reader(io.StringIO(response.text))
+        if next(rows, None) != STATEMENT_COLUMNS:
+            raise StatementUnavailable("the statement does not start with its documented header")
+        try:
+            return [_statement_line(row) for row in rows]
+        except (ValueError, IndexError) as error:
+            raise StatementUnavailable(f"an unreadable statement line: {error}") from error
+
     def close(self) -> None:
         with self._clients_lock:
             for client in self._clients:
@@ -112,6 +157,16 @@ def gateway_from_settings() -> HttpGateway:
         connect_timeout=settings.OPERATOR_CONNECT_TIMEOUT,
         read_timeout=settings.OPERATOR_READ_TIMEOUT,
     )
+
+
+def _statement_line(row: list[str]) -> StatementLine:
+    reference, msisdn, amount, product, status, operator_reference, _ = row
+    if status not in TOPUP_OUTCOMES:
+        raise ValueError(f"status {status!r}")
+    # The protocol's bounds, which a settlement case's columns hold.
+    if not 1 <= len(reference) <= 64 or len(msisdn) > 16 or len(operator_reference) > 128:
+        raise ValueError(f"a field out of the protocol's bounds in {row!r}"[:300])
+    return StatementLine(reference, msisdn, int(amount), product or None, status, operator_reference or None)
 
 
 def _read_topup(response: httpx.Response, sent: dict[str, object]) -> tuple[str, str | None, str]:

@@ -3,10 +3,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils.translation import get_language, gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -263,6 +264,12 @@ class Recharge(models.Model):
     topup_requested_at = models.DateTimeField(_("top-up requested at"), null=True, blank=True)
     attempts = models.IntegerField(_("attempts"), db_default=0)
     last_error = models.CharField(_("last error"), max_length=255, blank=True, db_default="")
+    float_reserved = models.BooleanField(
+        _("float reserved"),
+        db_default=False,
+        editable=False,
+        help_text=_("Sold while its operator's float was tracked: its amount is pending on that float until final."),
+    )
 
     class Meta:
         verbose_name = _("recharge")
@@ -324,3 +331,181 @@ class Recharge(models.Model):
 
     def __str__(self):
         return gettext("Recharge #%(id)s: %(amount)s") % {"id": self.pk, "amount": rials(self.amount)}
+
+
+class OperatorFloat(models.Model):
+    """The platform's prepaid account at one operator (its float). No row: the
+    float is not tracked and sales to the operator are never refused for it.
+
+    `balance` is what the operator still holds of our prepayments: it rises by
+    prepayments and falls by each successful delivery (and by losses found at
+    settlement); `pending` is what sales not yet final have reserved of it. A
+    sale is refused (409 operator_unavailable) when `balance - pending` does
+    not cover it. Every change of `balance` has its FloatEntry, as a seller's
+    balance has its ledger entries; both stay non-negative (CHECK)."""
+
+    operator = models.OneToOneField(
+        Operator, on_delete=models.PROTECT, primary_key=True, related_name="float_account", verbose_name=_("operator")
+    )
+    balance = models.BigIntegerField(_("float"), default=0, help_text=_("Rials the operator holds of our prepayments."))
+    pending = models.BigIntegerField(_("pending"), default=0, help_text=_("Rials reserved by sales not yet final."))
+    sequence = models.BigIntegerField(_("entries"), default=0)
+    alert_below_hours = models.IntegerField(
+        _("alert below (hours)"),
+        default=24,
+        validators=[MinValueValidator(0)],
+        help_text=_("The dashboard warns when the float will last fewer hours than this at the current burn rate."),
+    )
+
+    class Meta:
+        verbose_name = _("operator float")
+        verbose_name_plural = _("operator floats")
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="operator_float_balance_non_negative"),
+            models.CheckConstraint(condition=Q(pending__gte=0), name="operator_float_pending_non_negative"),
+            models.CheckConstraint(condition=Q(alert_below_hours__gte=0), name="operator_float_alert_non_negative"),
+        ]
+
+    def __str__(self):
+        return gettext("Float at %(operator)s: %(balance)s") % {
+            "operator": self.operator_id,
+            "balance": rials(self.balance),
+        }
+
+
+class Prepayment(models.Model):
+    """Money the platform paid an operator to top up its float, with the
+    bank's reference. Above FOUR_EYES_PREPAYMENT_THRESHOLD it waits, adding
+    nothing, until a second staff member approves it."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", _("Applied")
+        AWAITING_SECOND_APPROVAL = "awaiting_second_approval", _("Awaiting a second approval")
+
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="prepayments", verbose_name=_("operator")
+    )
+    amount = models.BigIntegerField(
+        _("amount"),
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)],
+        help_text=_("Rials paid to the operator."),
+    )
+    bank_reference = models.CharField(_("bank reference"), max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    status = models.CharField(
+        _("status"), max_length=24, choices=Status.choices, default=Status.APPLIED, db_default=Status.APPLIED
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("second approver"),
+    )
+    approved_at = models.DateTimeField(_("second approved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("prepayment")
+        verbose_name_plural = _("prepayments")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0, amount__lte=MAX_AMOUNT), name="prepayment_amount_in_range"
+            ),
+            models.CheckConstraint(condition=~Q(bank_reference=""), name="prepayment_bank_reference_not_empty"),
+            # One bank transfer tops up one float once.
+            models.UniqueConstraint(fields=["operator", "bank_reference"], name="prepayment_bank_reference_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=["applied", "awaiting_second_approval"]), name="prepayment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True, approved_at__isnull=True)
+                | (
+                    Q(status="applied", approved_by__isnull=False, approved_at__isnull=False)
+                    & ~Q(approved_by=F("created_by"))
+                ),
+                name="prepayment_second_approver_differs",
+            ),
+        ]
+
+    def __str__(self):
+        return gettext("Prepayment #%(id)s to %(operator)s: %(amount)s") % {
+            "id": self.pk,
+            "operator": self.operator_id,
+            "amount": rials(self.amount),
+        }
+
+
+class FloatEntry(models.Model):
+    """One movement of an operator float; append-only (trigger), numbered
+    1, 2, 3, ... per operator, each `balance_after` the previous one plus
+    `amount`. A prepayment posts once, a recharge draws once (when it
+    succeeds) and is written off as a loss at most once (a settlement found
+    the operator charged a recharge we refunded)."""
+
+    class Kind(models.TextChoices):
+        PREPAYMENT = "prepayment", _("Prepayment")
+        DRAW = "draw", _("Delivery")
+        LOSS = "loss", _("Loss")
+
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="+", db_index=False, verbose_name=_("operator")
+    )
+    sequence = models.BigIntegerField(_("sequence"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    amount = models.BigIntegerField(_("amount"))
+    balance_after = models.BigIntegerField(_("balance after"))
+    prepayment = models.ForeignKey(
+        Prepayment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("prepayment"),
+    )
+    recharge = models.ForeignKey(
+        "Recharge",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("recharge"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+
+    class Meta:
+        verbose_name = _("float entry")
+        verbose_name_plural = _("float entries")
+        # The burn rate reads the last hour's draws (operator_float_state.sql);
+        # entries are appended in time order, so a BRIN index finds them for
+        # almost nothing per delivery.
+        indexes = [BrinIndex(fields=["created_at"], name="float_entry_created_at_brin")]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "sequence"], name="float_entry_sequence_unique"),
+            models.UniqueConstraint(
+                fields=["prepayment"], condition=Q(prepayment__isnull=False), name="float_entry_one_per_prepayment"
+            ),
+            models.UniqueConstraint(
+                fields=["recharge", "kind"], condition=Q(recharge__isnull=False), name="float_entry_one_per_recharge"
+            ),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="float_entry_balance_non_negative"),
+            models.CheckConstraint(
+                condition=Q(kind="prepayment", amount__gt=0, prepayment__isnull=False, recharge__isnull=True)
+                | Q(kind__in=["draw", "loss"], amount__lt=0, prepayment__isnull=True, recharge__isnull=False),
+                name="float_entry_exactly_one_source",
+            ),
+        ]
+
+    def __str__(self):
+        return gettext("Entry %(sequence)s of the float at %(operator)s: %(kind)s %(amount)s") % {
+            "sequence": self.sequence,
+            "operator": self.operator_id,
+            "kind": self.get_kind_display(),
+            "amount": rials(self.amount, signed=True),
+        }

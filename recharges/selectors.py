@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 from django.db import connection
 from django.db.models import F, Func, JSONField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -72,3 +74,29 @@ def commission_rates(*, seller_id: int) -> dict[str, int]:
     rate = CommissionRate.objects.filter(seller_id=seller_id, operator=OuterRef("pk")).values("rate")
     operators = Operator.objects.order_by("code").annotate(rate=Coalesce(Subquery(rate), Value(0)))
     return dict(operators.values_list("code", "rate"))
+
+
+@dataclass(frozen=True)
+class FloatState:
+    """A tracked operator float as staff read it (recharges/sql/operator_float_state.sql)."""
+
+    operator: str
+    balance: int
+    pending: int
+    available: int
+    burn_per_hour: int  # rials drawn by deliveries in the last hour
+    hours_left: float | None  # at that rate; None when nothing was drawn
+    alert_below_hours: int
+
+    @property
+    def low(self) -> bool:
+        """Under its threshold: the available float lasts fewer hours than it
+        warns below, or nothing is left."""
+        return self.available <= 0 or (self.hours_left is not None and self.hours_left < self.alert_below_hours)
+
+
+def operator_floats() -> list[FloatState]:
+    """Every tracked operator float, in operator order."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM operator_float_state()")
+        return [FloatState(*row) for row in cursor.fetchall()]

@@ -19,7 +19,7 @@ from idempotency.errors import IdempotencyKeyReused
 from idempotency.selectors import stored_response
 from ledger.errors import InsufficientBalance, LimitExceeded
 from recharges import selectors
-from recharges.errors import OperatorRefusal
+from recharges.errors import OperatorRefusal, OperatorUnavailable
 from recharges.models import CommissionRate
 from recharges.operators import detect_operator, refusal_errors
 from sellers.services import lock_seller
@@ -30,6 +30,12 @@ _ONE_PER_KEY = {
     "idempotency_key_unique_per_seller",
     "recharge_idempotency_key_unique_per_seller",
     "recharge_batch_idempotency_key_unique_per_seller",
+}
+# Refusals the sale statement raises once it has written (the DETAIL is the
+# details, JSON), which undoes it: sale_over_number_limit, operator_float_reserve.
+_RAISED_REFUSALS: dict[str, type[ApplicationError]] = {
+    "limit_exceeded": LimitExceeded,
+    "operator_unavailable": OperatorUnavailable,
 }
 
 
@@ -63,7 +69,8 @@ def sell_recharge(
 ) -> SaleResult:
     """Sells one recharge to an E.164 number, airtime of `amount` or the
     package `product` (whose amount `amount`, if given, must be): 201 with the
-    pending recharge, or 403 or 402 (stored under the key like the 201);
+    pending recharge, or 403, 402 or 409 operator_unavailable (stored under
+    the key like the 201);
     raises OperatorRefusal (an InvalidInput) when the operator does not take it,
     IdempotencyKeyReused for a reused key."""
     return _sold(
@@ -193,11 +200,11 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
             seller_id, status_code, body, replayed = cursor.fetchone()
     except IntegrityError as error:
         constraint = violated_constraint(error)
-        if constraint == "limit_exceeded":  # sale_over_number_limit undid the sale
+        if constraint in _RAISED_REFUSALS:  # the refusal undid the sale
             if sale.seller_id is None:  # by token: the general path finds the seller and refuses
                 return None
             refusal = json.loads(error.__cause__.diag.message_detail)  # type: ignore[union-attr]
-            return _refuse(LimitExceeded(details=refusal), sale)
+            return _refuse(_RAISED_REFUSALS[constraint](details=refusal), sale)
         if constraint not in _ONE_PER_KEY:
             raise
         # A concurrent request with the same key committed first: replay it.

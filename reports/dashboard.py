@@ -11,9 +11,10 @@ from django.utils.translation import gettext as _
 from config.charts import Chart, Series, bar_chart
 from config.dates import month_first
 from config.permissions import requires
-from recharges.selectors import operator_names
+from recharges.selectors import operator_floats, operator_names
 from reports import selectors
 from reports.api import LEDGER_VIEW_PERMISSION
+from settlement.selectors import latest_settlements
 
 CHART_DAYS = 30
 
@@ -50,6 +51,8 @@ def dashboard(request):
             [row["date"] for row in days], [Series(_("top-ups"), [row["credited_amount"] for row in days])], rtl=rtl
         ),
         "top_sellers": selectors.top_sellers(since=chart_from),
+        "floats": [{"name": names.get(state.operator, state.operator), "state": state} for state in operator_floats()],
+        "settlements": [{**row, "name": names.get(row["operator"], row["operator"])} for row in latest_settlements()],
     }
     return TemplateResponse(request, "reports/dashboard.html", context)
 

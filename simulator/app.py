@@ -8,8 +8,10 @@ import json
 import os
 
 from simulator.operator import Answer, SimulatedOperator
+from simulator.statements import parse_path, statement_csv
 
 _TOPUPS = "/v1/topups"
+_STATEMENTS = "/v1/statements/"
 _MAX_BODY = 16 * 1024
 
 
@@ -20,6 +22,9 @@ class SimulatorApp:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
+        if scope["method"] == "GET" and scope["path"].startswith(_STATEMENTS):
+            await self._statement(scope["path"][len(_STATEMENTS) :], send)
+            return
         answer = await self._answer(scope, receive)
         if answer.body is None:
             # Held past the client's read timeout: the client has given up and closed the
@@ -29,6 +34,21 @@ class SimulatorApp:
         payload = json.dumps(answer.body).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _statement(self, path: str, send) -> None:
+        """GET /v1/statements/<operator>/<YYYY-MM-DD>.csv: the day's statement."""
+        wanted = parse_path(path)
+        if wanted is None:
+            message = "no such statement: /v1/statements/<operator>/<YYYY-MM-DD>.csv"
+            payload = json.dumps({"error": {"code": "no_such_statement", "message": message, "details": {}}}).encode()
+            status, content_type = 404, b"application/json"
+        else:
+            operator, day = wanted
+            payload = await statement_csv(self.operator.store, operator=operator, day=day)
+            status, content_type = 200, b"text/csv; charset=utf-8"
+        headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
     async def _answer(self, scope, receive) -> Answer:

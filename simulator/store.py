@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS topups (
     charges INTEGER NOT NULL CHECK (charges >= 0),
     created_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS topups_by_operator_and_time ON topups (operator, created_at);
 """
 
 _COUNT_TOPUP_REQUEST = """
@@ -163,6 +164,16 @@ class Store:
             "created_at",
         )
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def statement(self, *, operator: str, start: str, end: str) -> list[tuple]:
+        """Every top-up of `operator` recorded from `start` to before `end`
+        (ISO times in UTC, as `created_at` is written), oldest first."""
+        await self._settled()
+        return self._connection.execute(
+            "SELECT reference, msisdn, amount, product, status, operator_reference, created_at FROM topups"
+            " WHERE operator = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, reference",
+            (operator, start, end),
+        ).fetchall()
 
     def close(self) -> None:
         self._connection.close()

@@ -7,7 +7,10 @@
 -- under the key. A refusal writes nothing: 400 with the operator_refusal, 403
 -- or 402 with sale_refusal's body (the caller renders the error and stores a
 -- 403 or 402 under the key); a number over its hourly count raises
--- limit_exceeded (sale_over_number_limit), undoing the statement.
+-- limit_exceeded (sale_over_number_limit), undoing the statement; one whose
+-- operator's tracked float cannot cover it raises operator_unavailable
+-- (operator_float_reserve, last, so that the float row is held only to the
+-- commit), undoing it too.
 -- p_amount is NULL for a product sold without one; p_time_zone is the
 -- business time zone, whose day daily_amount counts.
 CREATE OR REPLACE FUNCTION sell_recharge(
@@ -23,6 +26,7 @@ DECLARE
     v_day date := business_day(now(), p_time_zone);
     v_balance bigint;
     v_number_hourly_count integer;
+    v_tracked text[];
 BEGIN
     SELECT * INTO out_status, out_body FROM idempotency_replay(p_seller, p_key, 'recharges', p_request_hash);
     out_replayed := out_status IS NOT NULL;
@@ -49,6 +53,7 @@ BEGIN
     IF v_number_hourly_count IS NOT NULL THEN
         PERFORM sale_over_number_limit(p_seller, v_number_hourly_count, ARRAY[p_phone]);
     END IF;
+    v_tracked := operator_floats_tracked(ARRAY[p_operator]);
     -- A new number is inserted only once the sale is certain (a refusal writes nothing).
     IF v_phone IS NULL THEN
         INSERT INTO recharges_phonenumber (e164, created_at) VALUES (p_phone, now())
@@ -57,12 +62,15 @@ BEGIN
     END IF;
     INSERT INTO recharges_recharge
            (id, seller_id, phone_number_id, amount, operator, product, commission_rate, idempotency_key, created_at,
-            status, next_attempt_at, attempts, last_error)
+            status, next_attempt_at, attempts, last_error, float_reserved)
     VALUES (v_recharge, p_seller, v_phone, v_amount, p_operator, p_product,
             coalesce((SELECT rate FROM recharges_commissionrate WHERE seller_id = p_seller AND operator_id = p_operator), 0),
-            p_key, now(), 'pending', now(), 0, '');
+            p_key, now(), 'pending', now(), 0, '', v_tracked IS NOT NULL);
     out_status := 201;
     out_body := recharge_json(v_recharge);
     PERFORM idempotency_store(p_seller, p_key, 'recharges', p_request_hash, out_status, out_body);
+    IF v_tracked IS NOT NULL THEN
+        PERFORM operator_float_reserve(v_tracked, ARRAY[p_operator], ARRAY[v_amount]);
+    END IF;
 END
 $$;

@@ -3,7 +3,9 @@
 -- (ids ascend in item order). Limits judge the items together. A refusal
 -- writes nothing: 400 with {"items": [{"index", <operator_refusal>}, ...]},
 -- or sale_refusal's 403 or 402; a number over its hourly count raises
--- limit_exceeded. p_amounts holds NULL for a product sold without an amount.
+-- limit_exceeded; a float that cannot cover its operator's items raises
+-- operator_unavailable for the whole batch (operator_float_reserve, last, as
+-- in sell_recharge). p_amounts holds NULL for a product sold without an amount.
 CREATE OR REPLACE FUNCTION sell_recharge_batch(
     p_seller bigint, p_phones text[], p_operators text[], p_amounts bigint[], p_products text[], p_key text,
     p_request_hash text, p_time_zone text,
@@ -19,6 +21,7 @@ DECLARE
     v_day date := business_day(now(), p_time_zone);
     v_balance bigint;
     v_number_hourly_count integer;
+    v_tracked text[];
 BEGIN
     SELECT * INTO out_status, out_body FROM idempotency_replay(p_seller, p_key, 'recharge-batches', p_request_hash);
     out_replayed := out_status IS NOT NULL;
@@ -50,6 +53,7 @@ BEGIN
     IF v_number_hourly_count IS NOT NULL THEN
         PERFORM sale_over_number_limit(p_seller, v_number_hourly_count, p_phones);
     END IF;
+    v_tracked := operator_floats_tracked(p_operators);
     -- Sorted, so sales sharing new numbers take their unique-index locks in one order.
     INSERT INTO recharges_phonenumber (e164, created_at)
     SELECT DISTINCT e, now() FROM unnest(p_phones) e ORDER BY e
@@ -59,9 +63,9 @@ BEGIN
     RETURNING id INTO v_batch;
     INSERT INTO recharges_recharge
            (id, seller_id, phone_number_id, amount, operator, product, commission_rate, batch_id, created_at,
-            status, next_attempt_at, attempts, last_error)
+            status, next_attempt_at, attempts, last_error, float_reserved)
     SELECT i.id, p_seller, pn.id, i.amount, i.operator, i.product, coalesce(c.rate, 0), v_batch, now(),
-           'pending', now(), 0, ''
+           'pending', now(), 0, '', coalesce(i.operator = ANY(v_tracked), false)
       FROM unnest(v_ids, p_phones, p_operators, v_amounts, p_products) AS i(id, phone, operator, amount, product)
       JOIN recharges_phonenumber pn ON pn.e164 = i.phone
       LEFT JOIN recharges_commissionrate c ON c.seller_id = p_seller AND c.operator_id = i.operator
@@ -69,5 +73,8 @@ BEGIN
     out_status := 201;
     out_body := recharge_batch_json(v_batch);
     PERFORM idempotency_store(p_seller, p_key, 'recharge-batches', p_request_hash, out_status, out_body);
+    IF v_tracked IS NOT NULL THEN
+        PERFORM operator_float_reserve(v_tracked, p_operators, v_amounts);
+    END IF;
 END
 $$;

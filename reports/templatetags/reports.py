@@ -21,3 +21,9 @@ def rials(amount):
 @register.filter
 def percent(ratio):
     return f"{ratio:.1%}"
+
+
+@register.filter
+def hours(value):
+    """Hours left, to a tenth; "-" when unknown (nothing drawn lately)."""
+    return "-" if value is None else f"{value:,.1f}"

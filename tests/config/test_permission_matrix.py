@@ -24,9 +24,11 @@ from config import two_factor
 from credits.models import DECIDE_CREDIT_REQUESTS, CreditRequest
 from credits.services import request_credit
 from ledger.services import adjust_balance
+from recharges.floats import record_prepayment
 from recharges.models import CommissionRate, Product
 from recharges.services import sell_recharge, sell_recharge_batch
 from sellers.models import Seller
+from settlement.models import Settlement, SettlementCase
 from tests.helpers.api import assert_error, post
 from tests.helpers.doors import all_doors, table_snapshot
 from tests.helpers.sellers import client_for
@@ -112,6 +114,18 @@ def world(make_seller, staff_user):
     CommissionRate.objects.create(seller=seller, operator_id="mci", rate=100)
     Product.objects.create(
         code="mci-1gb", operator_id="mci", name="1 GB", name_fa="1 GB", amount=50_000, data_mb=1024, validity_days=30
+    )
+    record_prepayment(operator="mci", amount=1_000_000, bank_reference="SATNA-1", created_by=staff_user)
+    settlement = Settlement.objects.create(
+        operator_id="mci", day="2026-12-06", statement_lines=1, recharges=0, matched=0, differences=1, seconds=0.1
+    )
+    SettlementCase.objects.create(
+        settlement=settlement,
+        operator_id="mci",
+        day=settlement.day,
+        kind="theirs_only",
+        reference="OP-1",
+        their_amount=1,
     )
     sell_recharge(seller_id=seller.pk, phone_number="+989121234567", amount=5000)
     sell_recharge_batch(seller_id=seller.pk, items=[("+989351234567", 2000)])

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from ledger.models import LedgerEntry
 from portal.selectors import business_today
+from recharges.floats import record_prepayment
 from recharges.models import Recharge
 from recharges.services import sell_recharge
 from sellers.services import issue_api_token
@@ -308,3 +309,20 @@ def test_callback_url_set_shown_once_and_removed(seller_a, portal_client):
     assert api.get("/api/v1/me/callback/").json() == {"url": "https://shop.example/hooks"}
     client.post("/portal/callback/remove/", {"csrfmiddlewaretoken": _csrf(client)})
     assert api.get("/api/v1/me/callback/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # the 409 undoes the sale's statement by raising
+def test_a_sale_the_operator_float_cannot_cover_says_so_and_writes_nothing(seller_a, portal_client, staff_user):
+    record_prepayment(operator="mci", amount=1_000, bank_reference="SATNA-P", created_by=staff_user)
+    client = portal_client(seller_a.user)
+    form = {
+        "phone_number": "09121234567",
+        "amount": "5000",
+        "idempotency_key": _sale_key(client),
+        "csrfmiddlewaretoken": _csrf(client),
+    }
+    page = client.post("/portal/recharges/", form, follow=True).content.decode()
+    assert "Not sold: the operator cannot take top-ups now; nothing was charged. Try again later." in page
+    seller_a.refresh_from_db()
+    assert seller_a.balance == 1_000_000
+    assert not Recharge.objects.filter(seller=seller_a).exists()

@@ -194,9 +194,9 @@ def test_make_run_starts_every_process_with_the_worker_on_the_moved_simulator(pr
             lines.append(line)
             if "Delivering recharges to" in line or "stopped (rc=" in line:
                 break
-        # Both job workers running: a stop asked while one still connects is
+        # The three job workers running: a stop asked while one still connects is
         # lost (procrastinate's Worker.run() clears it), and honcho SIGKILLs it.
-        assert wait_until(lambda: running_job_workers(project) == 2, timeout=60), "".join(lines)
+        assert wait_until(lambda: running_job_workers(project) == 3, timeout=60), "".join(lines)
         os.killpg(make.pid, signal.SIGINT)
         make.wait(timeout=60)
     finally:
@@ -204,7 +204,7 @@ def test_make_run_starts_every_process_with_the_worker_on_the_moved_simulator(pr
     output = "".join(lines) + make.stdout.read()
     assert f"Delivering recharges to http://127.0.0.1:{simulator}," in output, output[-3000:]
     banner = output.split("make_run procfile")[0]
-    for process in ("web", "worker", "callbacks", "simulator"):
+    for process in ("web", "worker", "callbacks", "settlement", "simulator"):
         assert f"  {process} " in banner, (process, banner)
     assert f"http://127.0.0.1:{web}/" in banner and f"http://127.0.0.1:{simulator}" in banner, banner
     assert wait_until(lambda: not postmasters(project), timeout=5), "PostgreSQL kept running:\n" + output[-3000:]
