@@ -319,6 +319,10 @@ FOUR_EYES_ADJUSTMENT_THRESHOLD = env.int("FOUR_EYES_ADJUSTMENT_THRESHOLD", defau
 # A prepayment to an operator's float of more rials than this takes two staff members too.
 FOUR_EYES_PREPAYMENT_THRESHOLD = env.int("FOUR_EYES_PREPAYMENT_THRESHOLD", default=None)
 
+# The daily settlement job settles again any of the last this many closed days
+# that is not settled yet, or whose last settlement found recharges still pending.
+SETTLEMENT_LOOKBACK_DAYS = env.int("SETTLEMENT_LOOKBACK_DAYS", default=7)
+
 # Whether a credit request must name its transfer (bank, tracking number and
 # date); off, v1 clients that send none keep working and staff see it flagged.
 CREDIT_REQUEST_EVIDENCE_REQUIRED = env.bool("CREDIT_REQUEST_EVIDENCE_REQUIRED", default=False)

@@ -486,10 +486,15 @@ class Load:
         self.stop_event.set()
         for child in self.children:
             child.join(120)
+        # A terminal process that hung or crashed would leave its answers out,
+        # and the checks would pass on part of the load: that is a failure.
+        lost = [child.name for child in self.children if child.exitcode != 0]
+        missing = [i for i in range(len(self.children)) if not (self.work / f"p{i}.json").exists()]
+        if lost or missing:
+            raise RuntimeError(f"terminal processes ended badly: {lost}, without answers: {missing}")
         ops: list[dict] = []
         for index in range(len(self.children)):
-            path = self.work / f"p{index}.json"
-            ops += json.loads(path.read_text()) if path.exists() else []
+            ops += json.loads((self.work / f"p{index}.json").read_text())
         shutil.rmtree(self.work, ignore_errors=True)
         return ops
 

@@ -270,8 +270,29 @@ def _write_successes(successes: list[Outcome]) -> None:
         )
         succeeded = [recharge_id for (recharge_id,) in cursor.fetchall()]
         _pay_commissions(succeeded)
-        draw_for_successes(succeeded)
+        _draw_floats(succeeded)
         _record_events(Recharge.Status.SUCCESSFUL, succeeded)
+
+
+def _draw_floats(recharge_ids: list[int]) -> None:
+    """Draws the tracked floats down by recharges this transaction has just
+    made successful, once the sellers whose callback events it records are
+    locked FOR KEY SHARE, in id order (the lock order above): a failure holds
+    its seller FOR UPDATE for its refund and then releases on the float, so a
+    success that took the float before that seller would wait in a cycle with it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT 1 FROM sellers_seller s
+             WHERE s.id IN (SELECT r.seller_id FROM recharges_recharge r
+                              JOIN callbacks_callbackendpoint e ON e.seller_id = r.seller_id
+                             WHERE r.id = ANY(%s))
+             ORDER BY s.id
+               FOR KEY SHARE
+            """,
+            [recharge_ids],
+        )
+    draw_for_successes(recharge_ids)
 
 
 def _pay_commissions(recharge_ids: list[int]) -> None:
@@ -388,7 +409,7 @@ def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: 
             resolved_by=resolved_by,
         )
         _pay_commissions([recharge.pk])
-        draw_for_successes([recharge.pk])
+        _draw_floats([recharge.pk])
         _record_events(Recharge.Status.SUCCESSFUL, [recharge.pk])
 
 

@@ -26,6 +26,8 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
+from config.constants import MAX_AMOUNT
+
 TOPUP_OUTCOMES = ("successful", "declined", "rejected_number")
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -166,6 +168,10 @@ def _statement_line(row: list[str]) -> StatementLine:
     # The protocol's bounds, which a settlement case's columns hold.
     if not 1 <= len(reference) <= 64 or len(msisdn) > 16 or len(operator_reference) > 128:
         raise ValueError(f"a field out of the protocol's bounds in {row!r}"[:300])
+    if any("\x00" in field for field in row):  # PostgreSQL's text cannot hold it
+        raise ValueError(f"a NUL byte in {row!r}"[:300])
+    if not 1 <= int(amount) <= MAX_AMOUNT:
+        raise ValueError(f"amount {amount!r} out of the protocol's bounds")
     return StatementLine(reference, msisdn, int(amount), product or None, status, operator_reference or None)
 
 

@@ -20,6 +20,8 @@ class Settlement(models.Model):
     recharges = models.IntegerField(_("our recharges"))
     matched = models.IntegerField(_("matched"))
     differences = models.IntegerField(_("differences"))
+    # Recharges of the day still pending, not judged yet: the job settles the day again once they are final.
+    pending = models.IntegerField(_("still pending"), default=0)
     seconds = models.FloatField(_("seconds"))
 
     class Meta:
@@ -41,6 +43,7 @@ class SettlementCase(models.Model):
         THEIRS_ONLY = "theirs_only", _("Theirs only: in the statement, no recharge here")
         AMOUNT_MISMATCH = "amount_mismatch", _("Amount mismatch")
         STATUS_MISMATCH = "status_mismatch", _("Status mismatch")
+        DUPLICATE = "duplicate", _("Charged more than once in the statement")
 
     settlement = models.ForeignKey(
         Settlement, on_delete=models.PROTECT, related_name="cases", verbose_name=_("settlement")
@@ -80,7 +83,10 @@ class SettlementCase(models.Model):
     loss = models.BigIntegerField(
         _("loss"),
         default=0,
-        help_text=_("Rials the platform lost (the operator charged a top-up we refunded), written off its float."),
+        help_text=_(
+            "Rials the platform lost (the operator charged a top-up we refunded, or charged one more than once), "
+            "written off its float."
+        ),
     )
 
     class Meta:
@@ -91,7 +97,7 @@ class SettlementCase(models.Model):
             # A difference is found once, however often its day is settled.
             models.UniqueConstraint(fields=["operator", "reference", "kind"], name="settlement_case_found_once"),
             models.CheckConstraint(
-                condition=Q(kind__in=["ours_only", "theirs_only", "amount_mismatch", "status_mismatch"]),
+                condition=Q(kind__in=["ours_only", "theirs_only", "amount_mismatch", "status_mismatch", "duplicate"]),
                 name="settlement_case_kind_valid",
             ),
             models.CheckConstraint(
@@ -106,8 +112,15 @@ class SettlementCase(models.Model):
         return gettext("%(kind)s: %(reference)s") % {"kind": self.get_kind_display(), "reference": self.reference}
 
     @property
-    def charged_but_refunded(self) -> bool:
-        """The operator charged a top-up we refunded: the platform paid it twice."""
-        return (
-            self.kind == self.Kind.STATUS_MISMATCH and self.their_status == "successful" and self.our_status == "failed"
-        )
+    def platform_loss(self) -> int:
+        """Rials the operator charged beyond what our books drew from its
+        float for this top-up: all of it for one we refunded, the extra
+        charges for one it charged more than once. The platform paid them."""
+        if self.their_status != "successful" or not self.their_amount or self.recharge_id is None:
+            return 0
+        drawn = self.our_amount if self.our_status == "successful" and self.our_amount else 0
+        if self.kind == self.Kind.STATUS_MISMATCH and self.our_status == "failed":
+            return self.their_amount
+        if self.kind == self.Kind.DUPLICATE:
+            return max(self.their_amount - drawn, 0)
+        return 0

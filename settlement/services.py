@@ -12,12 +12,14 @@ recharges in one query, by reference (the recharge's `topup_reference`):
   day's, where a top-up sent in the day's last moments is recorded): the
   customer may have got nothing;
 - theirs only: in the statement, no recharge here has its reference;
-- amount mismatch, status mismatch (the costly one: the operator charged a
-  top-up we refunded, so the platform paid it twice).
+- status mismatch (the costly one: the operator charged a top-up we
+  refunded, so the platform paid it twice), then amount mismatch;
+- duplicate: the statement charges one top-up more than once.
 
 Our side of a day is every recharge of the operator sold that day whose
 top-up was sent, and any recharge the statement names (sold the day
-before). A recharge still pending is not judged yet. Each difference
+before). A recharge still pending is not judged yet: the settlement counts
+it (`pending`), and the daily job settles the day again once none is. Each difference
 becomes a SettlementCase, once however often the day is settled again
 (UNIQUE): staff resolve it with a note (`resolve_case`). A clean day
 settles with none.
@@ -38,14 +40,24 @@ from settlement.errors import CaseAlreadyResolved
 from settlement.models import Settlement, SettlementCase
 
 _COMPARE = """
-WITH ours AS (
+WITH lines AS (
+    -- One row per reference: a top-up the operator charged more than once
+    -- stands for the sum of its charges (a duplicate case).
+    SELECT reference, reference_uuid, min(msisdn) AS msisdn,
+           count(*) FILTER (WHERE status = 'successful') AS charges,
+           coalesce(sum(amount) FILTER (WHERE status = 'successful'), min(amount)) AS amount,
+           CASE WHEN bool_or(status = 'successful') THEN 'successful' ELSE min(status) END AS status,
+           min(operator_reference) AS operator_reference
+      FROM statement_line
+     GROUP BY reference, reference_uuid
+), ours AS (
     SELECT r.id, r.topup_reference, r.amount, r.status, r.phone_number_id
       FROM recharges_recharge r
      WHERE r.operator = %(operator)s AND r.created_at >= %(start)s AND r.created_at < %(end)s
        AND r.topup_requested_at IS NOT NULL
      UNION
     SELECT r.id, r.topup_reference, r.amount, r.status, r.phone_number_id
-      FROM statement_line s JOIN recharges_recharge r ON r.topup_reference = s.reference_uuid
+      FROM lines s JOIN recharges_recharge r ON r.topup_reference = s.reference_uuid
      WHERE r.operator = %(operator)s
 ), compared AS (
     SELECT coalesce(s.reference, o.topup_reference::text) AS reference, o.id AS recharge_id,
@@ -55,19 +67,23 @@ WITH ours AS (
                 -- Failed here and absent there: nothing was charged, as we say.
                 WHEN s.reference IS NULL THEN CASE WHEN o.status = 'successful' THEN 'ours_only' ELSE 'matched' END
                 WHEN o.id IS NULL THEN 'theirs_only'
-                WHEN o.amount <> s.amount THEN 'amount_mismatch'
+                WHEN s.charges > 1 THEN 'duplicate'
+                -- The outcome before the amount: a refunded top-up they charged is the costly one, whatever its amount.
                 WHEN (o.status = 'successful') <> (s.status = 'successful') THEN 'status_mismatch'
+                WHEN o.amount <> s.amount THEN 'amount_mismatch'
                 ELSE 'matched' END AS kind
       FROM ours o
-      FULL JOIN statement_line s ON s.reference_uuid = o.topup_reference
+      FULL JOIN lines s ON s.reference_uuid = o.topup_reference
       LEFT JOIN recharges_phonenumber pn ON pn.id = o.phone_number_id
 )
-SELECT reference, recharge_id, our_amount, our_status, their_amount, their_status, their_reference, msisdn, kind
+SELECT reference, recharge_id, our_amount, our_status, their_amount, their_status, their_reference, msisdn, kind,
+       NULL::bigint AS pending
   FROM compared
  WHERE kind NOT IN ('matched', 'pending')
 UNION ALL
 SELECT NULL, count(*) FILTER (WHERE recharge_id IS NOT NULL), count(*) FILTER (WHERE kind = 'matched'),
-       NULL, count(*) FILTER (WHERE their_status IS NOT NULL), NULL, NULL, NULL, 'counts'
+       NULL, count(*) FILTER (WHERE their_status IS NOT NULL), NULL, NULL, NULL, 'counts',
+       count(*) FILTER (WHERE kind = 'pending')
   FROM compared
 """
 
@@ -89,6 +105,7 @@ def settle(*, operator: str, day: date, gateway: HttpGateway) -> Settlement:
             recharges=counts["recharge_id"],
             matched=counts["our_amount"],
             differences=len(differences),
+            pending=counts["pending"],
             seconds=time.perf_counter() - started,
         )
         SettlementCase.objects.bulk_create(
@@ -171,12 +188,11 @@ def resolve_case(*, case_id: int, note: str, resolved_by: User) -> SettlementCas
         case = SettlementCase.objects.select_for_update().get(pk=case_id)
         if case.resolved_at is not None:
             raise CaseAlreadyResolved()
-        if case.charged_but_refunded and case.recharge_id is not None and case.their_amount:
+        loss = case.platform_loss
+        if loss and case.recharge_id is not None:
             # On the float if it is tracked (write_off_loss); on the case always.
-            write_off_loss(
-                operator=case.operator_id, recharge_id=case.recharge_id, amount=case.their_amount, note=note[:255]
-            )
-            case.loss = case.their_amount
+            write_off_loss(operator=case.operator_id, recharge_id=case.recharge_id, amount=loss, note=note[:255])
+            case.loss = loss
         case.note = note
         case.resolved_by = resolved_by
         case.resolved_at = timezone.now()

@@ -1,14 +1,21 @@
-"""The daily settlement job: once the business day has closed (Tehran time
-by default), settle it for every enabled operator not yet settled for it.
+"""The daily settlement job: once a business day has closed (Tehran time by
+default), settle it for every enabled operator.
 
 Queued every hour by procrastinate's periodic deferrer (any worker defers
 it, once per hour), run by `manage.py run_settlement` on its own queue, so
-that settling a large day never holds up a delivery or a callback. A day
-whose statement could not be read is tried again the next hour."""
+that settling a large day never holds up a delivery or a callback. Each run
+looks back SETTLEMENT_LOOKBACK_DAYS: a day not settled yet (its statement
+could not be read, or the job did not run that day) is tried again every
+hour, and so is a day whose last settlement still found recharges pending,
+until they are final and judged. One operator's failure never stops the
+others'."""
 
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import OuterRef, Subquery
 from procrastinate.contrib.django import app
 
 from config.dates import business_today
@@ -26,15 +33,29 @@ QUEUE = "settlement"
 @app.periodic(cron="23 * * * *", periodic_id="settle")
 @app.task(name=TASK, queue=QUEUE)
 def settle_yesterday(timestamp: int | None = None) -> None:
-    day = business_today() - timedelta(days=1)
-    settled = Settlement.objects.filter(day=day).values_list("operator_id", flat=True)
-    operators = Operator.objects.filter(enabled=True).exclude(code__in=settled).values_list("code", flat=True)
     gateway = gateway_from_settings()
     try:
-        for operator in operators:
+        for operator, day in days_to_settle():
             try:
                 settle(operator=operator, day=day, gateway=gateway)
-            except StatementUnavailable:
-                log.exception("settlement of %s for %s: no statement; tried again next hour", operator, day)
+            except (StatementUnavailable, DatabaseError):
+                log.exception("settlement of %s for %s failed; tried again next hour", operator, day)
     finally:
         gateway.close()
+
+
+def days_to_settle() -> list[tuple[str, date]]:
+    """(operator, day) for every enabled operator and closed day in the
+    lookback whose last settlement is missing or still had pending recharges,
+    oldest day first."""
+    yesterday = business_today() - timedelta(days=1)
+    days = [yesterday - timedelta(days=back) for back in reversed(range(settings.SETTLEMENT_LOOKBACK_DAYS))]
+    latest = Settlement.objects.filter(operator=OuterRef("operator_id"), day=OuterRef("day")).order_by("-settled_at")
+    done = set(
+        Settlement.objects.filter(day__in=days)
+        .annotate(latest_pending=Subquery(latest.values("pending")[:1]))
+        .filter(latest_pending=0)
+        .values_list("operator_id", "day")
+    )
+    operators = Operator.objects.filter(enabled=True).order_by("code").values_list("code", flat=True)
+    return [(operator, day) for day in days for operator in operators if (operator, day) not in done]

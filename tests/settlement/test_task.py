@@ -1,5 +1,6 @@
 """The daily settlement job: after the business day closes, every enabled
-operator's yesterday is settled once; a later run settles nothing again."""
+operator's yesterday is settled once; a later run settles nothing again
+(tests/settlement/test_settlement_edges.py: the days it looks back on)."""
 
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ def test_the_job_is_periodic_on_its_own_queue():
 
 
 def test_the_job_settles_yesterday_once_for_every_enabled_operator(db, settings, tmp_path):
+    settings.SETTLEMENT_LOOKBACK_DAYS = 1
     Operator.objects.filter(code="aptel").update(enabled=False)
     simulator = SimulatorProcess(tmp_path / "sim.sqlite3")
     simulator.start()
