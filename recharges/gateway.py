@@ -64,6 +64,10 @@ class StatementUnavailable(Exception):
     settled from it, so the settlement is tried again later."""
 
 
+class GatewayUnreachable(StatementUnavailable):
+    """No answer at all (refused, timed out): no other statement will come now either."""
+
+
 STATEMENT_COLUMNS = ["reference", "msisdn", "amount", "product", "status", "operator_reference", "recorded_at"]
 # A day's statement of a busy operator is tens of megabytes.
 STATEMENT_TIMEOUT = httpx.Timeout(120, connect=5)
@@ -134,7 +138,7 @@ class HttpGateway:
                 f"/v1/statements/{quote(operator)}/{day.isoformat()}.csv", timeout=STATEMENT_TIMEOUT
             )
         except httpx.HTTPError as error:
-            raise StatementUnavailable(_describe(error)) from error
+            raise GatewayUnreachable(_describe(error)) from error
         if response.status_code != 200:
             raise StatementUnavailable(f"HTTP {response.status_code}: {_error_message(response)}")
         rows = csv.reader(io.StringIO(response.text))

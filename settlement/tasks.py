@@ -7,8 +7,9 @@ that settling a large day never holds up a delivery or a callback. Each run
 looks back SETTLEMENT_LOOKBACK_DAYS: a day not settled yet (its statement
 could not be read, or the job did not run that day) is tried again every
 hour, and so is a day whose last settlement still found recharges pending,
-until they are final and judged. One operator's failure never stops the
-others'."""
+until they are final and judged. One operator's unreadable statement never
+stops the others'; a gateway that does not answer at all ends the run (the
+next hour's tries them all)."""
 
 import logging
 from datetime import date, timedelta
@@ -19,7 +20,7 @@ from django.db.models import OuterRef, Subquery
 from procrastinate.contrib.django import app
 
 from config.dates import business_today
-from recharges.gateway import StatementUnavailable, gateway_from_settings
+from recharges.gateway import GatewayUnreachable, StatementUnavailable, gateway_from_settings
 from recharges.models import Operator
 from settlement.models import Settlement
 from settlement.services import settle
@@ -38,7 +39,13 @@ def settle_yesterday(timestamp: int | None = None) -> None:
         for operator, day in days_to_settle():
             try:
                 settle(operator=operator, day=day, gateway=gateway)
-            except (StatementUnavailable, DatabaseError):
+            except GatewayUnreachable as error:
+                # No other statement would come either: the next hour's run tries them all.
+                log.warning("settlement stopped: the gateway does not answer (%s); tried again next hour", error)
+                return
+            except StatementUnavailable as error:
+                log.warning("settlement of %s for %s: %s; tried again next hour", operator, day, error)
+            except DatabaseError:
                 log.exception("settlement of %s for %s failed; tried again next hour", operator, day)
     finally:
         gateway.close()
