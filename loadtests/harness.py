@@ -81,17 +81,19 @@ def child_env(database_url: str, **extra: str) -> dict:
     return env
 
 
-def manage(env: dict, *args: str, quiet: bool = False) -> None:
+def manage(env: dict, *args: str, quiet: bool = False, tree: Path = BASE_DIR) -> None:
+    """manage.py of `tree` (this checkout, or another commit's code)."""
     output = subprocess.DEVNULL if quiet else None
-    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True, stdout=output)
+    subprocess.run([sys.executable, "manage.py", *args], cwd=tree, env=env, check=True, stdout=output)
 
 
-def prepare(env: dict, *, sellers: int, credit: int, seed_path: Path) -> None:
-    """Migrates the scratch database and seeds funded sellers into it."""
+def prepare(env: dict, *, sellers: int, credit: int, seed_path: Path, tree: Path = BASE_DIR) -> None:
+    """Migrates the scratch database and seeds funded sellers into it, with
+    the code in `tree`."""
     started = time.monotonic()
-    manage(env, "migrate", "--noinput", quiet=True)
+    manage(env, "migrate", "--noinput", quiet=True, tree=tree)
     log(f"migrated in {time.monotonic() - started:.1f} s")
-    manage(env, "seed_loadtest", "--sellers", str(sellers), "--credit", str(credit), "--out", str(seed_path))
+    manage(env, "seed_loadtest", "--sellers", str(sellers), "--credit", str(credit), "--out", str(seed_path), tree=tree)
 
 
 def check_port_free(port: int) -> None:
@@ -160,6 +162,28 @@ def tree_cpu_seconds(root_pid: int | None) -> float | None:
     return total
 
 
+def child_count(pid: int | None) -> int | None:
+    """How many children a process has (zombies included), if it runs here."""
+    try:
+        return None if pid is None else len(psutil.Process(pid).children())
+    except psutil.Error:
+        return None
+
+
+def wait_for_reaping(pid: int | None, most: int | None, timeout: float = 5.0) -> None:
+    """Waits (up to `timeout`, polling every 50 ms) until `pid` has no more
+    than `most` children. A PostgreSQL backend that exited when its client
+    disconnected, but that the postmaster has not reaped yet, can fall out of
+    `tree_cpu_seconds` (neither live nor in the postmaster's reaped time), so
+    its CPU would be lost from the measurement."""
+    deadline = time.monotonic() + timeout
+    while most is not None and time.monotonic() < deadline:
+        count = child_count(pid)
+        if count is None or count <= most:
+            return
+        time.sleep(0.05)
+
+
 def reaped_children_cpu_seconds() -> float:
     """CPU seconds of this process's finished children (the load generators)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -173,7 +197,9 @@ def machine_busy_seconds() -> float:
 
 class CpuSplit:
     """CPU used during one measurement by the server, PostgreSQL, the load
-    generator and everything else on the machine, in cores (CPU s / wall s)."""
+    generator and everything else on the machine: `seconds` (CPU seconds) and
+    `cores` (CPU seconds / wall seconds). At the end it first waits for the
+    postmaster to reap the backends that exited during the measurement."""
 
     def __init__(self, server_pid: int | None, postgres_pid: int | None):
         self.server_pid, self.postgres_pid = server_pid, postgres_pid
@@ -188,18 +214,22 @@ class CpuSplit:
         }
 
     def __enter__(self):
+        self.postgres_children = child_count(self.postgres_pid)
         self.start = self._snapshot()
         return self
 
     def __exit__(self, *exc_info):
+        wait_for_reaping(self.postgres_pid, self.postgres_children)
         end = self._snapshot()
         wall = end["wall"] - self.start["wall"]
+        self.seconds: dict[str, float | None] = {}
         self.cores: dict[str, float | None] = {}
         for part in ("server", "postgres", "generator", "machine"):
             if end[part] is None or self.start[part] is None:
-                self.cores[part] = None
+                self.seconds[part] = self.cores[part] = None
             else:
-                self.cores[part] = (end[part] - self.start[part]) / wall
+                used = end[part] - self.start[part]
+                self.seconds[part], self.cores[part] = used, used / wall
         known = sum(value for part, value in self.cores.items() if part != "machine" and value is not None)
         machine = self.cores["machine"]
         self.cores["other"] = None if machine is None else max(0.0, machine - known)
