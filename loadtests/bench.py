@@ -281,6 +281,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _hot(count: int) -> str:
+    return "1 hot seller" if count == 1 else f"{count} hot sellers"
+
+
 def phases(args) -> list[Phase]:
     return [
         Phase("parse", "POST /bench/parse/ (parse only, no database)", "wrk", args.sellers, "/bench/parse/"),
@@ -290,9 +294,9 @@ def phases(args) -> list[Phase]:
             "recharge-limits", f"POST /recharges/, {args.sellers} sellers, commission + 3 limits", "wrk", args.sellers,
             "/api/v1/recharges/", limits=True,
         ),
-        Phase("hot", f"POST /recharges/, {args.hot} hot sellers", "wrk", args.hot, "/api/v1/recharges/"),
+        Phase("hot", f"POST /recharges/, {_hot(args.hot)}", "wrk", args.hot, "/api/v1/recharges/"),
         Phase(
-            "hot-limits", f"POST /recharges/, {args.hot} hot sellers, commission + 3 limits", "wrk", args.hot,
+            "hot-limits", f"POST /recharges/, {_hot(args.hot)}, commission + 3 limits", "wrk", args.hot,
             "/api/v1/recharges/", limits=True,
         ),
         Phase(
@@ -300,7 +304,7 @@ def phases(args) -> list[Phase]:
             "/api/v1/recharge-batches/", args.batch_items,
         ),
         Phase("pgbench", f"pgbench sell_recharge, {args.sellers} sellers", "pgbench", args.sellers),
-        Phase("pgbench-hot", f"pgbench sell_recharge, {args.hot} hot sellers", "pgbench", args.hot),
+        Phase("pgbench-hot", f"pgbench sell_recharge, {_hot(args.hot)}", "pgbench", args.hot),
     ]  # fmt: skip
 
 

@@ -6,6 +6,7 @@ through the ledger's SQL (ledger_post_debit[s]) and writes the recharge
 only. Delivery to the operator happens after, in recharges.delivery.
 """
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ _ONE_PER_KEY = {
     "recharge_batch_idempotency_key_unique_per_seller",
 }
 # Refusals the sale statement raises once it has written (the DETAIL is the
-# details, JSON), which undoes it: sale_over_number_limit, operator_float_reserve.
+# details, JSON), which undoes it: a debit refused, sale_over_number_limit,
+# operator_float_reserve.
 _RAISED_REFUSALS: dict[str, type[ApplicationError]] = {
+    "insufficient_balance": InsufficientBalance,
     "limit_exceeded": LimitExceeded,
     "operator_unavailable": OperatorUnavailable,
 }
@@ -194,8 +197,11 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
         # sql is one of the constant sale statements above.
         sql = f"SELECT sale.* FROM set_config('app.request_id', %s, true) AS request(id), LATERAL ({sql} WHERE request.id IS NOT NULL) AS sale"  # noqa: S608
         params = [request_id, *params]
+    # Inside a transaction (a dry run, a test), a refusal the statement raises
+    # undoes it alone, to a savepoint, and the caller's next query works.
+    undone_alone = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with connection.cursor() as cursor:
+        with undone_alone, connection.cursor() as cursor:
             cursor.execute(sql, params)
             seller_id, status_code, body, replayed = cursor.fetchone()
     except IntegrityError as error:
@@ -277,8 +283,9 @@ def set_commission_rates(*, seller_id: int, rates: dict[str, int]) -> dict[str, 
     unknown seller.
 
     The seller's row is locked first, with the lock a sale's debit takes:
-    concurrent PUTs apply one after the other, and a sale, which reads its
-    rate after its debit, sees the whole old set or the whole new one."""
+    concurrent PUTs apply one after the other, and a sale sees the whole old
+    set or the whole new one (a batch reads its rates after its debit; a
+    single sale reads its one rate in one statement)."""
     with transaction.atomic():
         lock_seller(seller_id=seller_id)
         with connection.cursor() as cursor:

@@ -1,8 +1,9 @@
--- Debits a seller for one recharge: a conditional UPDATE (the seller's row
--- lock, held to commit) and the recharge's entry, continuing the running
--- balance. The UPDATE also adds the amount to the business day's total
--- (daily_amount_used; a sale of an earlier day, committing after the day
--- turned, leaves the new day's total alone). Returns the balance after it and
+-- Debits a seller for one recharge: after its turn in the seller's queue
+-- (seller_debit_queue), a conditional UPDATE (the seller's row lock, held to
+-- commit) and the recharge's entry, continuing the running balance. The
+-- UPDATE also adds the amount to the business day's total (daily_amount_used;
+-- a sale of an earlier day, committing after the day turned, leaves the new
+-- day's total alone). Returns the balance after it and
 -- the seller's number_hourly_count (for the caller to check under the lock
 -- now held), or NULLs and writes nothing when the balance does not cover the
 -- amount or a limit refuses it (debit_limit_refusal; skipped without limits).
@@ -16,6 +17,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_sequence bigint;
 BEGIN
+    PERFORM seller_debit_queue(p_seller);
     UPDATE sellers_seller
        SET balance = balance - p_amount, ledger_sequence = ledger_sequence + 1,
            daily_amount_used = CASE WHEN daily_amount_day = p_day THEN daily_amount_used + p_amount

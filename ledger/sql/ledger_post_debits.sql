@@ -12,6 +12,7 @@ DECLARE
     v_sequence bigint;
 BEGIN
     SELECT sum(a) INTO v_total FROM unnest(p_amounts) a;
+    PERFORM seller_debit_queue(p_seller);
     UPDATE sellers_seller
        SET balance = balance - v_total, ledger_sequence = ledger_sequence + v_count,
            daily_amount_used = CASE WHEN daily_amount_day = p_day THEN daily_amount_used + v_total

@@ -5,8 +5,10 @@
 -- number_hourly_count has its row locked here (held to commit), since that
 -- count is exact only under the lock; any other refusal reads the row as a
 -- 402 always did, so refused sales of a hot seller queue for the lock once.
+-- p_selling: the sale's own recharges, already written (number_limit_refusal).
 CREATE OR REPLACE FUNCTION sale_refusal(
-    p_seller bigint, p_phones text[], p_amounts bigint[], p_day date, OUT out_status integer, OUT out_body jsonb
+    p_seller bigint, p_phones text[], p_amounts bigint[], p_day date, p_selling bigint[] DEFAULT '{}',
+    OUT out_status integer, OUT out_body jsonb
 )
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -19,7 +21,7 @@ BEGIN
     END IF;
     out_body := debit_limit_refusal(v_seller, p_day, p_amounts);
     IF out_body IS NULL AND v_seller.number_hourly_count IS NOT NULL THEN
-        out_body := number_limit_refusal(p_seller, v_seller.number_hourly_count, p_phones);
+        out_body := number_limit_refusal(p_seller, v_seller.number_hourly_count, p_phones, p_selling);
     END IF;
     IF out_body IS NOT NULL THEN
         out_status := 403;

@@ -1,11 +1,14 @@
 -- sell_recharge for many items, all or nothing, with one balance update:
 -- each item becomes its own pending recharge and ledger entry, in item order
--- (ids ascend in item order). Limits judge the items together. A refusal
--- writes nothing: 400 with {"items": [{"index", <operator_refusal>}, ...]},
--- or sale_refusal's 403 or 402; a number over its hourly count raises
--- limit_exceeded; a float that cannot cover its operator's items raises
--- operator_unavailable for the whole batch (operator_float_reserve, last, as
--- in sell_recharge). p_amounts holds NULL for a product sold without an amount.
+-- (ids ascend in item order). Limits judge the items together. As in
+-- sell_recharge, the numbers, the batch and its recharges are written before
+-- the debit, and a refusal after them raises, undoing the statement: a debit
+-- refused raises sale_refusal's 403 or 402 (sale_refused), a number over its
+-- hourly count limit_exceeded, a float that cannot cover its operator's items
+-- operator_unavailable for the whole batch (operator_float_reserve, last). An
+-- item the operator does not take writes nothing: 400 with {"items":
+-- [{"index", <operator_refusal>}, ...]}. p_amounts holds NULL for a product
+-- sold without an amount.
 CREATE OR REPLACE FUNCTION sell_recharge_batch(
     p_seller bigint, p_phones text[], p_operators text[], p_amounts bigint[], p_products text[], p_key text,
     p_request_hash text, p_time_zone text,
@@ -19,13 +22,16 @@ DECLARE
     v_ids bigint[];
     v_batch bigint;
     v_day date := business_day(now(), p_time_zone);
-    v_balance bigint;
-    v_number_hourly_count integer;
+    v_replay record;
+    v_debit record;
+    v_refusal record;
     v_tracked text[];
 BEGIN
-    SELECT * INTO out_status, out_body FROM idempotency_replay(p_seller, p_key, 'recharge-batches', p_request_hash);
-    out_replayed := out_status IS NOT NULL;
+    v_replay := idempotency_replay(p_seller, p_key, 'recharge-batches', p_request_hash);
+    out_replayed := v_replay.out_status IS NOT NULL;
     IF out_replayed THEN
+        out_status := v_replay.out_status;
+        out_body := v_replay.out_body;
         RETURN;
     END IF;
     SELECT array_agg((i.checked).out_amount ORDER BY i.ord),
@@ -42,17 +48,6 @@ BEGIN
     SELECT sum(a) INTO v_total FROM unnest(v_amounts) a;
     SELECT array_agg(id ORDER BY id) INTO v_ids
       FROM (SELECT nextval('recharges_recharge_id_seq') AS id FROM generate_series(1, v_count)) ids;
-    LOOP
-        SELECT * INTO v_balance, v_number_hourly_count FROM ledger_post_debits(p_seller, v_ids, v_amounts, v_day);
-        EXIT WHEN v_balance IS NOT NULL;
-        SELECT * INTO out_status, out_body FROM sale_refusal(p_seller, p_phones, v_amounts, v_day);
-        IF out_status IS NOT NULL THEN
-            RETURN;
-        END IF;
-    END LOOP;
-    IF v_number_hourly_count IS NOT NULL THEN
-        PERFORM sale_over_number_limit(p_seller, v_number_hourly_count, p_phones);
-    END IF;
     v_tracked := operator_floats_tracked(p_operators);
     -- Sorted, so sales sharing new numbers take their unique-index locks in one order.
     INSERT INTO recharges_phonenumber (e164, created_at)
@@ -70,6 +65,15 @@ BEGIN
       JOIN recharges_phonenumber pn ON pn.e164 = i.phone
       LEFT JOIN recharges_commissionrate c ON c.seller_id = p_seller AND c.operator_id = i.operator
      ORDER BY i.id;
+    LOOP
+        v_debit := ledger_post_debits(p_seller, v_ids, v_amounts, v_day);
+        EXIT WHEN v_debit.out_balance IS NOT NULL;
+        v_refusal := sale_refusal(p_seller, p_phones, v_amounts, v_day, v_ids);
+        PERFORM sale_refused(v_refusal.out_status, v_refusal.out_body);
+    END LOOP;
+    IF v_debit.out_number_hourly_count IS NOT NULL THEN
+        PERFORM sale_over_number_limit(p_seller, v_debit.out_number_hourly_count, p_phones, v_ids);
+    END IF;
     out_status := 201;
     out_body := recharge_batch_json(v_batch);
     PERFORM idempotency_store(p_seller, p_key, 'recharge-batches', p_request_hash, out_status, out_body);

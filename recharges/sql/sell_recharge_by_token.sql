@@ -12,6 +12,8 @@ CREATE OR REPLACE FUNCTION sell_recharge_by_token(
     OUT out_seller bigint, OUT out_status integer, OUT out_body jsonb, OUT out_replayed boolean
 )
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_sale record;
 BEGIN
     SELECT s.id INTO out_seller
       FROM knox_authtoken t
@@ -20,8 +22,10 @@ BEGIN
      WHERE t.digest = p_digest AND (t.expiry IS NULL OR t.expiry >= statement_timestamp()) AND u.is_active AND NOT u.is_staff
        AND cardinality(s.allowed_networks) = 0;
     IF FOUND THEN
-        SELECT * INTO out_status, out_body, out_replayed
-          FROM sell_recharge(out_seller, p_phone, p_operator, p_amount, p_product, p_key, p_request_hash, p_time_zone);
+        v_sale := sell_recharge(out_seller, p_phone, p_operator, p_amount, p_product, p_key, p_request_hash, p_time_zone);
+        out_status := v_sale.out_status;
+        out_body := v_sale.out_body;
+        out_replayed := v_sale.out_replayed;
     END IF;
 END
 $$;
