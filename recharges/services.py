@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import psycopg
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -201,7 +202,7 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
     # undoes it alone, to a savepoint, and the caller's next query works.
     undone_alone = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with undone_alone, connection.cursor() as cursor:
+        with undone_alone, _sale_cursor() as cursor:
             cursor.execute(sql, params)
             seller_id, status_code, body, replayed = cursor.fetchone()
     except IntegrityError as error:
@@ -227,6 +228,29 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
         raise OperatorRefusal(refusal, details=_validation_details(refusal))
     refused = LimitExceeded(details=refusal) if status_code == 403 else InsufficientBalance(details=refusal)
     return _refuse(refused, _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
+
+
+class _PreparedCursor(psycopg.Cursor):
+    """Binds the parameters on the server and prepares the statement on its
+    connection at first use: PostgreSQL then neither parses nor plans it
+    again, and psycopg does not quote the parameters into the text."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _sale_cursor():
+    """Django's cursor (its errors, its query log) around a _PreparedCursor,
+    for the sale statements; the ordinary cursor behind PgBouncer in
+    transaction mode (DB_TRANSACTION_POOLING), where a statement prepared in
+    one transaction is unknown to the server connection the next one gets."""
+    if settings.DB_TRANSACTION_POOLING:
+        return connection.cursor()
+    connection.ensure_connection()
+    cursor = _PreparedCursor(connection.connection)
+    # The stubs type these as taking Django's own wrapper; they take a DB-API cursor.
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    return wrap(cursor)  # type: ignore[arg-type]
 
 
 def _validation_details(refusal: dict) -> dict:
