@@ -511,10 +511,15 @@ class PhaseRunner:
 
     def tail_runs(self, phase: Phase, candidate: Candidate) -> list[Result]:
         """The phase --tail-runs times at each of TAIL_CONNECTIONS, one after
-        the other on the running server, with no warm-up."""
+        the other on the running server, after a warm-up at each count as
+        every phase has (without it the first run at 32 connections met what
+        the batch phase before it left behind: p99/p50 3.1-4.3 in the first
+        run of each of four bench runs, 1.3-2.1 in the others)."""
         self.candidate_key = candidate.key
         results = []
         for connections in TAIL_CONNECTIONS:
+            if self.args.warmup > 0:
+                self.wrk_phase(replace(phase, connections=connections), self.args.warmup, warmup=True)
             for run in range(1, self.args.tail_runs + 1):
                 log(
                     f"{candidate.title}: tail run {run}, {phase.title}: {self.args.duration:g} s at {connections} conn."

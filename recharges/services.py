@@ -1,9 +1,10 @@
 """Selling recharges: one SQL statement per sale (recharges/sql/sell_recharge*.sql).
 
-The statement replays a known Idempotency-Key, checks the operator, debits
-through the ledger's SQL (ledger_post_debit[s]) and writes the recharge
-`pending`, in autocommit, so the seller's row is locked for that statement
-only. Delivery to the operator happens after, in recharges.delivery.
+The statement replays a known Idempotency-Key, checks the operator, writes
+the recharge `pending` and then debits through the ledger's SQL
+(ledger_post_debit[s]), in autocommit, so the seller's row is locked for the
+rest of that statement only; a refusal after the writes raises, undoing
+them. Delivery to the operator happens after, in recharges.delivery.
 """
 
 import contextlib
