@@ -51,9 +51,16 @@ BEGIN
     v_tracked := operator_floats_tracked(ARRAY[p_operator]);
     SELECT id INTO v_phone FROM recharges_phonenumber WHERE e164 = p_phone;
     IF v_phone IS NULL THEN
+        -- DO NOTHING, not DO UPDATE: an update would lock the number's row to
+        -- the commit, and a sale holding its seller's queue would then wait
+        -- for it at its commit's foreign-key check, while this sale waits for
+        -- the queue.
         INSERT INTO recharges_phonenumber (e164, created_at) VALUES (p_phone, now())
-        ON CONFLICT (e164) DO UPDATE SET e164 = EXCLUDED.e164
+        ON CONFLICT (e164) DO NOTHING
         RETURNING id INTO v_phone;
+        IF v_phone IS NULL THEN  -- inserted by a sale that committed meanwhile
+            SELECT id INTO v_phone FROM recharges_phonenumber WHERE e164 = p_phone;
+        END IF;
     END IF;
     v_recharge := nextval('recharges_recharge_id_seq');
     INSERT INTO recharges_recharge
