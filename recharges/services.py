@@ -205,7 +205,7 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
     try:
         with undone_alone, _sale_cursor() as cursor:
             cursor.execute(sql, params)
-            seller_id, status_code, body, replayed = cursor.fetchone()
+            _, status_code, body, replayed = cursor.fetchone()
     except IntegrityError as error:
         constraint = violated_constraint(error)
         if constraint in _RAISED_REFUSALS:  # the refusal undid the sale
@@ -217,18 +217,16 @@ def _sell(sql: str, params: list, sale: _Sale) -> SaleResult | None:
             raise
         # A concurrent request with the same key committed first: replay it.
         return _replay(sale)
-    seller_id = seller_id or sale.seller_id
     if status_code is None:
         return None
     if status_code == 422:
         raise IdempotencyKeyReused()
     if replayed or status_code == 201:
         return SaleResult(status_code=status_code, body=body, replayed=replayed)
+    # The only refusal the statement returns rather than raises: the
+    # operator's 400 (operator_refusal), before anything is written.
     refusal = json.loads(body)
-    if status_code == 400:
-        raise OperatorRefusal(refusal, details=_validation_details(refusal))
-    refused = LimitExceeded(details=refusal) if status_code == 403 else InsufficientBalance(details=refusal)
-    return _refuse(refused, _Sale(seller_id, sale.key, sale.endpoint, sale.request_hash))
+    raise OperatorRefusal(refusal, details=_validation_details(refusal))
 
 
 class _PreparedCursor(psycopg.Cursor):
@@ -261,8 +259,9 @@ def _validation_details(refusal: dict) -> dict:
 
 
 def _refuse(refusal: ApplicationError, sale: _Sale) -> SaleResult | None:
-    """The 402 or 403, stored under the key first so that a repeat gets the
-    same bytes (a refusal wrote nothing, so storing it on its own is safe)."""
+    """The refusal (402, 403 or 409), stored under the key first so that a
+    repeat gets the same bytes (a refused sale left nothing written, so
+    storing it on its own is safe)."""
     body = error_body(refusal.code, refusal.message, refusal.details)
     if sale.key is None:
         return SaleResult(status_code=refusal.status_code, body=json.dumps(body, separators=(",", ":")), replayed=False)

@@ -6,7 +6,9 @@ what the database holds: the API's detail, list and batch views, the callback
 events' data, the transactions list and its CSV export, the daily report (the
 seller's and the staff's), /me/, the portal's pages and CSV, and the admin's
 lists and pages. A recharge's commission is the ledger's commission entry
-(none: 0), on every surface that shows one.
+(none: 0), on every surface that shows one. The platform's float at the
+operator is its row (what was prepaid less what was delivered, and what the
+pending sales reserve) in the admin's list, the dashboard and the metrics.
 
 Each surface is tested alone elsewhere; this test holds them all to the same
 rows, so a surface that renders a stale or different state fails here."""
@@ -35,7 +37,8 @@ from ledger.selectors import reconcile
 from ledger.services import adjust_balance
 from portal.templatetags.portal_format import money
 from recharges.delivery import call_operator, claim_due, record_outcomes, resolve_recharge
-from recharges.models import CommissionRate, Product, Recharge
+from recharges.floats import record_prepayment
+from recharges.models import CommissionRate, FloatEntry, OperatorFloat, Product, Recharge
 from recharges.services import sell_recharge, sell_recharge_batch
 from reports.selectors import business_today
 from sellers.models import Seller
@@ -48,6 +51,7 @@ SEED = 18
 # Basis points on mci (every number here is mci's) per shop; the third earns nothing.
 RATES = [250, 1_234, None]
 PACKAGE = "mci-truth-1gb"
+PREPAID = 9_000_000  # the float at mci: more than every sale here
 
 
 @pytest.fixture
@@ -202,6 +206,8 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
     Product.objects.create(
         code=PACKAGE, operator_id="mci", name="1 GB", name_fa="۱ گیگ", amount=25_000, data_mb=1024, validity_days=30
     )
+    settings.FOUR_EYES_PREPAYMENT_THRESHOLD = None
+    record_prepayment(operator="mci", amount=PREPAID, bank_reference="TRUTH-1", created_by=staff)
     kept = make_history(sellers, staff, sim, settings)
 
     statuses = dict(Recharge.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
@@ -363,3 +369,27 @@ def test_every_surface_shows_what_the_database_holds(make_seller, sim, settings)
         assert sum(row[figure] for row in rows) == LedgerEntry.objects.filter(kind=kind).aggregate(t=Sum("amount"))["t"]
     assert sum(Seller.objects.values_list("balance", flat=True)) == LedgerEntry.objects.aggregate(t=Sum("amount"))["t"]
     assert kept["resolved"] and kept["pending"]
+
+    # The float at mci: prepaid less what was delivered, and what the pending sales reserve.
+    mci = OperatorFloat.objects.get(pk="mci")
+    delivered = Recharge.objects.filter(status="successful").aggregate(t=Sum("amount"))["t"]
+    reserved = Recharge.objects.filter(status="pending").aggregate(t=Sum("amount"))["t"]
+    assert (mci.balance, mci.pending) == (PREPAID - delivered, reserved)
+    assert FloatEntry.objects.filter(operator="mci").aggregate(t=Sum("amount"))["t"] == mci.balance
+    expected_float = (mci.balance, mci.pending, mci.balance - mci.pending)
+    floats_page = html_of(admin.get("/admin/recharges/operatorfloat/"))
+    columns = [cells(floats_page, name) for name in ("float_display", "pending_display", "available")]
+    assert [tuple(rials_of(text) for text in row) for row in zip(*columns, strict=True)] == [expected_float]
+    dashboard = html_of(admin.get("/admin/dashboard/"))
+    table = re.search(r'<table id="floats">(.*?)</table>', dashboard, re.S).group(1)
+    float_rows = [
+        [text_of(cell) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    ]
+    assert [tuple(rials_of(text) for text in row[1:4]) for row in float_rows] == [expected_float]
+    metrics = Client().get("/metrics").content.decode()
+    gauges = dict(re.findall(r'recharge_operator_float_(available|pending)_rials\{operator="mci"\} (\S+)', metrics))
+    assert {name: int(float(value)) for name, value in gauges.items()} == {
+        "available": mci.balance - mci.pending,
+        "pending": mci.pending,
+    }
