@@ -346,16 +346,20 @@ class RechargeListCreateView(generics.ListAPIView):
     def get_queryset(self):
         key = self.request.query_params.get("idempotency_key")
         filters = validated(self.RechargeFilterSerializer, self.request.query_params)
-        recharges = selectors.recharge_list(seller_id=seller_of(self.request.user).pk, idempotency_key=key, **filters)
-        # A key no request could have used (e.g. with a NUL byte) names no recharge.
-        return recharges.none() if key is not None and not valid_idempotency_key(key) else recharges
+        if key is not None and not valid_idempotency_key(key):
+            # A key no request could have used (e.g. with a NUL byte) names no recharge.
+            return Recharge.objects.none()
+        return selectors.recharge_list(seller_id=seller_of(self.request.user).pk, idempotency_key=key, **filters)
 
     @extend_schema(
         parameters=[
             OpenApiParameter(
                 "idempotency_key",
                 OpenApiTypes.STR,
-                description="The recharge made under this key (an empty list if none).",
+                description=(
+                    "The recharge made under this key, or every recharge of the batch made under it "
+                    "(an empty list if none)."
+                ),
             ),
             OpenApiParameter("status", OpenApiTypes.STR, enum=Recharge.Status.values),
         ],

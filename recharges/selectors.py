@@ -1,13 +1,13 @@
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import F, Func, JSONField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import F, Func, JSONField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import translation
 
 from config.formats import latin_digits
-from recharges.models import CommissionRate, Operator, Product, Recharge
+from recharges.models import CommissionRate, Operator, Product, Recharge, RechargeBatch
 
 
 def _rendered(recharges: QuerySet) -> QuerySet:
@@ -20,7 +20,16 @@ def recharge_list(*, seller_id: int, idempotency_key: str | None = None, status:
     """A seller's recharges, each with its rendered `body`."""
     recharges = Recharge.objects.filter(seller_id=seller_id).only("id")
     if idempotency_key is not None:
-        recharges = recharges.filter(idempotency_key=idempotency_key)
+        # A key names one request: a sale, or a batch and every recharge it made.
+        # The batch is found first, so that each side is an index probe.
+        batch = (
+            RechargeBatch.objects.filter(seller_id=seller_id, idempotency_key=idempotency_key)
+            .values_list("id", flat=True)
+            .first()
+        )
+        recharges = recharges.filter(
+            Q(idempotency_key=idempotency_key) | Q(batch_id=batch) if batch else Q(idempotency_key=idempotency_key)
+        )
     if status is not None:
         recharges = recharges.filter(status=status)
     return _rendered(recharges)

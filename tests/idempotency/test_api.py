@@ -125,6 +125,17 @@ def test_lookup_by_key_finds_the_recharge_made_under_it(client_a, client_b):
     assert client_b.get(RECHARGES, {"idempotency_key": "lost-response"}).json()["results"] == []
 
 
+def test_lookup_by_key_of_a_batch_finds_every_recharge_it_made(client_a, client_b):
+    batch = post(client_a, BATCHES, {"items": [ITEM_BODY, {**ITEM_BODY, "amount": 7000}]}, key="lost-batch").json()
+    post(client_a, BATCHES, {"items": [ITEM_BODY]}, key="another-batch")
+    post(client_a, RECHARGES, ITEM_BODY, key="a-sale")
+
+    found = client_a.get(RECHARGES, {"idempotency_key": "lost-batch"}).json()
+    assert found == {"next": None, "previous": None, "results": batch["recharges"][::-1]}  # newest first
+    assert client_b.get(RECHARGES, {"idempotency_key": "lost-batch"}).json()["results"] == []
+    assert [r["amount"] for r in client_a.get(RECHARGES, {"idempotency_key": "a-sale"}).json()["results"]] == [5000]
+
+
 def test_lookup_by_key_of_a_refused_sale_is_empty(client_a):
     assert post(client_a, RECHARGES, {**ITEM_BODY, "amount": START_BALANCE + 1}, key="refused").status_code == 402
     assert client_a.get(RECHARGES, {"idempotency_key": "refused"}).json()["results"] == []
