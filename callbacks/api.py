@@ -32,7 +32,7 @@ class CallbackView(APIView):
 
     @extend_schema(
         request=CallbackInputSerializer,
-        responses={200: CallbackSetSerializer, **errors(400, 401, 403, 415)},
+        responses={200: CallbackSetSerializer, **errors(400, 401, 403)},
         description="Sets or replaces the URL; every call makes a new secret. "
         "http or https (https only in production, where hosts with non-public addresses are refused).",
     )

@@ -1,6 +1,8 @@
 """One exception handler: every error leaves as the contract's body,
 `{"error": {"code", "message", "details"?}}`."""
 
+import math
+
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,7 +23,6 @@ _DRF_CODES = [
     (exceptions.NotFound, "not_found"),
     (exceptions.MethodNotAllowed, "method_not_allowed"),
     (exceptions.NotAcceptable, "not_acceptable"),
-    (exceptions.UnsupportedMediaType, "unsupported_media_type"),
     (exceptions.Throttled, "throttled"),
 ]
 
@@ -42,6 +43,9 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        # A body the API cannot read is the contract's 400, as malformed JSON is.
+        exc = exceptions.ParseError(f"{exc.detail} Send the body as JSON, with Content-Type: application/json.")
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -61,7 +65,7 @@ def exception_handler(exc, context):
         response["WWW-Authenticate"] = auth_header
     wait = getattr(exc, "wait", None)  # Throttled
     if wait is not None:
-        response["Retry-After"] = str(int(wait) + 1)
+        response["Retry-After"] = str(max(1, math.ceil(wait)))  # the seconds its message names
     return response
 
 

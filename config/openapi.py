@@ -6,13 +6,15 @@ from drf_spectacular.utils import OpenApiResponse
 from config.api import ErrorSerializer
 
 _DESCRIPTIONS = {
-    400: "validation_error: malformed JSON, wrong types, out-of-range amount, invalid phone number",
+    400: (
+        "validation_error: malformed JSON or a body that is not JSON, wrong types, out-of-range amount, "
+        "invalid phone number"
+    ),
     401: "not_authenticated: missing or bad token",
     402: "insufficient_balance: the debit would make the balance negative; nothing was written",
     403: "permission_denied: the caller's role may not use this endpoint",
     404: "not_found: unknown id, or another seller's object",
     409: "already_decided: the credit request was already decided the other way",
-    415: "unsupported_media_type: the body must be application/json",
     422: "idempotency_key_reused: the key was used for a different request",
     429: "throttled: rate limit exceeded; see Retry-After",
     503: (

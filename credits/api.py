@@ -144,7 +144,7 @@ class CreditRequestListCreateView(generics.ListAPIView):
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: CreditRequestOutputSerializer,
-            **errors(400, 401, 403, 415, 422),
+            **errors(400, 401, 403, 422),
             409: OpenApiResponse(ErrorSerializer, description=RECEIPT_ALREADY_USED),
         },
         description=(

@@ -184,7 +184,7 @@ class AdjustmentCreateView(APIView):
                 ErrorSerializer,
                 description="balance_limit_exceeded: the balance would pass 2^63 - 1; nothing was written",
             ),
-            **errors(400, 401, 403, 404, 415, 422),
+            **errors(400, 401, 403, 404, 422),
         },
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
     )

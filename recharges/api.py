@@ -389,7 +389,7 @@ class RechargeListCreateView(generics.ListAPIView):
                 RechargeValidOutputSerializer, description="validate_only=true: the sale would be made"
             ),
             201: RechargeOutputSerializer,
-            **errors(400, 401, 403, 415, 422),
+            **errors(400, 401, 403, 422),
             **SALE_REFUSALS,
         },
         examples=[
@@ -446,7 +446,7 @@ class BatchCreateView(APIView):
         responses={
             200: OpenApiResponse(BatchValidOutputSerializer, description="validate_only=true: the batch would be sold"),
             201: BatchOutputSerializer,
-            **errors(400, 401, 403, 415, 422),
+            **errors(400, 401, 403, 422),
             **SALE_REFUSALS,
         },
         description=(
@@ -538,7 +538,7 @@ class SellerCommissionsView(APIView):
         request={"application/json": COMMISSION_RATES_SCHEMA},
         responses={
             200: OpenApiResponse(COMMISSION_RATES_SCHEMA, description="Every operator, 0 where none is set."),
-            **errors(400, 401, 403, 404, 415),
+            **errors(400, 401, 403, 404),
         },
         description=(
             "Replaces the whole set: an operator left out has rate 0. An unknown operator or a rate outside "

@@ -114,7 +114,7 @@ class AlertsView(APIView):
 
     @extend_schema(
         request=AlertsInputSerializer,
-        responses={200: AlertsSerializer, **errors(400, 401, 403, 415)},
+        responses={200: AlertsSerializer, **errors(400, 401, 403)},
         examples=[OpenApiExample("Alert below 1,000,000 rials", value={"low_balance": 1000000})],
         description=(
             "When a debit takes the balance from at or above `low_balance` to below it, the callback URL "
@@ -155,7 +155,7 @@ class SellerListCreateView(generics.ListAPIView):
     @extend_schema(
         request=SellerCreateInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={201: SellerCreatedSerializer, **errors(400, 401, 403, 415, 422)},
+        responses={201: SellerCreatedSerializer, **errors(400, 401, 403, 422)},
         description=(
             "The API token is shown once: a client that lost the 201 repeats the POST with the same "
             "Idempotency-Key and gets the same body, token included (kept with the key until it is purged)."
@@ -204,7 +204,7 @@ class SellerLimitsView(APIView):
 
     @extend_schema(
         request=LimitsInputSerializer,
-        responses={200: LimitsSerializer, **errors(400, 401, 403, 404, 415)},
+        responses={200: LimitsSerializer, **errors(400, 401, 403, 404)},
         examples=[
             OpenApiExample(
                 "At most 500,000 rials a recharge and 20,000,000 a day",

@@ -33,7 +33,8 @@ def post(client, path: str, body=None, key: str | None = None):
     """POSTs `body` as JSON (or a Raw body as is), with an optional Idempotency-Key."""
     headers = {} if key is None else {"Idempotency-Key": key}
     if isinstance(body, Raw):
-        return client.post(path, body.text, content_type=body.content_type, headers=headers)
+        # generic: post() would send an empty content type as multipart.
+        return client.generic("POST", path, body.text, content_type=body.content_type, headers=headers)
     return client.post(path, json.dumps(body), content_type="application/json", headers=headers)
 
 

@@ -75,6 +75,8 @@ def test_failed_authentication_is_throttled_per_address(make_seller, settings):
     response = me("f" * 64)
     assert response.json()["error"]["code"] == "throttled"
     assert int(response["Retry-After"]) > 0
+    # The header and the message name the same wait.
+    assert f"available in {response['Retry-After']} second" in response.json()["error"]["message"]
     assert me("f" * 64, address="10.0.0.2").status_code == 401
     assert me(good).status_code == 200  # a valid token is never throttled for others' failures
 
