@@ -94,11 +94,8 @@ def _post(*, seller_id: int, amount: int, kind: str, **source: Any) -> LedgerEnt
     lock on that seller and is held until commit.
     """
     seller = Seller.objects.select_for_update().only("balance", "ledger_sequence").get(pk=seller_id)
+    _check_postable(seller.balance, amount)
     balance_after = seller.balance + amount
-    if balance_after < 0:
-        raise InsufficientBalance(details={"balance": seller.balance, "amount": -amount})
-    if balance_after > MAX_BALANCE:  # else PostgreSQL's "bigint out of range", a 500
-        raise BalanceLimitExceeded(details={"balance": seller.balance, "amount": amount, "limit": MAX_BALANCE})
     sequence = seller.ledger_sequence + 1
     Seller.objects.filter(pk=seller_id).update(balance=balance_after, ledger_sequence=sequence)
     try:
@@ -112,6 +109,14 @@ def _post(*, seller_id: int, amount: int, kind: str, **source: Any) -> LedgerEnt
         raise
     transaction.on_commit(partial(count_posting, kind=kind, amount=amount))
     return entry
+
+
+def _check_postable(balance: int, amount: int) -> None:
+    """Raises the refusal of moving `amount` on this balance, if any."""
+    if balance + amount < 0:
+        raise InsufficientBalance(details={"balance": balance, "amount": -amount})
+    if balance + amount > MAX_BALANCE:  # else PostgreSQL's "bigint out of range", a 500
+        raise BalanceLimitExceeded(details={"balance": balance, "amount": amount, "limit": MAX_BALANCE})
 
 
 def post_credit(*, credit_request: CreditSource) -> LedgerEntry:
@@ -128,7 +133,8 @@ def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by: User
     """Applies a staff correction; a negative one may not overdraw the balance.
     Returns its ledger entry; above FOUR_EYES_ADJUSTMENT_THRESHOLD (either
     sign) it posts nothing and returns the adjustment, waiting for a second
-    staff member (`approve_adjustment`).
+    staff member (`approve_adjustment`), unless the balance could not take
+    it now (InsufficientBalance, BalanceLimitExceeded).
 
     Not durable, so that it can run nested in the transaction that records its
     Idempotency-Key (idempotency.services.run_idempotent); callers without a
@@ -138,6 +144,9 @@ def adjust_balance(*, seller_id: int, amount: int, reason: str, created_by: User
     """
     threshold = settings.FOUR_EYES_ADJUSTMENT_THRESHOLD
     if threshold is not None and abs(amount) > threshold:
+        # Refused at once when it could not be posted now, as below the
+        # threshold; the second approval checks again, under the seller's lock.
+        _check_postable(Seller.objects.values_list("balance", flat=True).get(pk=seller_id), amount)
         return BalanceAdjustment.objects.create(
             seller_id=seller_id,
             amount=amount,

@@ -210,6 +210,23 @@ def test_an_adjustment_above_its_threshold_waits_for_a_second_approver(seller, f
 
 
 @pytest.mark.usefixtures("four_eyes")
+def test_a_waiting_adjustment_is_refused_at_once_if_the_balance_cannot_take_it_then_checked_again(
+    seller, first, second
+):
+    with nothing_written():
+        response = adjust(first, seller, -(START + 1))
+    assert_error(response, 402, "insufficient_balance", {"balance": START, "amount": START + 1})
+
+    waiting = adjust(first, seller, -START).json()  # the balance covers it now, not at the second approval
+    adjust_balance(seller_id=seller.pk, amount=-1, reason="fee", created_by=first)
+    with nothing_written():
+        assert_error(approve_adjustment(second, seller, waiting["id"]), 402, "insufficient_balance")
+    assert BalanceAdjustment.objects.get(pk=waiting["id"]).status == "awaiting_second_approval"
+    assert balance_of(seller.pk) == START - 1
+    assert_books_balance(seller.pk)
+
+
+@pytest.mark.usefixtures("four_eyes")
 def test_an_adjustment_at_its_threshold_applies_at_once(seller, first):
     response = adjust(first, seller, THRESHOLD)
     assert response.status_code == 201
