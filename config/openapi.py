@@ -25,6 +25,40 @@ _DESCRIPTIONS = {
 }
 
 
+# The answers an Idempotency-Key stores and replays: the success and the
+# business refusals (402, 403 limit_exceeded, 409 operator_unavailable).
+_REPLAYED_STATUSES = {"201", "402", "403", "409"}
+_RESPONSE_HEADERS = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this answer replays the first request made with the same Idempotency-Key "
+        "(nothing moved again); absent otherwise.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+
+
+def response_headers(result, generator, request, public):
+    """Schema post-processing hook: declares the contract's response headers,
+    Retry-After on every 429 and 503, and Idempotent-Replayed on each answer
+    an operation taking an Idempotency-Key may replay."""
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            keyed = any(
+                (parameter["in"], parameter["name"]) == ("header", "Idempotency-Key")
+                for parameter in operation.get("parameters", [])
+            )
+            for status, response in operation["responses"].items():
+                if status in ("429", "503"):
+                    response.setdefault("headers", {})["Retry-After"] = _RESPONSE_HEADERS["Retry-After"]
+                if keyed and status in _REPLAYED_STATUSES:
+                    response.setdefault("headers", {})["Idempotent-Replayed"] = _RESPONSE_HEADERS["Idempotent-Replayed"]
+    return result
+
+
 def errors(*statuses: int) -> dict:
     """`responses` entries for these error statuses of a token-authenticated
     operation. 429 and 503 are always added: failed authentication is

@@ -122,6 +122,27 @@ def test_schema_documents_the_idempotency_key(schema, path):
     assert {"201", "400", "401", "403", "422"} <= set(operation["responses"])
 
 
+@pytest.mark.parametrize("path", ["/api/v1/recharges/", "/api/v1/recharge-batches/"])
+def test_schema_documents_the_replay_header_on_the_answers_a_key_replays(schema, path):
+    responses = schema["paths"][path]["post"]["responses"]
+    replayed = {
+        status for status, response in responses.items() if "Idempotent-Replayed" in response.get("headers", {})
+    }
+    assert replayed == {"201", "402", "403", "409"}
+    assert "Idempotent-Replayed" not in str(schema["paths"]["/api/v1/recharges/"]["get"])
+
+
+def test_schema_documents_retry_after_on_every_429_and_503(schema):
+    waits = [
+        (status, "Retry-After" in response.get("headers", {}))
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        for status, response in operation["responses"].items()
+        if status in ("429", "503")
+    ]
+    assert waits and all(declared for _, declared in waits)
+
+
 def test_schema_documents_the_error_body(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
