@@ -113,7 +113,11 @@ class RechargeInputSerializer(serializers.Serializer):
     operator = StrictCharField(
         max_length=OPERATOR_MAX_LENGTH,
         required=False,
-        help_text="An operator code from /operators/; overrides the one detected from the number (ported numbers).",
+        allow_null=True,
+        help_text=(
+            "An operator code from /operators/; overrides the one detected from the number (ported numbers). "
+            "null or absent: the detected one."
+        ),
     )
     product = StrictCharField(
         max_length=PRODUCT_MAX_LENGTH,

@@ -68,8 +68,19 @@ def test_detection_by_prefix_is_libphonenumber_s_for_every_assigned_mobile_range
 def test_a_sale_names_the_detected_or_chosen_operator(client):
     detected = post(client, f"{API}/recharges/", {"phone_number": "09351234567", "amount": 5000})
     ported = post(client, f"{API}/recharges/", {"phone_number": "09351234567", "amount": 5000, "operator": "rightel"})
-    assert (detected.status_code, ported.status_code) == (201, 201)
-    assert (detected.json()["operator"], ported.json()["operator"]) == ("irancell", "rightel")
+    unnamed = post(client, f"{API}/recharges/", {"phone_number": "09351234567", "amount": 5000, "operator": None})
+    batch = post(
+        client,
+        f"{API}/recharge-batches/",
+        {"items": [{"phone_number": "09351234567", "amount": 5000, "operator": None}]},
+    )
+    assert [r.status_code for r in (detected, ported, unnamed, batch)] == [201] * 4
+    assert [r["operator"] for r in (detected.json(), ported.json(), unnamed.json(), *batch.json()["recharges"])] == [
+        "irancell",
+        "rightel",
+        "irancell",
+        "irancell",
+    ]
 
 
 @pytest.mark.parametrize(
