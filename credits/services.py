@@ -5,8 +5,10 @@ from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from config.errors import violated_constraint
+from config.dates import business_today
+from config.errors import InvalidInput, violated_constraint
 from credits.errors import AlreadyDecided, ReceiptAlreadyUsed
 from credits.models import CreditRequest
 from ledger import services as ledger
@@ -34,8 +36,11 @@ def request_credit(
 
     A tracking number already held by a pending or approved request of the
     same bank is refused here; two requests filed at once may both pass, and
-    the database then lets only one of them be approved.
+    the database then lets only one of them be approved. A transfer dated
+    after today (the business day) is refused: no bank has made it yet.
     """
+    if transferred_on is not None and transferred_on > business_today():
+        raise InvalidInput(details={"transferred_on": [_("The transfer date cannot be in the future.")]})
     if tracking_number and _receipt_held(bank=bank, tracking_number=tracking_number):
         raise ReceiptAlreadyUsed()
     return CreditRequest.objects.create(

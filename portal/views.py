@@ -289,6 +289,8 @@ def credit_requests(request, seller):
                 credit_request = request_credit(seller_id=seller.pk, **_given(ask.cleaned_data))
             except ReceiptAlreadyUsed:
                 ask.add_error("tracking_number", _("This tracking number is already on a pending or approved request."))
+            except InvalidInput as error:
+                _form_errors(ask, error.details or {})
             else:
                 messages.success(
                     request, _("Top-up request #%(id)s sent; staff will review it.") % {"id": credit_request.pk}

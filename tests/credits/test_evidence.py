@@ -3,10 +3,13 @@ evidence and four eyes"): the bank, its tracking number, the transfer's date
 and a receipt file, as JSON or multipart; one tracking number funds one
 approved request, which PostgreSQL guarantees."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
 
+from config.dates import business_today
 from credits.banks import BANKS
 from credits.models import CreditRequest
 from credits.services import approve_credit_request, request_credit
@@ -118,6 +121,15 @@ def test_bad_uploads_are_refused_and_nothing_is_written(client_a, media_root, co
 def test_bad_evidence_is_refused(client_a, fields):
     with nothing_written():
         assert_error(post(client_a, f"{API}/credit-requests/", {"amount": 5000, **fields}), 400, "validation_error")
+
+
+def test_a_transfer_dated_after_today_is_refused_today_is_not(client_a):
+    tomorrow = business_today() + timedelta(days=1)
+    with nothing_written():
+        response = post(client_a, f"{API}/credit-requests/", {"amount": 5000, "transferred_on": tomorrow.isoformat()})
+    assert_error(response, 400, "validation_error", {"transferred_on": ["The transfer date cannot be in the future."]})
+    today = post(client_a, f"{API}/credit-requests/", {"amount": 5000, "transferred_on": str(business_today())})
+    assert today.status_code == 201, today.content
 
 
 def test_a_tracking_number_on_a_pending_or_approved_request_is_409(client_a, client_b, staff_user):

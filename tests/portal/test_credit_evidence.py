@@ -2,9 +2,12 @@
 the bank, its tracking number, the day and a receipt, under the same rules as
 the API's (credits.evidence); the receipt is served to its own seller only."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from config.dates import business_today
 from credits.models import CreditRequest
 from tests.helpers.api import nothing_written
 from tests.helpers.receipts import BAD_RECEIPTS, PDF, PNG
@@ -98,6 +101,13 @@ def test_bad_evidence_is_refused(seller_a, portal_client, fields, message):
         response = ask(client, **fields)
     assert response.status_code == 400
     assert message in response.content.decode()
+
+
+def test_a_transfer_dated_after_today_is_refused(seller_a, portal_client):
+    with nothing_written():
+        response = ask(portal_client(seller_a.user), transferred_on=str(business_today() + timedelta(days=1)))
+    assert response.status_code == 400
+    assert "The transfer date cannot be in the future." in response.content.decode()
 
 
 def test_a_tracking_number_already_used_is_refused(seller_a, seller_b, portal_client):
