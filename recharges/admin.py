@@ -23,8 +23,8 @@ from config.errors import ApplicationError
 from config.formats import rials
 from config.permissions import requires
 from ledger.errors import SecondApproverRequired
-from recharges.delivery import resolve_recharge
-from recharges.errors import AlreadyFinal, FloatNotCovering, RefundNotWritable
+from recharges.delivery import resolvable, resolve_recharge
+from recharges.errors import AlreadyFinal, DeliveryInProgress, FloatNotCovering, RefundNotWritable
 from recharges.floats import PrepaymentAlreadyRecorded, approve_prepayment, record_prepayment, set_float_alert
 from recharges.models import CommissionRate, FloatEntry, Operator, OperatorFloat, Prepayment, Product, Recharge
 from recharges.phone_numbers import InvalidPhoneNumber, to_e164
@@ -34,6 +34,10 @@ from sellers.models import Seller
 # Why staff could not resolve a recharge, in the page's language (the errors' own messages are the API's English).
 REFUSALS = {
     AlreadyFinal: _("it is already final; its status cannot change."),
+    DeliveryInProgress: _(
+        "its top-up was sent and the worker is still asking the operator for its outcome, which may yet be a"
+        " delivery. It waits for staff once past the delivery horizon."
+    ),
     FloatNotCovering: _(
         "its operator's float does not cover it (it was sold before the float was tracked); record a prepayment first."
     ),
@@ -268,6 +272,8 @@ class RechargeAdmin(admin.ModelAdmin):
     def status_display(self, recharge):
         status = recharge.get_status_display()
         if recharge.status == Recharge.Status.PENDING:
+            if not resolvable(recharge):
+                return gettext("%(status)s (being delivered)") % {"status": status}
             url = reverse("admin:recharges_recharge_resolve", args=[recharge.pk])
             return format_html('{} <a href="{}">{}</a>', status, url, gettext("Resolve…"))
         if recharge.failure_code is None:

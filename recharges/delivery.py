@@ -57,7 +57,7 @@ from config.dispatch import Dispatcher
 from config.metrics import DELIVERIES, OPERATOR_LATENCY
 from ledger.errors import BalanceLimitExceeded
 from ledger.services import post_commissions, post_refund
-from recharges.errors import AlreadyFinal, FloatNotCovering, RefundNotWritable
+from recharges.errors import AlreadyFinal, DeliveryInProgress, FloatNotCovering, RefundNotWritable
 from recharges.floats import draw_for_successes, release_reservation
 from recharges.gateway import HttpGateway, StatusAnswer, TopUpAnswer
 from recharges.models import Recharge
@@ -388,16 +388,29 @@ def _schedule_status_queries(unknown: list[Outcome]) -> None:
         )
 
 
+def resolvable(recharge: Recharge) -> bool:
+    """Whether staff may resolve this pending recharge: no top-up of it is in
+    flight, because none was sent or the worker has given it up."""
+    return recharge.topup_requested_at is None or recharge.next_attempt_at is None
+
+
 def resolve_recharge(*, recharge_id: int, successful: bool, operator_reference: str = "", resolved_by) -> None:
-    """Staff's decision on a recharge still pending (typically past the
-    horizon): successful with the operator's reference, or failed as
-    `not_delivered` with its refund. Raises AlreadyFinal if it is final,
-    RefundNotWritable if its refund cannot be written, FloatNotCovering if
-    its operator's float cannot pay for its success (nothing is written)."""
+    """Staff's decision on a recharge still pending that the worker no longer
+    handles (past the horizon, or an outcome it could not write) or whose
+    top-up was never sent: successful with the operator's reference, or
+    failed as `not_delivered` with its refund. Raises AlreadyFinal if it is
+    final, DeliveryInProgress while its top-up's outcome is still being asked
+    (the operator may yet deliver it), RefundNotWritable if its refund cannot
+    be written, FloatNotCovering if its operator's float cannot pay for its
+    success (nothing is written)."""
     with transaction.atomic():
+        # Under this lock no worker claims it: a claim skips locked rows and
+        # stamps topup_requested_at before it calls the operator.
         recharge = Recharge.objects.select_for_update(no_key=True).get(pk=recharge_id)
         if recharge.status != Recharge.Status.PENDING:
             raise AlreadyFinal()
+        if not resolvable(recharge):
+            raise DeliveryInProgress()
         if not successful:
             _fail(recharge, Recharge.Failure.NOT_DELIVERED, resolved_by=resolved_by)
             return

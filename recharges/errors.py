@@ -9,6 +9,16 @@ class AlreadyFinal(ApplicationError):
     message = "This recharge is already final; its status cannot change."
 
 
+class DeliveryInProgress(ApplicationError):
+    """Raised when staff resolve a recharge whose top-up was sent and whose
+    outcome the delivery worker is still asking the operator for: the
+    operator may yet deliver it, and a failure's refund would pay twice."""
+
+    status_code = 409
+    code = "delivery_in_progress"
+    message = "Its top-up was sent and its outcome is still being asked; it waits for staff past the horizon."
+
+
 class RefundNotWritable(ApplicationError):
     """Raised when a recharge cannot become failed because its refund cannot
     be written (the ledger refuses it); nothing was written."""

@@ -1,13 +1,17 @@
 """Staff find recharges and resolve one that is stuck, through the real admin."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from ledger.models import LedgerEntry
 from recharges.models import Recharge
 from recharges.services import sell_recharge
+from tests.helpers.api import nothing_written
 
 
 @pytest.fixture
@@ -47,6 +51,25 @@ def test_staff_resolve_a_stuck_recharge_as_failed_with_its_refund(admin_client, 
     admin_client.post(url, {"outcome": "successful", "operator_reference": "X1"})
     stuck.refresh_from_db()
     assert stuck.status == "failed"
+
+
+@pytest.mark.parametrize("outcome", ["failed", "successful"])
+def test_staff_may_not_resolve_a_recharge_whose_top_up_is_in_flight(admin_client, stuck, outcome):
+    """Sent, and the worker still asks the operator about it (a lease or a
+    backoff ahead): the operator may yet deliver it, so a failure's refund
+    would pay twice. Once the worker gives it up, staff resolve it."""
+    Recharge.objects.filter(pk=stuck.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=30))
+    listing = admin_client.get("/admin/recharges/recharge/").content.decode()
+    assert "Pending (being delivered)" in listing and "Resolve…" not in listing
+    url = f"/admin/recharges/recharge/{stuck.pk}/resolve/"
+    with nothing_written():
+        response = admin_client.post(url, {"outcome": outcome, "operator_reference": "MCI-1"}, follow=True)
+    assert "the worker is still asking the operator for its outcome" in response.content.decode()
+    assert Recharge.objects.get(pk=stuck.pk).status == "pending"
+
+    Recharge.objects.filter(pk=stuck.pk).update(next_attempt_at=None)  # past the horizon: it waits for staff
+    admin_client.post(url, {"outcome": outcome, "operator_reference": "MCI-1"})
+    assert Recharge.objects.get(pk=stuck.pk).status == outcome
 
 
 def test_a_successful_resolution_needs_the_operators_reference(admin_client, stuck):

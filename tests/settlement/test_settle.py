@@ -65,6 +65,12 @@ def deliver_until_final(gateway, *, seconds: float = 40) -> None:
         time.sleep(0.2)  # the next status query falls due (backoff of 1 s at most here)
 
 
+def given_up(recharge: Recharge) -> None:
+    """What the worker does past the delivery horizon: it stops asking, and
+    the recharge waits for staff."""
+    Recharge.objects.filter(pk=recharge.pk).update(next_attempt_at=None)
+
+
 def settle_today(gateway) -> Settlement:
     return settle(operator="mci", day=business_today(), gateway=gateway)
 
@@ -98,12 +104,14 @@ def test_a_recharge_refunded_by_staff_that_the_operator_charged_is_found_once(ma
     record_prepayment(operator="mci", amount=100_000, bank_reference="SATNA-S1", created_by=staff_user)
     refunded = sell(seller, "0002")
     # The top-up reached the operator (as a worker would have sent it) and
-    # staff, seeing no answer, failed the recharge with its refund.
+    # staff, seeing no answer once the worker gave it up, failed the recharge
+    # with its refund.
     claim_due(limit=100, lease_seconds=30)
     answer = gateway.top_up(
         reference=str(refunded.topup_reference), number="+989121230002", amount=AMOUNT, operator="mci"
     )
     assert answer.outcome == "successful"
+    given_up(refunded)
     resolve_recharge(recharge_id=refunded.pk, successful=False, resolved_by=staff_user)
 
     first = settle_today(gateway)
@@ -159,6 +167,7 @@ def test_an_amount_mismatch_is_found_once(make_seller, gateway, staff_user):
     answer = gateway.top_up(
         reference=str(recharge.topup_reference), number="+989121230001", amount=AMOUNT + 1_000, operator="mci"
     )
+    given_up(recharge)
     resolve_recharge(
         recharge_id=recharge.pk, successful=True, operator_reference=answer.operator_reference, resolved_by=staff_user
     )
@@ -175,6 +184,7 @@ def test_a_success_the_operator_never_recorded_is_ours_only(make_seller, gateway
     seller = make_seller(balance=START)
     recharge = sell(seller, "0001")
     claim_due(limit=100, lease_seconds=30)  # sent, as far as we know
+    given_up(recharge)
     resolve_recharge(recharge_id=recharge.pk, successful=True, operator_reference="BY-PHONE", resolved_by=staff_user)
 
     settle_today(gateway)
