@@ -39,6 +39,10 @@ class SellerAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     actions = ["rotate_token", "revoke_tokens"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A seller's login is fixed once made: changing it would hand its balance to another user.
+        return self.readonly_fields if obj is None else [*self.readonly_fields, "user"]
+
     def save_model(self, request, obj, form, change):
         # Only what the form edits: writing back the balance it read would undo a sale made meanwhile.
         obj.save(update_fields=form.changed_data if change else None)

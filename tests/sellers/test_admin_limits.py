@@ -147,3 +147,16 @@ def test_a_rate_set_in_the_admin_is_the_next_sales(admin_client, make_seller):
         0,
         150,
     ]
+
+
+def test_a_sellers_login_cannot_be_changed_once_made(admin_client, make_seller):
+    """Its balance goes with it: a change of user would hand the account to
+    another login. Shown, never edited; a user posted anyway is ignored."""
+    seller = make_seller(name="Shop", balance=10_000)
+    other = get_user_model().objects.create_user("someone-else")
+    page = admin_client.get(url(seller)).content.decode()
+    assert 'name="user"' not in page and seller.user.username in page
+    response = admin_client.post(url(seller), {**form(seller), "user": other.pk, "name": "Shop 2"})
+    assert response.status_code == 302
+    assert Seller.objects.values_list("user", "name").get(pk=seller.pk) == (seller.user_id, "Shop 2")
+    assert 'name="user"' in admin_client.get("/admin/sellers/seller/add/").content.decode()  # chosen when made
