@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Now
@@ -43,7 +44,8 @@ class CreditRequest(models.Model):
         db_index=False,
         verbose_name=_("seller"),
     )  # indexed by credit_request_seller_newest
-    amount = models.BigIntegerField(_("amount"))
+    # The CHECK's range as form errors (the admin), before the database would refuse it.
+    amount = models.BigIntegerField(_("amount"), validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)])
     status = models.CharField(
         _("status"), max_length=24, choices=Status.choices, default=Status.PENDING, db_default=Status.PENDING
     )

@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Now
@@ -7,6 +9,11 @@ from django.utils.translation import gettext_lazy as _
 
 from config.constants import MAX_AMOUNT
 from config.formats import rials
+
+
+def not_zero(amount: int) -> None:
+    if amount == 0:
+        raise ValidationError(_("An adjustment may not be 0."), code="zero")
 
 
 class BalanceAdjustment(models.Model):
@@ -26,7 +33,12 @@ class BalanceAdjustment(models.Model):
     seller = models.ForeignKey(
         "sellers.Seller", on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("seller")
     )
-    amount = models.BigIntegerField(_("amount"), help_text=_("Rials: positive credits the seller, negative debits."))
+    amount = models.BigIntegerField(
+        _("amount"),
+        help_text=_("Rials: positive credits the seller, negative debits."),
+        # The CHECK's rule as form errors (the admin), before the database would refuse it.
+        validators=[MinValueValidator(-MAX_AMOUNT), MaxValueValidator(MAX_AMOUNT), not_zero],
+    )
     reason = models.CharField(_("reason"), max_length=255)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")

@@ -10,10 +10,12 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from knox.models import AuthToken
 
+from config.constants import MAX_AMOUNT
 from credits.services import request_credit
 from ledger.models import BalanceAdjustment, LedgerEntry
 from recharges.services import sell_recharge
 from sellers.models import Seller
+from tests.helpers.api import nothing_written
 from tests.helpers.ledger_entries import entry_at
 
 
@@ -111,3 +113,28 @@ def test_overdraft_refusal_keeps_the_form_and_shows_the_balance(admin, make_sell
     assert "Refused: the balance is 1,234,567 IRR; a debit of 2,000,000 IRR would overdraw it." in html
     assert 'value="chargeback 77"' in html and 'value="-2000000"' in html
     assert not BalanceAdjustment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "message"),
+    [
+        ("/admin/ledger/balanceadjustment/add/", {"amount": 0, "reason": "x"}, "An adjustment may not be 0."),
+        (
+            "/admin/ledger/balanceadjustment/add/",
+            {"amount": MAX_AMOUNT + 1, "reason": "x"},
+            f"Ensure this value is less than or equal to {MAX_AMOUNT}.",
+        ),
+        ("/admin/credits/creditrequest/add/", {"amount": 0}, "Ensure this value is greater than or equal to 1."),
+        (
+            "/admin/credits/creditrequest/add/",
+            {"amount": MAX_AMOUNT + 1},
+            f"Ensure this value is less than or equal to {MAX_AMOUNT}.",
+        ),
+    ],
+)
+def test_an_amount_out_of_range_is_a_clear_form_error(admin, make_seller, path, fields, message):
+    """The database's CHECK would refuse it too; the form says why, in words."""
+    seller = make_seller(balance=1_000)
+    with nothing_written():
+        html = page(admin.post(path, {"seller": seller.pk, **fields}))
+    assert message in html and "Constraint" not in html
