@@ -56,7 +56,9 @@ APPROVE = Decision(
     done=_("Top-up request #%(id)s approved: %(amount)s credited to %(seller)s."),
     first=_("Top-up request #%(id)s approved once: nothing credited yet; a second staff member must approve it."),
     refused=_("Top-up request #%(id)s was not approved: %(reason)s"),
-    counted=_("%(done)s approved, %(skipped)s skipped (already decided)."),
+    counted=_(
+        "%(done)s approved, %(waiting)s awaiting a second approval, %(refused)s refused, %(skipped)s already decided."
+    ),
 )
 REJECT = Decision(
     decide=services.reject_credit_request,
@@ -66,7 +68,7 @@ REJECT = Decision(
     done=_("Top-up request #%(id)s rejected: nothing credited to %(seller)s."),
     first=_("Top-up request #%(id)s rejected: nothing credited to %(seller)s."),
     refused=_("Top-up request #%(id)s was not rejected: %(reason)s"),
-    counted=_("%(done)s rejected, %(skipped)s skipped (already decided)."),
+    counted=_("%(done)s rejected, %(refused)s refused, %(skipped)s already decided."),
 )
 
 
@@ -157,17 +159,24 @@ class CreditRequestAdmin(admin.ModelAdmin):
         self._decide_all(request, queryset, REJECT)
 
     def _decide_all(self, request, queryset, decision):
-        done = skipped = 0
-        for credit_request in queryset.order_by("pk"):
+        # Each request as the page's button would decide it; each refusal with its reason.
+        counts = {"done": 0, "waiting": 0, "refused": 0, "skipped": 0}
+        for credit_request in queryset.select_related("seller").order_by("pk"):
             if credit_request.status not in UNDECIDED:
-                skipped += 1
+                counts["skipped"] += 1
                 continue
             try:
-                decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
-                done += 1
-            except ApplicationError:
-                skipped += 1
-        self.message_user(request, decision.counted % {"done": done, "skipped": skipped}, messages.SUCCESS)
+                decided = decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
+            except ApplicationError as error:
+                counts["refused"] += 1
+                self._refused(request, credit_request, decision, error)
+            else:
+                counts["waiting" if decided.status == CreditRequest.Status.AWAITING_SECOND_APPROVAL else "done"] += 1
+        self.message_user(request, decision.counted % counts, messages.SUCCESS)
+
+    def _refused(self, request, credit_request, decision, error):
+        reason = REFUSALS.get(type(error), error.message)
+        self.message_user(request, decision.refused % {**_about(credit_request), "reason": reason}, messages.ERROR)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The page's Approve and Reject buttons, for a pending request and a user who may decide.
@@ -225,8 +234,7 @@ class CreditRequestAdmin(admin.ModelAdmin):
         try:
             decided = decision.decide(credit_request_id=credit_request.pk, decided_by=request.user)
         except ApplicationError as error:
-            reason = REFUSALS.get(type(error), error.message)
-            self.message_user(request, decision.refused % {**_about(credit_request), "reason": reason}, messages.ERROR)
+            self._refused(request, credit_request, decision, error)
         else:
             waits = decided.status == CreditRequest.Status.AWAITING_SECOND_APPROVAL
             self.message_user(

@@ -34,7 +34,7 @@ def test_bulk_approve_credits_each_pending_request_once(admin_client, make_selle
     assert LedgerEntry.objects.filter(seller=seller).count() == 3
     assert set(CreditRequest.objects.values_list("decided_by", flat=True)) == {user.pk}
     messages = [str(m) for m in response.context["messages"]]
-    assert messages == ["0 approved, 3 skipped (already decided)."]
+    assert messages == ["0 approved, 0 awaiting a second approval, 0 refused, 3 already decided."]
 
 
 def test_bulk_reject_skips_approved_requests(admin_client, make_seller):
@@ -47,7 +47,7 @@ def test_bulk_reject_skips_approved_requests(admin_client, make_seller):
         {"action": "reject_selected", "_selected_action": [approved.pk, pending.pk]},
         follow=True,
     )
-    assert [str(m) for m in response.context["messages"]] == ["1 rejected, 1 skipped (already decided)."]
+    assert [str(m) for m in response.context["messages"]] == ["1 rejected, 0 refused, 1 already decided."]
     pending.refresh_from_db()
     assert pending.status == "rejected"
     assert balance_of(seller) == 5_000

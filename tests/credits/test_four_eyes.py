@@ -349,8 +349,13 @@ def test_the_admins_list_action_and_filter_hold_four_eyes(seller, first, second)
     other = request_credit(seller_id=seller.pk, amount=BIG + 1)
     changelist = "/admin/credits/creditrequest/"
     action = {"action": "approve_selected", "_selected_action": [waiting.pk], "index": "0"}
-    browser(first).post(changelist, action)
-    browser(first).post(changelist, action)  # the same person again: refused, skipped
+    said = [str(m) for m in browser(first).post(changelist, action, follow=True).context["messages"]]
+    assert said == ["0 approved, 1 awaiting a second approval, 0 refused, 0 already decided."]
+    said = [str(m) for m in browser(first).post(changelist, action, follow=True).context["messages"]]
+    assert said == [  # the same person again: refused, saying why
+        f"Top-up request #{waiting.pk} was not approved: a second, different staff member must approve it (four eyes).",
+        "0 approved, 0 awaiting a second approval, 1 refused, 0 already decided.",
+    ]
     assert balance_of(seller.pk) == START
     listed = browser(first).get(changelist, {"status__exact": "awaiting_second_approval"})
     assert [row.pk for row in listed.context["cl"].result_list] == [waiting.pk]

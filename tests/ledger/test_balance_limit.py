@@ -60,7 +60,7 @@ def admin(db):
     return client
 
 
-def test_the_admin_approve_action_skips_it(rich, admin):
+def test_the_admin_approve_action_refuses_it_saying_why(rich, admin):
     credit_request = request_credit(seller_id=rich.pk, amount=10**15)
     with nothing_written():
         response = admin.post(
@@ -69,7 +69,11 @@ def test_the_admin_approve_action_skips_it(rich, admin):
             follow=True,
         )
     assert response.status_code == 200
-    assert [str(m) for m in response.context["messages"]] == ["0 approved, 1 skipped (already decided)."]
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Top-up request #{credit_request.pk} was not approved: "
+        "the seller's balance would pass the largest amount the ledger holds.",
+        "0 approved, 0 awaiting a second approval, 1 refused, 0 already decided.",
+    ]
 
 
 def test_the_admin_adjustment_form_refuses_it(rich, admin):
