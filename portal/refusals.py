@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.errors import ApplicationError, OutcomeUnknown, ServiceUnavailable
+from recharges.models import Recharge
 
 _LIMITS = {
     "max_recharge_amount": gettext_lazy(
@@ -19,15 +20,10 @@ _LIMITS = {
         "Not sold: this number has reached its limit of recharges an hour (%(allowed)s; %(used)s in the last hour)."
     ),
 }
+
+
 # A failed recharge's reason, by the failure's code. The stored message also
 # says the amount was refunded, which the pages show apart, with the balance.
-_FAILURES = {
-    "operator_declined": gettext_lazy("The operator declined the top-up."),
-    "operator_rejected_number": gettext_lazy("The operator cannot top up this number."),
-    "not_delivered": gettext_lazy("The top-up was not delivered."),
-}
-
-
 def _rials(value: int) -> str:
     return f"{value:,}"
 
@@ -101,5 +97,5 @@ def failure_reason(failure: dict | None) -> str:
     language; an unknown code keeps the stored message."""
     if not failure:
         return ""
-    reason = _FAILURES.get(failure["code"])
+    reason = Recharge.FAILURE_REASONS.get(failure["code"])
     return failure["message"] if reason is None else str(reason)

@@ -186,7 +186,12 @@ class ResolveForm(forms.Form):
 
 
 # The recharge's page shows every field, these as people read them.
-SHOWN_AS = {"phone_number": "phone", "amount": "amount_display", "operator": "operator_name"}
+SHOWN_AS = {
+    "phone_number": "phone",
+    "amount": "amount_display",
+    "operator": "operator_name",
+    "failure_message": "failure_message_display",
+}
 
 
 @admin.register(Recharge)
@@ -279,6 +284,12 @@ class RechargeAdmin(admin.ModelAdmin):
         if recharge.failure_code is None:
             return status
         return gettext("%(status)s (%(failure)s)") % {"status": status, "failure": recharge.get_failure_code_display()}
+
+    @admin.display(description=_("failure message"))
+    def failure_message_display(self, recharge):
+        # The stored message is the API's English; the page says it in its own language.
+        reason = Recharge.FAILURE_REASONS.get(recharge.failure_code)
+        return recharge.failure_message if reason is None else str(reason)
 
     @admin.display(description=_("last error"))
     def last_error_display(self, recharge):

@@ -209,6 +209,14 @@ class Recharge(models.Model):
         OPERATOR_REJECTED_NUMBER = "operator_rejected_number", _("Operator rejected the number")
         NOT_DELIVERED = "not_delivered", _("Not delivered")
 
+    # Each failure as a sentence in the page's language (pages, not the API:
+    # `failure_message` keeps the API's English).
+    FAILURE_REASONS = {
+        Failure.OPERATOR_DECLINED: _("The operator declined the top-up."),
+        Failure.OPERATOR_REJECTED_NUMBER: _("The operator cannot top up this number."),
+        Failure.NOT_DELIVERED: _("The top-up was not delivered."),
+    }
+
     # Indexed by the composite index and constraints below, not column by column:
     # each index costs every sale. Phone numbers are never deleted, so the
     # foreign key to them needs no index.

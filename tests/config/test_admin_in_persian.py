@@ -14,9 +14,11 @@ from django.test import Client
 from django.utils import translation
 from django.utils.text import capfirst
 
+from config.dates import show_moment
 from credits.models import CreditRequest
 from credits.services import request_credit
 from ledger.models import LedgerEntry
+from recharges.delivery import resolve_recharge
 from recharges.models import Operator, Recharge
 from recharges.services import sell_recharge
 
@@ -123,3 +125,17 @@ def test_the_resolve_page_reads_persian(staff, sold):
     assert_persian(text, in_both("Outcome", "Successful at the operator"))
     assert 'value="ثبت نتیجه"' in response.content.decode()
     assert "50,000 ریال برای 0912 123 4567 (همراه اول)" in text
+    # When it was sold, as every Persian page gives a moment: Jalali, Tehran time.
+    with translation.override("fa"):
+        assert f"فروش {sold.name} در {show_moment(recharge.created_at)}" in text
+    assert "دسامبر" not in text
+
+
+def test_a_failed_recharges_page_says_why_in_persian(staff, sold, staff_user):
+    recharge = Recharge.objects.get(seller=sold)
+    resolve_recharge(recharge_id=recharge.pk, successful=False, resolved_by=staff_user)
+    text = visible_text(staff.get(f"/admin/recharges/recharge/{recharge.pk}/change/"))
+    with translation.override("fa"):
+        reason = str(Recharge.FAILURE_REASONS[Recharge.Failure.NOT_DELIVERED])
+    assert reason in text and reason != "The top-up was not delivered."
+    assert "The top-up was not delivered" not in text  # the API's English, stored, is not the page's
