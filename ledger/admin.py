@@ -1,4 +1,5 @@
 import csv
+import uuid
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from config.admin_display import money, national_number, number, seller
 from config.errors import ApplicationError
 from config.formats import rials
+from idempotency.api import valid_idempotency_key
+from idempotency.services import request_hash, run_idempotent
 from ledger import services
 from ledger.errors import BalanceLimitExceeded, InsufficientBalance, SecondApproverRequired
 from ledger.models import BalanceAdjustment, LedgerEntry
@@ -88,9 +91,19 @@ def _with_header(rows):
 
 
 class BalanceAdjustmentForm(forms.ModelForm):
+    # One key per rendered form: a double submit or a resend replays the
+    # first answer, as the API's Idempotency-Key does, and posts nothing more.
+    submission = forms.CharField(widget=forms.HiddenInput, max_length=255, label="")
+
     class Meta:
         model = BalanceAdjustment
         fields = ["seller", "amount", "reason"]
+
+    def clean_submission(self):
+        key = self.cleaned_data["submission"]
+        if not valid_idempotency_key(key):
+            raise forms.ValidationError(gettext("This form is stale; open it again."))
+        return key
 
     def clean(self):
         data = super().clean() or {}
@@ -120,7 +133,7 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status"]
     raw_id_fields = ["seller"]
-    fields = ["seller", "amount", "reason"]
+    fields = ["seller", "amount", "reason", "submission"]
     # The second approval (four eyes), or the rejection, needs what making one needs, as in the API.
     actions = ["approve_selected", "reject_selected"]
 
@@ -143,16 +156,33 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
             self.message_user(request, _refusal(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
+    def get_changeform_initial_data(self, request):
+        return {**super().get_changeform_initial_data(request), "submission": f"admin-{uuid.uuid4()}"}
+
     def save_model(self, request, obj, form, change):
-        result = services.adjust_balance(
-            seller_id=obj.seller_id, amount=obj.amount, reason=obj.reason, created_by=request.user
+        def adjust():
+            result = services.adjust_balance(
+                seller_id=obj.seller_id, amount=obj.amount, reason=obj.reason, created_by=request.user
+            )
+            if isinstance(result, BalanceAdjustment):
+                return 201, {"id": result.pk, "waits": True}
+            return 201, {"id": result.adjustment_id, "waits": False}
+
+        status, body, _ = run_idempotent(
+            seller_id=obj.seller_id,
+            staff_user_id=request.user.pk,
+            key=form.cleaned_data["submission"],
+            endpoint="admin-adjustments",
+            request_hash=request_hash({"amount": obj.amount, "reason": obj.reason}),
+            action=adjust,
         )
-        if isinstance(result, BalanceAdjustment):
-            obj.pk = result.pk
+        if status != 201:  # a refusal the key stored (402, or the ledger's limit), replayed as it was
+            refusal = body["error"]
+            raise _STORED_REFUSALS[refusal["code"]](details=refusal.get("details"))
+        obj.pk = body["id"]
+        if body["waits"]:
             message = gettext("Adjustment #%(id)s posts nothing yet: a second staff member must approve it.")
-            self.message_user(request, message % {"id": result.pk}, messages.WARNING)
-        else:
-            obj.pk = result.adjustment_id
+            self.message_user(request, message % {"id": obj.pk}, messages.WARNING)
 
     @admin.action(description=_("Approve selected adjustments (second approval)"), permissions=["add"])
     def approve_selected(self, request, queryset):
@@ -184,6 +214,13 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
                 self.message_user(request, f"#{adjustment.pk}: {_refusal(error)}", messages.ERROR)
         message = gettext("%(rejected)s adjustments rejected; they never post.")
         self.message_user(request, message % {"rejected": rejected}, messages.SUCCESS)
+
+
+# The refusals an adjustment's key stores, by code (run_idempotent keeps them as bodies).
+_STORED_REFUSALS: dict[str, type[ApplicationError]] = {
+    InsufficientBalance.code: InsufficientBalance,
+    BalanceLimitExceeded.code: BalanceLimitExceeded,
+}
 
 
 def _refusal(error: ApplicationError) -> str:

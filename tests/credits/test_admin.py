@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -72,14 +74,15 @@ def test_adjustment_in_the_admin_goes_through_the_ledger(admin_client, make_sell
     client, user = admin_client
     seller = make_seller(balance=5_000)
     response = client.post(
-        "/admin/ledger/balanceadjustment/add/", {"seller": seller.pk, "amount": -2_000, "reason": "chargeback"}
+        "/admin/ledger/balanceadjustment/add/",
+        {"seller": seller.pk, "amount": -2_000, "reason": "chargeback", "submission": "form-1"},
     )
     assert response.status_code == 302
     assert balance_of(seller) == 3_000
     assert BalanceAdjustment.objects.get().created_by == user
     response = client.post(
         "/admin/ledger/balanceadjustment/add/",
-        {"seller": seller.pk, "amount": -3_001, "reason": "too much"},
+        {"seller": seller.pk, "amount": -3_001, "reason": "too much", "submission": "form-2"},
         follow=True,
     )
     assert response.status_code == 200
@@ -111,3 +114,27 @@ def test_a_seller_cannot_log_into_the_admin(make_seller):
     )
     assert response.status_code == 200  # the login form again, not a redirect into the admin
     assert client.get("/admin/").status_code == 302
+
+
+def test_a_double_submitted_adjustment_form_posts_once(admin_client, make_seller):
+    """The form carries a key of its own (rendered with it): its second
+    submit, or a resend, replays the first and moves nothing more, as the
+    API's Idempotency-Key does."""
+    client, _ = admin_client
+    seller = make_seller(balance=5_000)
+    page = client.get("/admin/ledger/balanceadjustment/add/").content.decode()
+    key = re.search(r'name="submission" value="(admin-[0-9a-f-]{36})"', page).group(1)
+    form = {"seller": seller.pk, "amount": -777, "reason": "chargeback 42", "submission": key}
+    first, again = (
+        client.post("/admin/ledger/balanceadjustment/add/", form),
+        client.post("/admin/ledger/balanceadjustment/add/", form),
+    )
+    assert (first.status_code, again.status_code) == (302, 302)
+    assert balance_of(seller) == 5_000 - 777
+    assert BalanceAdjustment.objects.count() == 1
+    fresh = re.search(
+        r'name="submission" value="([^"]+)"', client.get("/admin/ledger/balanceadjustment/add/").content.decode()
+    )
+    assert fresh.group(1) != key  # each rendered form has its own
+    client.post("/admin/ledger/balanceadjustment/add/", {**form, "submission": fresh.group(1)})
+    assert balance_of(seller) == 5_000 - 2 * 777

@@ -366,7 +366,7 @@ def test_the_admins_list_action_and_filter_hold_four_eyes(seller, first, second)
 
 @pytest.mark.usefixtures("four_eyes")
 def test_the_adjustments_admin_holds_four_eyes(seller, first, second):
-    form = {"seller": seller.pk, "amount": BIG, "reason": "cash deposit"}
+    form = {"seller": seller.pk, "amount": BIG, "reason": "cash deposit", "submission": "form-1"}
     page = browser(first).post("/admin/ledger/balanceadjustment/add/", form, follow=True).content.decode()
     assert "a second staff member must approve it" in page
     adjustment = BalanceAdjustment.objects.get(reason="cash deposit")

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from credits.services import request_credit
-from tests.helpers.api import API, assert_error, nothing_written, post
+from tests.helpers.api import API, assert_error, nothing_written, post, snapshot
 from tests.helpers.ledger_entries import raise_balance_to_the_limit
 
 MAX_BALANCE = 2**63 - 1  # PostgreSQL's bigint
@@ -77,12 +77,14 @@ def test_the_admin_approve_action_refuses_it_saying_why(rich, admin):
 
 
 def test_the_admin_adjustment_form_refuses_it(rich, admin):
-    with nothing_written():
-        response = admin.post(
-            "/admin/ledger/balanceadjustment/add/",
-            {"seller": rich.pk, "amount": 10**15, "reason": "too much"},
-            follow=True,
-        )
+    before = snapshot()
+    response = admin.post(
+        "/admin/ledger/balanceadjustment/add/",
+        {"seller": rich.pk, "amount": 10**15, "reason": "too much", "submission": "form-1"},
+        follow=True,
+    )
+    # Only the refusal, kept under the form's key as a business refusal is under an Idempotency-Key.
+    assert snapshot() == {**before, "idempotency_records": before["idempotency_records"] + 1}
     assert response.status_code == 200
     messages = [str(m) for m in response.context["messages"]]
     assert len(messages) == 1 and messages[0].startswith("Refused: This credit would take the balance past")

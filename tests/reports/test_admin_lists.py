@@ -107,7 +107,8 @@ def test_credit_requests_show_their_seller(admin, make_seller):
 def test_overdraft_refusal_keeps_the_form_and_shows_the_balance(admin, make_seller):
     seller = make_seller(balance=1_234_567)
     response = admin.post(
-        "/admin/ledger/balanceadjustment/add/", {"seller": seller.pk, "amount": -2_000_000, "reason": "chargeback 77"}
+        "/admin/ledger/balanceadjustment/add/",
+        {"seller": seller.pk, "amount": -2_000_000, "reason": "chargeback 77", "submission": "form-1"},
     )
     html = page(response)
     assert "Refused: the balance is 1,234,567 IRR; a debit of 2,000,000 IRR would overdraw it." in html
@@ -136,5 +137,5 @@ def test_an_amount_out_of_range_is_a_clear_form_error(admin, make_seller, path, 
     """The database's CHECK would refuse it too; the form says why, in words."""
     seller = make_seller(balance=1_000)
     with nothing_written():
-        html = page(admin.post(path, {"seller": seller.pk, **fields}))
+        html = page(admin.post(path, {"seller": seller.pk, "submission": "form-1", **fields}))
     assert message in html and "Constraint" not in html
